@@ -1,14 +1,13 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! okmirror: keeps an OpenKM main server and its mirror in step, and moves the service
+//! between them when the main dies.
+//!
+//! The engine (`config`, `node`, `db`) knows nothing of the terminal; `ui` and `cli` are
+//! thin faces over it. Background work reaches the UI as typed messages on channels.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod logging;
+pub mod node;
+pub mod paths;
+pub mod ui;

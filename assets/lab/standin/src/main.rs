@@ -20,9 +20,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("serve") => settings::Settings::from_args(&args[1..]).and_then(server::run),
         Some("seed") => seed::Seed::from_args(&args[1..]).and_then(|s| s.run()),
-        _ => Err("usage: openkm-standin serve --config FILE | seed --url URL --count N \
+        _ => Err(
+            "usage: openkm-standin serve --config FILE | seed --url URL --count N \
                   [--prefix PATH] [--size BYTES] [--user U] [--password-file F]"
-            .to_string()),
+                .to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

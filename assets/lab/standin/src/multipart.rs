@@ -71,7 +71,8 @@ mod tests {
 
     #[test]
     fn reads_fields_of_a_form() {
-        let body = b"--XX\r\nContent-Disposition: form-data; name=\"docPath\"\r\n\r\n/okm:root/a.txt\r\n\
+        let body =
+            b"--XX\r\nContent-Disposition: form-data; name=\"docPath\"\r\n\r\n/okm:root/a.txt\r\n\
 --XX\r\nContent-Disposition: form-data; name=\"content\"; filename=\"a.txt\"\r\n\
 Content-Type: application/octet-stream\r\n\r\nhello\r\nworld\r\n--XX--\r\n";
         let parts = parse(body, "XX").expect("well formed");

@@ -72,7 +72,8 @@ impl Seed {
             })
             .collect();
         for h in handles {
-            h.join().map_err(|_| "a seeding thread panicked".to_string())??;
+            h.join()
+                .map_err(|_| "a seeding thread panicked".to_string())??;
         }
         eprintln!("openkm-standin: created {} documents", seed.count);
         Ok(())
@@ -129,7 +130,9 @@ impl Conn {
             body.len()
         );
         let stream = self.reader.get_mut();
-        stream.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+        stream
+            .write_all(head.as_bytes())
+            .map_err(|e| e.to_string())?;
         stream.write_all(&body).map_err(|e| e.to_string())?;
         let (status, text) = self.read_response()?;
         if status != 200 {
@@ -140,7 +143,9 @@ impl Conn {
 
     fn read_response(&mut self) -> Result<(u16, String), String> {
         let mut line = String::new();
-        self.reader.read_line(&mut line).map_err(|e| e.to_string())?;
+        self.reader
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?;
         let status: u16 = line
             .split_whitespace()
             .nth(1)
@@ -161,7 +166,9 @@ impl Conn {
             }
         }
         let mut body = vec![0; length];
-        self.reader.read_exact(&mut body).map_err(|e| e.to_string())?;
+        self.reader
+            .read_exact(&mut body)
+            .map_err(|e| e.to_string())?;
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 }

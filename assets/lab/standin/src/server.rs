@@ -121,7 +121,10 @@ fn create(req: &mut Request, store: &Store) -> Response<std::io::Cursor<Vec<u8>>
         return text(400, "docPath is not UTF-8");
     };
     if !doc_path.starts_with("/okm:root/") {
-        return text(500, "PathNotFoundException: docPath must start with /okm:root/");
+        return text(
+            500,
+            "PathNotFoundException: docPath must start with /okm:root/",
+        );
     }
     match store.create(doc_path, content) {
         Ok(uuid) => json(
@@ -176,7 +179,8 @@ fn percent_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
                     Ok(v) => {
                         out.push(v);
                         i += 2;

@@ -1,0 +1,91 @@
+//! The command line: a thin face over the engine, for operators, cron and monitoring.
+
+mod config_cmd;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use color_eyre::eyre::{Result, eyre};
+
+use crate::config::{self, Config};
+
+/// okmirror keeps an OpenKM main server and its mirror in step, and moves the service
+/// between them when the main dies. Without a command it opens the console.
+#[derive(Debug, Parser)]
+#[command(name = "okmirror", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (default: ~/.config/okmirror/okmirror.toml, or $OKMIRROR_CONFIG).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "OKMIRROR_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: Option<PathBuf>,
+    /// Console without mutating actions (sync, failover are hidden).
+    #[arg(long, global = true)]
+    pub readonly: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do; none opens the console.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Work with the config file.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+/// `okmirror config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate the config without touching any node (exit 0 valid, 1 invalid).
+    Check,
+    /// Print an annotated example config.
+    Example,
+    /// Print the path of the config file that would be used.
+    Path,
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        None => {
+            let (path, cfg) = load(cli.config.as_deref())?;
+            crate::ui::run(cfg, path, cli.readonly).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Config { action }) => match action {
+            ConfigAction::Example => {
+                print!("{}", config::EXAMPLE);
+                Ok(ExitCode::SUCCESS)
+            }
+            ConfigAction::Path => {
+                println!("{}", config_path(cli.config.as_deref())?.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            ConfigAction::Check => config_cmd::check(&config_path(cli.config.as_deref())?),
+        },
+    }
+}
+
+/// The config file to use: `--config`, `$OKMIRROR_CONFIG`, or the default location.
+pub fn config_path(given: Option<&Path>) -> Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p.to_path_buf()),
+        None => config::default_path()
+            .ok_or_else(|| eyre!("no home directory to find the config in; pass --config PATH")),
+    }
+}
+
+/// Loads and validates the config, turning its errors into one report.
+pub fn load(given: Option<&Path>) -> Result<(PathBuf, Config)> {
+    let path = config_path(given)?;
+    let cfg = config::load_file(&path).map_err(|e| eyre!("{e}"))?;
+    Ok((path, cfg))
+}

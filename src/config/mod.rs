@@ -1,0 +1,238 @@
+//! The okmirror configuration: one pair, exactly two nodes, how to reach and drive each.
+//!
+//! The config never says which node is main: roles are detected live from the databases.
+//! Loading is strict (unknown keys are errors) and every error names file, line, column
+//! and key, because a typo in a DR tool's config must never be silently ignored.
+
+mod error;
+mod load;
+mod locate;
+mod secret;
+mod validate;
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use load::{default_path, load_file, parse_str};
+pub use secret::{Secret, SecretSource};
+pub use validate::warnings;
+
+/// The annotated example printed by `okmirror config example`.
+pub const EXAMPLE: &str = include_str!("../../assets/okmirror.example.toml");
+
+/// A whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The pair's display name (shown in the title bar, reports and metrics labels).
+    pub pair: String,
+    /// Exactly two nodes; their order means nothing.
+    #[serde(rename = "node")]
+    pub nodes: Vec<NodeConfig>,
+    #[serde(default)]
+    pub traffic: TrafficConfig,
+    #[serde(default)]
+    pub sync: SyncConfig,
+}
+
+/// One OpenKM server: its host, its Tomcat home and its database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Free-form name used everywhere the node is shown or typed (e.g. typed confirmations).
+    pub name: String,
+    /// OpenKM's Tomcat home, the folder the recipe rsyncs.
+    pub openkm_home: PathBuf,
+    /// The datastore folder; defaults to `<openkm_home>/repository/datastore`.
+    pub datastore: Option<PathBuf>,
+    pub ssh: SshConfig,
+    #[serde(default)]
+    pub service: ServiceConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub traffic: NodeTrafficConfig,
+}
+
+impl NodeConfig {
+    /// The datastore folder, explicit or derived from the Tomcat home.
+    pub fn datastore_path(&self) -> PathBuf {
+        self.datastore
+            .clone()
+            .unwrap_or_else(|| self.openkm_home.join("repository").join("datastore"))
+    }
+}
+
+/// How the console reaches a node over SSH.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshConfig {
+    pub host: String,
+    #[serde(default = "default_ssh_port")]
+    pub port: u16,
+    #[serde(default = "default_ssh_user")]
+    pub user: String,
+    /// Private key; when unset, ssh's own defaults and agent apply.
+    pub identity_file: Option<PathBuf>,
+    /// known_hosts to check the node's host key against; ssh's default when unset.
+    pub known_hosts_file: Option<PathBuf>,
+    /// Refuse unknown or changed host keys (never auto-accept). On by default.
+    #[serde(default = "yes")]
+    pub strict_host_key_checking: bool,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// ssh_config file, on this node, that it uses to reach its peer (for node-to-node rsync).
+    pub peer_ssh_config: Option<PathBuf>,
+}
+
+/// Commands that drive OpenKM on the node, run through its SSH session.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    #[serde(default = "default_start")]
+    pub start: String,
+    #[serde(default = "default_stop")]
+    pub stop: String,
+    /// Exit 0 means running, as LSB init scripts report it.
+    #[serde(default = "default_status")]
+    pub status: String,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            start: default_start(),
+            stop: default_stop(),
+            status: default_status(),
+        }
+    }
+}
+
+/// OpenKM's HTTP health check and the credentials it needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Usually `.../OpenKM/services/rest/repository/getAppVersion`.
+    pub health_url: String,
+    #[serde(default = "default_okm_user")]
+    pub user: String,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+/// The node's MySQL/MariaDB, as the console connects to it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    #[serde(default = "default_db_host")]
+    pub host: String,
+    #[serde(default = "default_db_port")]
+    pub port: u16,
+    pub user: String,
+    #[serde(default = "default_schema")]
+    pub schema: String,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Connect through the node's SSH session (host and port are then as seen from the node).
+    #[serde(default)]
+    pub tunnel: bool,
+}
+
+/// The pair's traffic switch: HAProxy's runtime API, or a hook command (e.g. for DNS).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficConfig {
+    /// Unix socket of HAProxy's runtime API (`stats socket ... level admin`).
+    pub haproxy_socket: Option<PathBuf>,
+    /// Or its TCP address, `host:port`.
+    pub haproxy_address: Option<String>,
+    pub haproxy_backend: Option<String>,
+    /// Command run locally to move traffic; `{to}` and `{from}` are replaced by node names.
+    pub hook: Option<String>,
+    /// The URL clients use (the front door), for end-to-end checks.
+    pub front_url: Option<String>,
+}
+
+/// A node's name inside the traffic switch.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeTrafficConfig {
+    pub haproxy_server: Option<String>,
+}
+
+/// How file syncs run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Paths under the Tomcat home never copied (node-specific or regenerable).
+    #[serde(default = "default_excludes")]
+    pub excludes: Vec<String>,
+    /// A plan deleting more files than this needs explicit confirmation of the number.
+    #[serde(default = "default_delete_limit_count")]
+    pub delete_limit_count: u64,
+    /// Likewise for a share (percent) of the mirror's files.
+    #[serde(default = "default_delete_limit_percent")]
+    pub delete_limit_percent: f64,
+    /// rsync `--bwlimit`, in KiB/s; unlimited when unset.
+    pub bwlimit_kbps: Option<u64>,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            excludes: default_excludes(),
+            delete_limit_count: default_delete_limit_count(),
+            delete_limit_percent: default_delete_limit_percent(),
+            bwlimit_kbps: None,
+        }
+    }
+}
+
+fn default_ssh_port() -> u16 {
+    22
+}
+fn default_ssh_user() -> String {
+    "root".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_connect_timeout() -> u64 {
+    5
+}
+fn default_start() -> String {
+    "/etc/init.d/openkm start".into()
+}
+fn default_stop() -> String {
+    "/etc/init.d/openkm stop".into()
+}
+fn default_status() -> String {
+    "/etc/init.d/openkm status".into()
+}
+fn default_okm_user() -> String {
+    "okmAdmin".into()
+}
+fn default_db_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_db_port() -> u16 {
+    3306
+}
+fn default_schema() -> String {
+    "okmdb".into()
+}
+fn default_excludes() -> Vec<String> {
+    vec!["repository/.system.key".into(), "logs".into()]
+}
+fn default_delete_limit_count() -> u64 {
+    100
+}
+fn default_delete_limit_percent() -> f64 {
+    5.0
+}

@@ -1,0 +1,237 @@
+//! The rules a structurally valid config must also meet.
+
+use std::path::{Path, PathBuf};
+
+use super::Config;
+use super::secret::SecretSource;
+
+/// A problem: the key path it concerns and what is wrong.
+pub type Problem = (String, String);
+
+/// Checks every rule, expanding `~/` in paths on the way; returns all problems found.
+pub fn validate(config: &mut Config) -> Vec<Problem> {
+    let mut p: Vec<Problem> = Vec::new();
+    if config.pair.trim().is_empty() {
+        p.push(("pair".into(), "must not be empty".into()));
+    }
+    if config.nodes.len() != 2 {
+        p.push((
+            "node".into(),
+            format!(
+                "exactly two [[node]] tables are needed (a main and its mirror); found {}",
+                config.nodes.len()
+            ),
+        ));
+    }
+    for (i, node) in config.nodes.iter_mut().enumerate() {
+        let k = |rest: &str| format!("node[{i}].{rest}");
+        if !valid_name(&node.name) {
+            p.push((
+                k("name"),
+                format!(
+                    "{:?} is not a usable node name: use 1-32 letters, digits, '-', '_' or '.'",
+                    node.name
+                ),
+            ));
+        }
+        if !node.openkm_home.is_absolute() {
+            p.push((
+                k("openkm_home"),
+                "must be an absolute path on the node".into(),
+            ));
+        }
+        if node.datastore.as_ref().is_some_and(|d| !d.is_absolute()) {
+            p.push((
+                k("datastore"),
+                "must be an absolute path on the node".into(),
+            ));
+        }
+        if node.ssh.host.trim().is_empty() {
+            p.push((k("ssh.host"), "must not be empty".into()));
+        }
+        if node.ssh.port == 0 {
+            p.push((k("ssh.port"), "0 is not a usable port".into()));
+        }
+        if node.ssh.connect_timeout_secs == 0 || node.ssh.connect_timeout_secs > 300 {
+            p.push((
+                k("ssh.connect_timeout_secs"),
+                "must be between 1 and 300".into(),
+            ));
+        }
+        for path in [&mut node.ssh.identity_file, &mut node.ssh.known_hosts_file] {
+            if let Some(pb) = path.as_mut() {
+                *pb = expand_home(pb);
+            }
+        }
+        if node.ssh.user.trim().is_empty() {
+            p.push((k("ssh.user"), "must not be empty".into()));
+        }
+        for (key, cmd) in [
+            ("service.start", &node.service.start),
+            ("service.stop", &node.service.stop),
+            ("service.status", &node.service.status),
+        ] {
+            if cmd.trim().is_empty() {
+                p.push((k(key), "must not be empty".into()));
+            }
+        }
+        let url = &node.http.health_url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            p.push((
+                k("http.health_url"),
+                format!("{url:?} is not an http:// or https:// URL"),
+            ));
+        }
+        if let Err(m) = SecretSource::from_keys(
+            node.http.password.as_ref(),
+            node.http.password_env.as_deref(),
+            node.http.password_file.as_deref(),
+        ) {
+            p.push((k("http"), m.into()));
+        }
+        if let Some(f) = node.http.password_file.as_mut() {
+            *f = expand_home(f);
+        }
+        if node.database.user.trim().is_empty() {
+            p.push((k("database.user"), "must not be empty".into()));
+        }
+        if node.database.schema.trim().is_empty() {
+            p.push((k("database.schema"), "must not be empty".into()));
+        }
+        if node.database.port == 0 {
+            p.push((k("database.port"), "0 is not a usable port".into()));
+        }
+        if let Err(m) = SecretSource::from_keys(
+            node.database.password.as_ref(),
+            node.database.password_env.as_deref(),
+            node.database.password_file.as_deref(),
+        ) {
+            p.push((k("database"), m.into()));
+        }
+        if let Some(f) = node.database.password_file.as_mut() {
+            *f = expand_home(f);
+        }
+    }
+    if config.nodes.len() == 2 {
+        let (a, b) = (&config.nodes[0], &config.nodes[1]);
+        if a.name.eq_ignore_ascii_case(&b.name) {
+            p.push((
+                "node[1].name".into(),
+                format!("duplicates node[0]'s name {:?}", a.name),
+            ));
+        }
+        if a.ssh.host == b.ssh.host && a.ssh.port == b.ssh.port && a.openkm_home == b.openkm_home {
+            p.push((
+                "node[1].ssh.host".into(),
+                "both nodes point at the same host, port and OpenKM home".into(),
+            ));
+        }
+    }
+    validate_traffic(config, &mut p);
+    let s = &config.sync;
+    if !(0.0..=100.0).contains(&s.delete_limit_percent) || s.delete_limit_percent.is_nan() {
+        p.push((
+            "sync.delete_limit_percent".into(),
+            "must be between 0 and 100".into(),
+        ));
+    }
+    for (j, e) in s.excludes.iter().enumerate() {
+        if e.trim().is_empty() {
+            p.push((format!("sync.excludes[{j}]"), "must not be empty".into()));
+        }
+    }
+    if s.bwlimit_kbps == Some(0) {
+        p.push((
+            "sync.bwlimit_kbps".into(),
+            "0 would mean unlimited to rsync; leave it out instead".into(),
+        ));
+    }
+    p
+}
+
+fn validate_traffic(config: &mut Config, p: &mut Vec<Problem>) {
+    let t = &mut config.traffic;
+    if t.haproxy_socket.is_some() && t.haproxy_address.is_some() {
+        p.push((
+            "traffic.haproxy_address".into(),
+            "give haproxy_socket or haproxy_address, not both".into(),
+        ));
+    }
+    if let Some(s) = t.haproxy_socket.as_mut() {
+        *s = expand_home(s);
+    }
+    let uses_haproxy = t.haproxy_socket.is_some() || t.haproxy_address.is_some();
+    if uses_haproxy
+        && t.haproxy_backend
+            .as_deref()
+            .is_none_or(|b| b.trim().is_empty())
+    {
+        p.push((
+            "traffic.haproxy_backend".into(),
+            "is required with the HAProxy runtime API".into(),
+        ));
+    }
+    if uses_haproxy {
+        for (i, n) in config.nodes.iter().enumerate() {
+            if n.traffic.haproxy_server.is_none() {
+                p.push((
+                    format!("node[{i}].traffic.haproxy_server"),
+                    "is required when [traffic] uses HAProxy".into(),
+                ));
+            }
+        }
+    }
+    if let Some(url) = &config.traffic.front_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        p.push((
+            "traffic.front_url".into(),
+            format!("{url:?} is not an http:// or https:// URL"),
+        ));
+    }
+}
+
+/// Things that are allowed but that an operator should hear about.
+pub fn warnings(config: &Config) -> Vec<String> {
+    let mut w = Vec::new();
+    for n in &config.nodes {
+        if !n.ssh.strict_host_key_checking {
+            w.push(format!(
+                "node {}: strict_host_key_checking is off; a changed host key would not stop okmirror",
+                n.name
+            ));
+        }
+    }
+    if !config
+        .sync
+        .excludes
+        .iter()
+        .any(|e| e.trim_matches('/') == "repository/.system.key")
+    {
+        w.push(
+            "sync.excludes does not exclude repository/.system.key: each node's key must stay its own"
+                .into(),
+        );
+    }
+    let t = &config.traffic;
+    if t.haproxy_socket.is_none() && t.haproxy_address.is_none() && t.hook.is_none() {
+        w.push("[traffic] names no HAProxy and no hook: failover cannot move clients".into());
+    }
+    w
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn expand_home(p: &Path) -> PathBuf {
+    match p.strip_prefix("~") {
+        Ok(rest) => directories::BaseDirs::new()
+            .map(|b| b.home_dir().join(rest))
+            .unwrap_or_else(|| p.to_path_buf()),
+        Err(_) => p.to_path_buf(),
+    }
+}

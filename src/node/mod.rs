@@ -1,0 +1,8 @@
+//! Talking to a node over SSH: one multiplexed session per node, commands with timeouts,
+//! streamed output, and errors an operator can act on.
+
+mod error;
+mod ssh;
+
+pub use error::SshError;
+pub use ssh::{NodeSsh, Output};

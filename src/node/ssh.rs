@@ -1,0 +1,297 @@
+//! One SSH session per node (OpenSSH master + native multiplexing), set up on first use
+//! and again after a failure.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssh::{ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{Mutex, mpsc};
+
+use super::error::SshError;
+use crate::config::SshConfig;
+
+/// What a finished remote command left.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// `None` when the command was killed by a signal (or the exit code was lost).
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// True for exit code 0.
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+}
+
+/// A node as reached over SSH; cheap to share, safe to use from many tasks at once.
+pub struct NodeSsh {
+    cfg: SshConfig,
+    control_dir: PathBuf,
+    session: Mutex<Option<Arc<Session>>>,
+}
+
+impl NodeSsh {
+    /// Prepares (does not open) the session; `control_dir` holds the control socket.
+    pub fn new(cfg: SshConfig, control_dir: &Path) -> NodeSsh {
+        NodeSsh {
+            cfg,
+            control_dir: control_dir.to_path_buf(),
+            session: Mutex::new(None),
+        }
+    }
+
+    /// The host as configured, for messages.
+    pub fn host(&self) -> &str {
+        &self.cfg.host
+    }
+
+    /// The live session, opening it if needed.
+    pub async fn session(&self) -> Result<Arc<Session>, SshError> {
+        let mut guard = self.session.lock().await;
+        if let Some(s) = guard.as_ref() {
+            return Ok(Arc::clone(s));
+        }
+        let s = Arc::new(self.open().await?);
+        *guard = Some(Arc::clone(&s));
+        Ok(s)
+    }
+
+    async fn open(&self) -> Result<Session, SshError> {
+        std::fs::create_dir_all(&self.control_dir).map_err(|e| SshError::Other {
+            host: self.cfg.host.clone(),
+            detail: format!("control dir {}: {e}", self.control_dir.display()),
+        })?;
+        let mut b = SessionBuilder::default();
+        b.user(self.cfg.user.clone())
+            .port(self.cfg.port)
+            .connect_timeout(Duration::from_secs(self.cfg.connect_timeout_secs))
+            .server_alive_interval(Duration::from_secs(5))
+            .control_directory(&self.control_dir)
+            .known_hosts_check(if self.cfg.strict_host_key_checking {
+                KnownHosts::Strict
+            } else {
+                KnownHosts::Add
+            });
+        if let Some(k) = &self.cfg.identity_file {
+            b.keyfile(k);
+        }
+        if let Some(k) = &self.cfg.known_hosts_file {
+            b.user_known_hosts_file(k);
+        }
+        // ssh's own ConnectTimeout covers TCP and the handshake; this is a backstop.
+        let limit = Duration::from_secs(self.cfg.connect_timeout_secs + 5);
+        match tokio::time::timeout(limit, b.connect_mux(&self.cfg.host)).await {
+            Err(_) => Err(SshError::ConnectTimeout {
+                host: self.cfg.host.clone(),
+            }),
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(SshError::from_ssh_message(
+                &self.cfg.host,
+                &self.cfg.user,
+                &error_chain(&e),
+            )),
+        }
+    }
+
+    /// Forgets the session (after a failure), closing it in the background.
+    pub async fn reset(&self) {
+        if let Some(s) = self.session.lock().await.take()
+            && let Ok(s) = Arc::try_unwrap(s)
+        {
+            let _ = s.close().await;
+        }
+    }
+
+    /// Runs a POSIX `sh` script on the node and collects its output.
+    pub async fn run(&self, script: &str, timeout: Duration) -> Result<Output, SshError> {
+        self.run_with_stdin(script, None, timeout).await
+    }
+
+    /// Like `run`, feeding `stdin` to the script: the way secrets reach a node.
+    pub async fn run_with_stdin(
+        &self,
+        script: &str,
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, SshError> {
+        let result = tokio::time::timeout(timeout, self.run_inner(script, stdin)).await;
+        self.settle(result, timeout).await
+    }
+
+    async fn run_inner(&self, script: &str, stdin: Option<&[u8]>) -> Result<Output, SshError> {
+        let session = self.session().await?;
+        let mut cmd = session.shell(script);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().await.map_err(|e| self.lost(&e))?;
+        if let (Some(data), Some(mut w)) = (stdin, child.stdin().take()) {
+            w.write_all(data).await.map_err(|e| self.lost_io(&e))?;
+            w.shutdown().await.map_err(|e| self.lost_io(&e))?;
+        }
+        let out = child.stdout().take();
+        let err = child.stderr().take();
+        let (stdout, stderr) = tokio::join!(read_all(out), read_all(err));
+        let status = child.wait().await;
+        match status {
+            Ok(s) => Ok(Output {
+                status: s.code(),
+                stdout,
+                stderr,
+            }),
+            Err(openssh::Error::RemoteProcessTerminated) => {
+                // A signal, or the connection dropped: tell them apart.
+                if session.check().await.is_ok() {
+                    Ok(Output {
+                        status: None,
+                        stdout,
+                        stderr,
+                    })
+                } else {
+                    Err(SshError::Disconnected {
+                        host: self.cfg.host.clone(),
+                    })
+                }
+            }
+            Err(e) => Err(self.lost(&e)),
+        }
+    }
+
+    /// Runs a script and sends each line of its stdout as it comes (lines end at `\n`
+    /// or `\r`, so progress meters arrive too); returns the exit code.
+    pub async fn stream(
+        &self,
+        script: &str,
+        timeout: Duration,
+        lines: mpsc::Sender<String>,
+    ) -> Result<Option<i32>, SshError> {
+        let fut = async {
+            let session = self.session().await?;
+            let mut cmd = session.shell(script);
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null());
+            let mut child = cmd.spawn().await.map_err(|e| self.lost(&e))?;
+            if let Some(mut out) = child.stdout().take() {
+                let mut buf = [0u8; 8192];
+                let mut line = Vec::new();
+                loop {
+                    let n = out.read(&mut buf).await.map_err(|e| self.lost_io(&e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    for &b in &buf[..n] {
+                        if b == b'\n' || b == b'\r' {
+                            if !line.is_empty() {
+                                let _ = lines
+                                    .send(String::from_utf8_lossy(&line).into_owned())
+                                    .await;
+                                line.clear();
+                            }
+                        } else {
+                            line.push(b);
+                        }
+                    }
+                }
+                if !line.is_empty() {
+                    let _ = lines
+                        .send(String::from_utf8_lossy(&line).into_owned())
+                        .await;
+                }
+            }
+            match child.wait().await {
+                Ok(s) => Ok(s.code()),
+                Err(openssh::Error::RemoteProcessTerminated) => Ok(None),
+                Err(e) => Err(self.lost(&e)),
+            }
+        };
+        let result = tokio::time::timeout(timeout, fut).await;
+        self.settle(result, timeout).await
+    }
+
+    /// Forwards a local Unix socket to `host:port` as seen from the node (a DB tunnel).
+    pub async fn forward_to(&self, local: &Path, host: &str, port: u16) -> Result<(), SshError> {
+        let session = self.session().await?;
+        let _ = std::fs::remove_file(local);
+        session
+            .request_port_forward(
+                ForwardType::Local,
+                Socket::UnixSocket { path: local.into() },
+                Socket::TcpSocket {
+                    host: host.into(),
+                    port,
+                },
+            )
+            .await
+            .map_err(|e| self.lost(&e))
+    }
+
+    async fn settle<T>(
+        &self,
+        result: Result<Result<T, SshError>, tokio::time::error::Elapsed>,
+        timeout: Duration,
+    ) -> Result<T, SshError> {
+        let r = match result {
+            Ok(r) => r,
+            Err(_) => Err(SshError::CommandTimeout {
+                host: self.cfg.host.clone(),
+                after: timeout,
+            }),
+        };
+        if let Err(e) = &r {
+            if e.needs_reconnect() {
+                self.reset().await;
+            } else if let Some(s) = self.session.lock().await.clone() {
+                // A timeout may mean the host hung: keep the session only if it still answers.
+                let alive = tokio::time::timeout(Duration::from_secs(1), s.check()).await;
+                if !matches!(alive, Ok(Ok(()))) {
+                    drop(s);
+                    self.reset().await;
+                }
+            }
+        }
+        r
+    }
+
+    fn lost(&self, e: &openssh::Error) -> SshError {
+        if matches!(e, openssh::Error::Disconnected | openssh::Error::SshMux(_)) {
+            return SshError::Disconnected {
+                host: self.cfg.host.clone(),
+            };
+        }
+        SshError::from_ssh_message(&self.cfg.host, &self.cfg.user, &error_chain(e))
+    }
+
+    fn lost_io(&self, e: &std::io::Error) -> SshError {
+        SshError::from_ssh_message(&self.cfg.host, &self.cfg.user, &e.to_string())
+    }
+}
+
+async fn read_all<R: AsyncRead + Unpin>(r: Option<R>) -> String {
+    let mut buf = Vec::new();
+    if let Some(mut r) = r {
+        let _ = r.read_to_end(&mut buf).await;
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// An error and all its sources on one line: ssh's own words are in the innermost.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
