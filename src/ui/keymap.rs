@@ -29,8 +29,8 @@ pub struct Binding {
     pub label: &'static str,
     pub action: Action,
     pub help: &'static str,
-    /// Shown in the footer (the rest only in help).
-    pub footer: bool,
+    /// The footer's one-word hint; `None` keeps the binding out of the footer (help only).
+    pub hint: Option<&'static str>,
 }
 
 /// Every binding of the console.
@@ -40,49 +40,49 @@ pub const BINDINGS: &[Binding] = &[
         label: "?",
         action: Action::Help,
         help: "show or hide this help",
-        footer: true,
+        hint: Some("help"),
     },
     Binding {
         keys: &[Key::Char('j'), Key::Code(KeyCode::Down)],
         label: "j/↓",
         action: Action::Down,
         help: "next node",
-        footer: false,
+        hint: None,
     },
     Binding {
         keys: &[Key::Char('k'), Key::Code(KeyCode::Up)],
         label: "k/↑",
         action: Action::Up,
         help: "previous node",
-        footer: false,
+        hint: None,
     },
     Binding {
         keys: &[Key::Char('g'), Key::Code(KeyCode::Home)],
         label: "g",
         action: Action::Top,
         help: "first item",
-        footer: false,
+        hint: None,
     },
     Binding {
         keys: &[Key::Char('G'), Key::Code(KeyCode::End)],
         label: "G",
         action: Action::Bottom,
         help: "last item",
-        footer: false,
+        hint: None,
     },
     Binding {
         keys: &[Key::Code(KeyCode::Esc)],
         label: "Esc",
         action: Action::Back,
         help: "close the overlay / cancel (never quits)",
-        footer: false,
+        hint: None,
     },
     Binding {
         keys: &[Key::Char('q'), Key::Ctrl('c')],
         label: "q",
         action: Action::Quit,
         help: "quit (Ctrl-C too)",
-        footer: true,
+        hint: Some("quit"),
     },
 ];
 

@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::app::App;
 use super::keymap::BINDINGS;
@@ -50,52 +50,56 @@ fn render_title(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 }
 
 fn render_nodes(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let header = Row::new(["NODE", "ROLE", "SSH", "OPENKM HOME", "DATABASE"]).style(theme.header);
-    let rows = app.nodes.iter().enumerate().map(|(i, n)| {
-        let row = Row::new([
-            Cell::from(n.name.clone()),
-            Cell::from(Span::styled("not probed", theme.dim)),
-            Cell::from(n.ssh.clone()),
-            Cell::from(n.home.clone()),
-            Cell::from(n.database.clone()),
-        ]);
-        if i == app.selected {
-            row.style(theme.selected)
+    let [cards, note] = Layout::vertical([Constraint::Length(8), Constraint::Min(0)]).areas(area);
+    let columns =
+        Layout::horizontal(vec![Constraint::Fill(1); app.nodes.len().max(1)]).split(cards);
+    for (i, (n, col)) in app.nodes.iter().zip(columns.iter()).enumerate() {
+        let field = |label: &str, value: String| {
+            Line::from(vec![
+                Span::styled(format!("{label:<6}"), theme.dim),
+                Span::raw(value),
+            ])
+        };
+        let lines = vec![
+            field("role", "not probed yet".into()),
+            field("ssh", n.ssh.clone()),
+            field("home", n.home.clone()),
+            field("db", n.database.clone()),
+        ];
+        let border = if i == app.selected {
+            theme.selected_border
         } else {
-            row
-        }
-    });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(12),
-            Constraint::Length(11),
-            Constraint::Length(24),
-            Constraint::Fill(2),
-            Constraint::Fill(2),
-        ],
-    )
-    .header(header)
-    .block(
-        Block::default()
+            theme.border
+        };
+        let block = Block::default()
             .borders(Borders::ALL)
-            .border_style(theme.border)
-            .title(" nodes (roles are detected live from the databases) "),
+            .border_style(border)
+            .title(Span::styled(format!(" {} ", n.name), theme.header));
+        frame.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(block),
+            *col,
+        );
+    }
+    frame.render_widget(
+        Paragraph::new(Line::styled(
+            " Roles are detected live: the node whose database is writable is the main.",
+            theme.dim,
+        )),
+        note,
     );
-    frame.render_widget(table, area);
 }
 
 fn render_footer(theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut spans = Vec::new();
-    for b in BINDINGS.iter().filter(|b| b.footer) {
-        spans.push(Span::styled(format!(" {} ", b.label), theme.key));
-        spans.push(Span::raw(format!("{} ", short(b.help))));
+    for b in BINDINGS {
+        if let Some(hint) = b.hint {
+            spans.push(Span::styled(format!(" {} ", b.label), theme.key));
+            spans.push(Span::raw(format!("{hint} ")));
+        }
     }
     frame.render_widget(Line::from(spans), area);
-}
-
-fn short(help: &str) -> &str {
-    help.split([' ', '(']).next().unwrap_or(help)
 }
 
 fn render_help(theme: &Theme, frame: &mut Frame, area: Rect) {
