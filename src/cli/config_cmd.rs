@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use color_eyre::eyre::Result;
 
-use crate::config::{self, SecretSource};
+use crate::config;
 
 /// Validates the file and the local secret sources; prints what it found.
 pub fn check(path: &Path) -> Result<ExitCode> {
@@ -24,22 +24,8 @@ pub fn check(path: &Path) -> Result<ExitCode> {
     let mut problems = Vec::new();
     for n in &cfg.nodes {
         let sources = [
-            (
-                "http",
-                SecretSource::from_keys(
-                    n.http.password.as_ref(),
-                    n.http.password_env.as_deref(),
-                    n.http.password_file.as_deref(),
-                ),
-            ),
-            (
-                "database",
-                SecretSource::from_keys(
-                    n.database.password.as_ref(),
-                    n.database.password_env.as_deref(),
-                    n.database.password_file.as_deref(),
-                ),
-            ),
+            ("http", n.http.password_source()),
+            ("database", n.database.password_source()),
         ];
         for (section, source) in sources {
             if let Err(m) = source.map_err(str::to_string).and_then(|s| s.resolve()) {

@@ -124,6 +124,17 @@ pub struct HttpConfig {
     pub password_file: Option<PathBuf>,
 }
 
+impl HttpConfig {
+    /// Where the OpenKM password comes from; `Err` when none or several are given.
+    pub fn password_source(&self) -> Result<SecretSource, &'static str> {
+        SecretSource::from_keys(
+            self.password.as_ref(),
+            self.password_env.as_deref(),
+            self.password_file.as_deref(),
+        )
+    }
+}
+
 /// The node's MySQL/MariaDB, as the console connects to it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,6 +153,17 @@ pub struct DatabaseConfig {
     /// Connect through the node's SSH session (host and port are then as seen from the node).
     #[serde(default)]
     pub tunnel: bool,
+}
+
+impl DatabaseConfig {
+    /// Where the database password comes from; `Err` when none or several are given.
+    pub fn password_source(&self) -> Result<SecretSource, &'static str> {
+        SecretSource::from_keys(
+            self.password.as_ref(),
+            self.password_env.as_deref(),
+            self.password_file.as_deref(),
+        )
+    }
 }
 
 /// The pair's traffic switch: HAProxy's runtime API, or a hook command (e.g. for DNS).

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use super::Config;
-use super::secret::SecretSource;
 
 /// A problem: the key path it concerns and what is wrong.
 pub type Problem = (String, String);
@@ -82,11 +81,7 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
                 format!("{url:?} is not an http:// or https:// URL"),
             ));
         }
-        if let Err(m) = SecretSource::from_keys(
-            node.http.password.as_ref(),
-            node.http.password_env.as_deref(),
-            node.http.password_file.as_deref(),
-        ) {
+        if let Err(m) = node.http.password_source() {
             p.push((k("http"), m.into()));
         }
         if let Some(f) = node.http.password_file.as_mut() {
@@ -101,11 +96,7 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
         if node.database.port == 0 {
             p.push((k("database.port"), "0 is not a usable port".into()));
         }
-        if let Err(m) = SecretSource::from_keys(
-            node.database.password.as_ref(),
-            node.database.password_env.as_deref(),
-            node.database.password_file.as_deref(),
-        ) {
+        if let Err(m) = node.database.password_source() {
             p.push((k("database"), m.into()));
         }
         if let Some(f) = node.database.password_file.as_mut() {

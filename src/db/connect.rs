@@ -7,7 +7,7 @@ use std::time::Duration;
 use color_eyre::eyre::{Result, WrapErr, eyre};
 use mysql_async::{Conn, OptsBuilder};
 
-use crate::config::{DatabaseConfig, SecretSource};
+use crate::config::DatabaseConfig;
 use crate::node::NodeSsh;
 
 /// Where a connection actually went, for messages.
@@ -42,12 +42,9 @@ pub async fn connect(
     socket_dir: &Path,
     timeout: Duration,
 ) -> Result<(Conn, Endpoint)> {
-    let source = SecretSource::from_keys(
-        cfg.password.as_ref(),
-        cfg.password_env.as_deref(),
-        cfg.password_file.as_deref(),
-    )
-    .map_err(|m| eyre!("node {node}: database: {m}"))?;
+    let source = cfg
+        .password_source()
+        .map_err(|m| eyre!("node {node}: database: {m}"))?;
     let password = source
         .resolve()
         .map_err(|m| eyre!("node {node}: database password: {m}"))?;
