@@ -10,4 +10,5 @@ pub mod db;
 pub mod logging;
 pub mod node;
 pub mod paths;
+pub mod sync;
 pub mod ui;

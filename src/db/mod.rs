@@ -1,5 +1,11 @@
-//! Database connections to a node's MySQL/MariaDB, directly or through its SSH session.
+//! Database access to a node's MySQL/MariaDB: connections (direct or tunnelled), status,
+//! replication, GTID arithmetic and the heartbeat.
 
 mod connect;
+pub mod gtid;
+pub mod heartbeat;
+pub mod replica;
+pub mod status;
 
 pub use connect::{Endpoint, connect};
+pub use status::{DbStatus, Flavour, read_status};

@@ -1,0 +1,9 @@
+//! File sync between the nodes: planning (what rsync would change main -> mirror) now,
+//! and the sync runs that build on it.
+
+pub mod exit;
+pub mod itemize;
+pub mod plan;
+
+pub use itemize::{Change, ChangeKind, EntryType};
+pub use plan::{Plan, PlanTotals, plan};

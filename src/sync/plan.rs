@@ -1,0 +1,228 @@
+//! The plan: what a sync would change on the mirror, from an rsync dry run that runs on
+//! the main and pushes to the mirror over the nodes' own SSH, exactly as a sync would.
+
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, eyre};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::exit;
+use super::itemize::{Change, ChangeKind, EntryType, parse_line};
+use crate::config::{NodeConfig, SyncConfig};
+use crate::node::NodeSsh;
+
+/// Paths never part of the live plan: the Lucene index is copied only while OpenKM is
+/// stopped (sync issue), and the cache is regenerable.
+pub const LIVE_EXCLUDES: &[&str] = &["repository/index", "repository/cache"];
+
+/// Counts and bytes of a plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanTotals {
+    pub new_files: u64,
+    pub new_bytes: u64,
+    pub changed_files: u64,
+    pub changed_bytes: u64,
+    pub attribute_only: u64,
+    pub deleted: u64,
+    pub new_dirs: u64,
+}
+
+impl PlanTotals {
+    /// Adds one change.
+    pub fn add(&mut self, c: &Change) {
+        match (c.kind, c.entry) {
+            (ChangeKind::New, EntryType::Dir) => self.new_dirs += 1,
+            (ChangeKind::New, _) => {
+                self.new_files += 1;
+                self.new_bytes += c.size;
+            }
+            (ChangeKind::Changed, _) => {
+                self.changed_files += 1;
+                self.changed_bytes += c.size;
+            }
+            (ChangeKind::Attributes, _) => self.attribute_only += 1,
+            (ChangeKind::Deleted, _) => self.deleted += 1,
+        }
+    }
+
+    /// Bytes a transfer would move at most.
+    pub fn bytes(&self) -> u64 {
+        self.new_bytes + self.changed_bytes
+    }
+
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        *self == PlanTotals::default()
+    }
+}
+
+/// A computed plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub source: String,
+    pub target: String,
+    pub changes: Vec<Change>,
+    pub totals: PlanTotals,
+    /// Lines rsync printed that were not itemized changes (errors, warnings).
+    pub warnings: Vec<String>,
+    pub took_ms: u128,
+}
+
+/// The rsync command line that runs on `source` (pure, so it is unit tested).
+pub fn rsync_command(
+    source: &NodeConfig,
+    target: &NodeConfig,
+    sync: &SyncConfig,
+    dry_run: bool,
+) -> String {
+    let q = |s: &str| {
+        shlex::try_quote(s)
+            .map(|c| c.into_owned())
+            .unwrap_or_else(|_| "''".into())
+    };
+    let mut parts: Vec<String> = vec![
+        "LC_ALL=C".into(),
+        "rsync".into(),
+        "-a".into(),
+        "--delete".into(),
+        "--itemize-changes".into(),
+        q("--out-format=%i %l %n"),
+    ];
+    if dry_run {
+        parts.push("--dry-run".into());
+    }
+    for e in sync
+        .excludes
+        .iter()
+        .map(String::as_str)
+        .chain(LIVE_EXCLUDES.iter().copied())
+    {
+        parts.push(q(&format!("--exclude=/{}", e.trim_matches('/'))));
+    }
+    if let Some(bw) = sync.bwlimit_kbps {
+        parts.push(format!("--bwlimit={bw}"));
+    }
+    let ssh = match &source.ssh.peer_ssh_config {
+        Some(cfg) => format!("ssh -F {}", q(&cfg.display().to_string())),
+        None => format!(
+            "ssh -p {} -o BatchMode=yes -o StrictHostKeyChecking=yes",
+            target.ssh.port
+        ),
+    };
+    parts.push("-e".into());
+    parts.push(q(&ssh));
+    parts.push(q(&format!("{}/", source.openkm_home.display())));
+    parts.push(q(&format!(
+        "{}@{}:{}/",
+        target.ssh.user,
+        target.ssh.host,
+        target.openkm_home.display()
+    )));
+    parts.push("2>&1".into());
+    parts.join(" ")
+}
+
+/// Computes the plan main -> mirror. `ssh` is the source node's session.
+pub async fn plan(
+    source: &NodeConfig,
+    target: &NodeConfig,
+    sync: &SyncConfig,
+    ssh: &NodeSsh,
+    timeout: Duration,
+) -> Result<Plan> {
+    let started = Instant::now();
+    let cmd = rsync_command(source, target, sync, true);
+    let (tx, mut rx) = mpsc::channel::<String>(4096);
+    let collect = tokio::spawn(async move {
+        let mut changes = Vec::new();
+        let mut totals = PlanTotals::default();
+        let mut warnings = Vec::new();
+        while let Some(line) = rx.recv().await {
+            match parse_line(&line) {
+                Ok(Some(c)) => {
+                    totals.add(&c);
+                    changes.push(c);
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    if warnings.len() < 100 {
+                        warnings.push(line);
+                    }
+                }
+            }
+        }
+        (changes, totals, warnings)
+    });
+    let code = ssh
+        .stream(&cmd, timeout, tx)
+        .await
+        .map_err(|e| eyre!("planning on {}: {e}", source.name))?;
+    let (changes, totals, warnings) = collect
+        .await
+        .map_err(|e| eyre!("planning on {}: collector failed: {e}", source.name))?;
+    if !exit::is_success(code, true) {
+        let detail = warnings.first().cloned().unwrap_or_default();
+        return Err(eyre!(
+            "planning {} -> {}: {} ({})",
+            source.name,
+            target.name,
+            exit::describe(code),
+            detail
+        ));
+    }
+    Ok(Plan {
+        source: source.name.clone(),
+        target: target.name.clone(),
+        changes,
+        totals,
+        warnings,
+        took_ms: started.elapsed().as_millis(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    #[test]
+    fn the_command_pushes_from_the_source_with_excludes_quoted() {
+        let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
+        let cmd = rsync_command(&cfg.nodes[0], &cfg.nodes[1], &cfg.sync, true);
+        assert_eq!(
+            cmd,
+            "LC_ALL=C rsync -a --delete --itemize-changes '--out-format=%i %l %n' --dry-run \
+             '--exclude=/repository/.system.key' '--exclude=/logs' '--exclude=/repository/index' \
+             '--exclude=/repository/cache' -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' \
+             /opt/openkm-6.3/tomcat/ root@dms2.example.org:/opt/openkm-6.3/tomcat/ 2>&1"
+        );
+    }
+
+    #[test]
+    fn totals_count_bytes_by_kind() {
+        let mut t = PlanTotals::default();
+        for l in [
+            "<f+++++++++ 100 a",
+            "<f.s....... 50 b",
+            "cd+++++++++ 4096 d/",
+            "*deleting   0 c",
+            ".f...p..... 9 e",
+        ] {
+            t.add(&parse_line(l).unwrap().unwrap());
+        }
+        assert_eq!(
+            t,
+            PlanTotals {
+                new_files: 1,
+                new_bytes: 100,
+                changed_files: 1,
+                changed_bytes: 50,
+                attribute_only: 1,
+                deleted: 1,
+                new_dirs: 1,
+            }
+        );
+        assert_eq!(t.bytes(), 150);
+    }
+}
