@@ -7,7 +7,9 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod format;
 pub mod logging;
+pub mod monitor;
 pub mod node;
 pub mod paths;
 pub mod sync;

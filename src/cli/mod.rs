@@ -1,6 +1,7 @@
 //! The command line: a thin face over the engine, for operators, cron and monitoring.
 
 mod config_cmd;
+mod status_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,6 +35,25 @@ pub struct Cli {
 /// What to do; none opens the console.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Probe both nodes once and print the pair's state. Exit codes follow monitoring
+    /// plugins: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Status {
+        /// Print JSON.
+        #[arg(long, conflicts_with = "prometheus")]
+        json: bool,
+        /// Print Prometheus text format (for node_exporter's textfile collector).
+        #[arg(long)]
+        prometheus: bool,
+        /// Skip computing the pending file diffs (faster).
+        #[arg(long)]
+        no_diff: bool,
+    },
+    /// List what a sync would change on the mirror (main -> mirror).
+    Diff {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Work with the config file.
     Config {
         #[command(subcommand)]
@@ -60,9 +80,35 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             crate::ui::run(cfg, path, cli.readonly).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Status {
+            json,
+            prometheus,
+            no_diff,
+        }) => {
+            // A config that cannot be read is UNKNOWN to a monitoring system.
+            let cfg = match load(cli.config.as_deref()) {
+                Ok((_, c)) => c,
+                Err(e) => {
+                    println!("UNKNOWN: {e:#}");
+                    return Ok(ExitCode::from(3));
+                }
+            };
+            let format = if json {
+                status_cmd::Format::Json
+            } else if prometheus {
+                status_cmd::Format::Prometheus
+            } else {
+                status_cmd::Format::Human
+            };
+            status_cmd::status(cfg, format, !no_diff).await
+        }
+        Some(Command::Diff { json }) => {
+            let (_, cfg) = load(cli.config.as_deref())?;
+            status_cmd::diff(cfg, json).await
+        }
         Some(Command::Config { action }) => match action {
             ConfigAction::Example => {
-                print!("{}", config::EXAMPLE);
+                print_out(config::EXAMPLE)?;
                 Ok(ExitCode::SUCCESS)
             }
             ConfigAction::Path => {
@@ -71,6 +117,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             ConfigAction::Check => config_cmd::check(&config_path(cli.config.as_deref())?),
         },
+    }
+}
+
+/// Writes to stdout; a closed pipe (`okmirror diff | head`) ends quietly, not in a panic.
+pub fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| eyre!("writing to stdout: {e}")),
     }
 }
 

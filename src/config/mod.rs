@@ -35,6 +35,8 @@ pub struct Config {
     pub traffic: TrafficConfig,
     #[serde(default)]
     pub sync: SyncConfig,
+    #[serde(default)]
+    pub monitor: MonitorConfig,
 }
 
 /// One OpenKM server: its host, its Tomcat home and its database.
@@ -47,6 +49,10 @@ pub struct NodeConfig {
     pub openkm_home: PathBuf,
     /// The datastore folder; defaults to `<openkm_home>/repository/datastore`.
     pub datastore: Option<PathBuf>,
+    /// okmirror's own folder on the node (last-sync record, sync lock); outside the
+    /// Tomcat home so a sync never touches it.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
     pub ssh: SshConfig,
     #[serde(default)]
     pub service: ServiceConfig,
@@ -216,6 +222,70 @@ impl Default for SyncConfig {
     }
 }
 
+/// Dashboard and `status` thresholds and cadence.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// Seconds between two probes of a node.
+    #[serde(default = "default_interval")]
+    pub interval_secs: u64,
+    /// A probe that takes longer marks the node unreachable.
+    #[serde(default = "default_probe_timeout")]
+    pub probe_timeout_secs: u64,
+    /// Replication lag (heartbeat) that raises a warning / goes critical.
+    #[serde(default = "default_lag_warning")]
+    pub lag_warning_secs: f64,
+    #[serde(default = "default_lag_critical")]
+    pub lag_critical_secs: f64,
+    /// A last sync older than this is a warning.
+    #[serde(default = "default_sync_age")]
+    pub last_sync_warning_hours: f64,
+    /// Seconds between two pending-diff plans in the console (0: only on `r`).
+    #[serde(default = "default_diff_interval")]
+    pub diff_interval_secs: u64,
+    /// Free space on the datastore's filesystem below this share is a warning.
+    #[serde(default = "default_disk_warning")]
+    pub disk_free_warning_percent: f64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            interval_secs: default_interval(),
+            probe_timeout_secs: default_probe_timeout(),
+            lag_warning_secs: default_lag_warning(),
+            lag_critical_secs: default_lag_critical(),
+            last_sync_warning_hours: default_sync_age(),
+            diff_interval_secs: default_diff_interval(),
+            disk_free_warning_percent: default_disk_warning(),
+        }
+    }
+}
+
+fn default_interval() -> u64 {
+    2
+}
+fn default_probe_timeout() -> u64 {
+    5
+}
+fn default_lag_warning() -> f64 {
+    5.0
+}
+fn default_lag_critical() -> f64 {
+    60.0
+}
+fn default_sync_age() -> f64 {
+    24.0
+}
+fn default_diff_interval() -> u64 {
+    300
+}
+fn default_disk_warning() -> f64 {
+    10.0
+}
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/okmirror")
+}
 fn default_ssh_port() -> u16 {
     22
 }

@@ -39,6 +39,12 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
                 "must be an absolute path on the node".into(),
             ));
         }
+        if !node.state_dir.is_absolute() {
+            p.push((
+                k("state_dir"),
+                "must be an absolute path on the node".into(),
+            ));
+        }
         if node.datastore.as_ref().is_some_and(|d| !d.is_absolute()) {
             p.push((
                 k("datastore"),
@@ -119,6 +125,22 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
         }
     }
     validate_traffic(config, &mut p);
+    let m = &config.monitor;
+    if m.interval_secs == 0 {
+        p.push(("monitor.interval_secs".into(), "must be at least 1".into()));
+    }
+    if m.probe_timeout_secs == 0 {
+        p.push((
+            "monitor.probe_timeout_secs".into(),
+            "must be at least 1".into(),
+        ));
+    }
+    if !(m.lag_warning_secs > 0.0 && m.lag_critical_secs >= m.lag_warning_secs) {
+        p.push((
+            "monitor.lag_critical_secs".into(),
+            "lag thresholds must be positive, with critical >= warning".into(),
+        ));
+    }
     let s = &config.sync;
     if !(0.0..=100.0).contains(&s.delete_limit_percent) || s.delete_limit_percent.is_nan() {
         p.push((

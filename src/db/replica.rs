@@ -41,6 +41,16 @@ pub enum ThreadState {
 }
 
 impl ThreadState {
+    /// How the state reads in a sentence.
+    pub fn word(self) -> &'static str {
+        match self {
+            ThreadState::Yes => "running",
+            ThreadState::No => "stopped",
+            ThreadState::Connecting => "connecting",
+            ThreadState::Unknown => "unknown",
+        }
+    }
+
     fn parse(v: Option<&str>) -> ThreadState {
         match v.map(str::trim) {
             Some(s) if s.eq_ignore_ascii_case("yes") => ThreadState::Yes,

@@ -142,7 +142,10 @@ pub async fn plan(
             match parse_line(&line) {
                 Ok(Some(c)) => {
                     totals.add(&c);
-                    changes.push(c);
+                    // Folders are counted, not listed: their files are.
+                    if c.entry != EntryType::Dir {
+                        changes.push(c);
+                    }
                 }
                 Ok(None) => {}
                 Err(_) => {

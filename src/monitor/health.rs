@@ -1,0 +1,233 @@
+//! Turning a snapshot into alerts and one severity: the rules an admin would apply.
+
+use super::model::{Alert, PairStatus, Severity};
+use super::roles::{PairRoles, Role};
+use crate::config::MonitorConfig;
+use crate::db::replica::ThreadState;
+
+/// All alerts for a snapshot, worst first; the overall severity is the first one's.
+pub fn evaluate(s: &PairStatus, m: &MonitorConfig, now: u64) -> Vec<Alert> {
+    let mut out = Vec::new();
+    let mut push = |severity, node: Option<&str>, message: String| {
+        out.push(Alert {
+            severity,
+            node: node.map(str::to_string),
+            message,
+        })
+    };
+    use Severity::*;
+    match &s.roles {
+        PairRoles::SplitBrain => push(
+            Critical,
+            None,
+            "SPLIT BRAIN: both databases are writable; only one node may take writes".into(),
+        ),
+        PairRoles::NoneWritable => push(
+            Critical,
+            None,
+            "no node is writable: OpenKM cannot take writes anywhere".into(),
+        ),
+        PairRoles::Unknown => push(Critical, None, "roles unknown: no database answers".into()),
+        PairRoles::Partial { role, .. } => push(
+            Critical,
+            None,
+            format!(
+                "only one node's database answers (it is {}); the other node is down or unreachable",
+                if *role == Role::Main {
+                    "the main"
+                } else {
+                    "a read-only mirror"
+                }
+            ),
+        ),
+        PairRoles::Normal { .. } => {}
+    }
+    for n in &s.nodes {
+        let name = Some(n.name.as_str());
+        // The mirror's OpenKM being down matters less than the main's.
+        let service_sev = if n.role == Role::Mirror {
+            Warning
+        } else {
+            Critical
+        };
+        if let Some(e) = &n.ssh_error {
+            push(Critical, name, format!("SSH: {e}"));
+        }
+        if let Some(e) = &n.db_error {
+            push(Critical, name, format!("database: {e}"));
+        }
+        if let Some(f) = &n.facts {
+            if f.service_running == Some(false) {
+                push(
+                    service_sev,
+                    name,
+                    format!("OpenKM service is not running ({})", f.service_output),
+                );
+            }
+            match f.http {
+                Some((200, _)) => {}
+                Some((0, _)) => push(service_sev, name, "OpenKM HTTP: no answer".into()),
+                Some((code, _)) => push(service_sev, name, format!("OpenKM HTTP: status {code}")),
+                None => push(
+                    Warning,
+                    name,
+                    "OpenKM HTTP: curl is not installed on the node".into(),
+                ),
+            }
+            if f.datastore_missing {
+                push(Critical, name, "datastore folder is missing".into());
+            }
+            if let (Some(total), Some(free)) = (f.disk_total, f.disk_free)
+                && total > 0
+            {
+                let pct = free as f64 * 100.0 / total as f64;
+                if pct < m.disk_free_warning_percent / 2.0 {
+                    push(Critical, name, format!("datastore disk {pct:.1}% free"));
+                } else if pct < m.disk_free_warning_percent {
+                    push(Warning, name, format!("datastore disk {pct:.1}% free"));
+                }
+            }
+        }
+        if let Some(db) = &n.db {
+            match (n.role, db.system_readonly) {
+                (Role::Main, Some(true)) => push(
+                    Critical,
+                    name,
+                    "main's OKM_CONFIG system.readonly is true: OpenKM refuses writes after a restart"
+                        .into(),
+                ),
+                (Role::Mirror, Some(false) | None) => push(
+                    Warning,
+                    name,
+                    "mirror's OKM_CONFIG system.readonly is not true: its OpenKM would take writes \
+                     after a restart"
+                        .into(),
+                ),
+                _ => {}
+            }
+            if n.role == Role::Mirror {
+                match &db.replica {
+                    None => push(
+                        Critical,
+                        name,
+                        "mirror is not replicating (no replica configured)".into(),
+                    ),
+                    Some(r) => {
+                        if r.io != ThreadState::Yes {
+                            let why = r
+                                .last_io_error
+                                .clone()
+                                .unwrap_or_else(|| r.io_state.clone());
+                            push(
+                                Critical,
+                                name,
+                                format!("replication IO thread {}: {why}", r.io.word()),
+                            );
+                        }
+                        if r.sql != ThreadState::Yes {
+                            let why = r
+                                .last_sql_error
+                                .clone()
+                                .unwrap_or_else(|| "stopped".to_string());
+                            push(
+                                Critical,
+                                name,
+                                format!("replication SQL thread {}: {why}", r.sql.word()),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let (Some(main), Some(mirror)) = (s.main(), s.mirror()) {
+        let uuid =
+            |n: &super::model::NodeStatus| n.facts.as_ref().and_then(|f| f.repository_uuid.clone());
+        if let (Some(a), Some(b)) = (uuid(main), uuid(mirror))
+            && a != b
+        {
+            push(
+                Critical,
+                None,
+                format!(
+                    "repository UUIDs differ ({} {a}, {} {b}): the mirror is not a clone",
+                    main.name, mirror.name
+                ),
+            );
+        }
+        match &mirror.last_sync {
+            None if mirror.last_sync_error.is_none() => push(
+                Warning,
+                Some(&mirror.name),
+                "no sync has ever been recorded".into(),
+            ),
+            Some(ls) => {
+                let hours = now.saturating_sub(ls.finished_at) as f64 / 3600.0;
+                if hours > m.last_sync_warning_hours {
+                    push(
+                        Warning,
+                        Some(&mirror.name),
+                        format!("last sync is {hours:.1} h old"),
+                    );
+                }
+                if !ls.verified {
+                    push(
+                        Warning,
+                        Some(&mirror.name),
+                        "last sync was not verified".into(),
+                    );
+                }
+            }
+            None => {}
+        }
+        if let Some(e) = &mirror.last_sync_error {
+            push(
+                Warning,
+                Some(&mirror.name),
+                format!("last-sync record unreadable: {e}"),
+            );
+        }
+    }
+    if let Some(lag) = s.lag.heartbeat_secs {
+        if lag >= m.lag_critical_secs {
+            push(
+                Critical,
+                None,
+                format!(
+                    "replication lag {lag:.1} s (critical at {} s)",
+                    m.lag_critical_secs
+                ),
+            );
+        } else if lag >= m.lag_warning_secs {
+            push(
+                Warning,
+                None,
+                format!(
+                    "replication lag {lag:.1} s (warning at {} s)",
+                    m.lag_warning_secs
+                ),
+            );
+        }
+    }
+    if s.lag.writer_stalled {
+        push(
+            Warning,
+            None,
+            "heartbeat writer stalled: the main's sequence stopped moving".into(),
+        );
+    }
+    if let Some(e) = &s.pending_error {
+        push(Warning, None, format!("pending diffs: {e}"));
+    }
+    out.sort_by(|a, b| b.severity.cmp(&a.severity));
+    out
+}
+
+/// The overall severity of a list of alerts.
+pub fn overall(alerts: &[Alert]) -> Severity {
+    alerts
+        .iter()
+        .map(|a| a.severity)
+        .max()
+        .unwrap_or(Severity::Ok)
+}

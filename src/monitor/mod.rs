@@ -1,0 +1,407 @@
+//! The monitor: probes both nodes concurrently (each probe with its own timeout), detects
+//! roles, measures heartbeat lag, and hands out `PairStatus` snapshots. It knows nothing
+//! of the terminal; the console and `okmirror status` are its two readers.
+
+pub mod health;
+pub mod model;
+pub mod remote;
+pub mod report;
+pub mod roles;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use color_eyre::eyre::{Result, eyre};
+use mysql_async::Conn;
+use tokio::sync::Mutex;
+
+use crate::config::{Config, NodeConfig};
+use crate::db::{self, heartbeat};
+use crate::node::NodeSsh;
+use crate::sync::{Plan, PlanTotals};
+use model::{Lag, LastSync, NodeStatus, PairStatus};
+use roles::{PairRoles, Role};
+
+/// One node's connections, kept between polls.
+pub struct NodeLink {
+    pub cfg: NodeConfig,
+    pub ssh: Arc<NodeSsh>,
+    db: Mutex<Option<Conn>>,
+    beat_db: Mutex<Option<Conn>>,
+}
+
+/// The engine's view of the pair.
+pub struct Monitor {
+    pub cfg: Arc<Config>,
+    pub nodes: Vec<Arc<NodeLink>>,
+    socket_dir: PathBuf,
+    /// The main's heartbeat sequence at the last look, and when it last moved (ms).
+    last_seq: AtomicU64,
+    last_seq_moved_ms: AtomicU64,
+    started: Instant,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Monitor {
+    /// Prepares connections (opened lazily, reopened after failures).
+    pub fn new(cfg: Arc<Config>) -> Monitor {
+        let socket_dir = crate::paths::socket_dir();
+        let nodes = cfg
+            .nodes
+            .iter()
+            .map(|n| {
+                Arc::new(NodeLink {
+                    cfg: n.clone(),
+                    ssh: Arc::new(NodeSsh::new(n.ssh.clone(), &socket_dir)),
+                    db: Mutex::new(None),
+                    beat_db: Mutex::new(None),
+                })
+            })
+            .collect();
+        Monitor {
+            cfg,
+            nodes,
+            socket_dir,
+            last_seq: AtomicU64::new(0),
+            last_seq_moved_ms: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    fn probe_timeout(&self) -> Duration {
+        Duration::from_secs(self.cfg.monitor.probe_timeout_secs)
+    }
+
+    /// Runs `f` on a node's (cached) database connection; drops it after an error.
+    async fn with_db<T>(
+        &self,
+        link: &NodeLink,
+        beat: bool,
+        f: impl AsyncFnOnce(&mut Conn) -> Result<T>,
+    ) -> Result<T> {
+        let slot = if beat { &link.beat_db } else { &link.db };
+        let mut guard = slot.lock().await;
+        if guard.is_none() {
+            let ssh = link.cfg.database.tunnel.then_some(&*link.ssh);
+            let (conn, _) = db::connect(
+                &link.cfg.name,
+                &link.cfg.database,
+                ssh,
+                &self.socket_dir,
+                self.probe_timeout(),
+            )
+            .await?;
+            *guard = Some(conn);
+        }
+        let conn = guard.as_mut().ok_or_else(|| eyre!("no connection"))?;
+        match tokio::time::timeout(self.probe_timeout(), f(conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                *guard = None;
+                Err(e)
+            }
+            Err(_) => {
+                *guard = None;
+                Err(eyre!(
+                    "database did not answer in {:?}",
+                    self.probe_timeout()
+                ))
+            }
+        }
+    }
+
+    /// Probes one node: the batched SSH command and the database, concurrently.
+    pub async fn probe_node(&self, i: usize) -> NodeStatus {
+        let link = &self.nodes[i];
+        let schema = link.cfg.database.schema.clone();
+        let ssh_probe = async {
+            let password = link
+                .cfg
+                .http
+                .password_source()
+                .map_err(str::to_string)
+                .and_then(|s| s.resolve())
+                .map_err(|e| format!("OpenKM password: {e}"))?;
+            let stdin = remote::curl_config(&link.cfg.http.user, password.expose());
+            let script = remote::probe_script(&link.cfg);
+            let t = Instant::now();
+            let out = link
+                .ssh
+                .run_with_stdin(&script, Some(stdin.as_bytes()), self.probe_timeout())
+                .await
+                .map_err(|e| e.to_string())?;
+            let wall = t.elapsed().as_micros() as f64;
+            let facts = remote::parse_facts(&out.stdout);
+            let rtt = facts
+                .script_micros
+                .map(|s| ((wall - s as f64).max(0.0)) / 1000.0);
+            Ok::<_, String>((facts, rtt))
+        };
+        let db_probe = self.with_db(link, false, async |c| db::read_status(c, &schema).await);
+        let (ssh_res, db_res) = tokio::join!(ssh_probe, db_probe);
+        let (facts, rtt, ssh_error) = match ssh_res {
+            Ok((f, rtt)) => (Some(f), rtt, None),
+            Err(e) => (None, None, Some(e)),
+        };
+        let (last_sync, last_sync_error) =
+            match facts.as_ref().and_then(|f| f.last_sync_json.as_ref()) {
+                None => (None, None),
+                Some(j) => match serde_json::from_str::<LastSync>(j) {
+                    Ok(ls) => (Some(ls), None),
+                    Err(e) => (None, Some(e.to_string())),
+                },
+            };
+        let (db, db_error) = match db_res {
+            Ok(d) => (Some(d), None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        };
+        NodeStatus {
+            name: link.cfg.name.clone(),
+            host: link.cfg.ssh.host.clone(),
+            role: Role::Unknown,
+            ssh_rtt_ms: rtt,
+            ssh_error,
+            facts,
+            db,
+            db_error,
+            last_sync,
+            last_sync_error,
+        }
+    }
+
+    /// Probes both nodes, detects roles and measures lag. With `beat_wait`, first writes a
+    /// heartbeat and waits up to that long for the mirror to apply it (one-shot callers).
+    /// Alerts come from `finish`, once the pending diffs are known.
+    pub async fn probe_pair(&self, beat_wait: Option<Duration>) -> PairStatus {
+        let (a, b) = tokio::join!(self.probe_node(0), self.probe_node(1));
+        let mut nodes = vec![a, b];
+        let (roles, each) = roles::detect([nodes[0].writable(), nodes[1].writable()]);
+        for (n, r) in nodes.iter_mut().zip(each) {
+            n.role = r;
+        }
+        let mut beat_note = None;
+        if let (Some(wait), PairRoles::Normal { main, mirror }) = (beat_wait, &roles)
+            && let Err(e) = self.beat_and_wait(*main, *mirror, wait).await
+        {
+            beat_note = Some(format!("heartbeat: {e:#}"));
+        }
+        let mut lag = self.measure_lag(&roles, &nodes).await;
+        if lag.note.is_none() {
+            lag.note = beat_note;
+        }
+        PairStatus {
+            pair: self.cfg.pair.clone(),
+            taken_at: now_unix(),
+            nodes,
+            roles,
+            lag,
+            pending: None,
+            pending_error: None,
+            alerts: Vec::new(),
+            severity: model::Severity::Ok,
+        }
+    }
+
+    /// Adds the pending diffs (if planned) and evaluates the alerts.
+    pub fn finish(
+        &self,
+        mut status: PairStatus,
+        pending: Option<Result<PlanTotals, String>>,
+    ) -> PairStatus {
+        match pending {
+            Some(Ok(t)) => status.pending = Some(t),
+            Some(Err(e)) => status.pending_error = Some(e),
+            None => {}
+        }
+        status.alerts = health::evaluate(&status, &self.cfg.monitor, status.taken_at);
+        status.severity = health::overall(&status.alerts);
+        status
+    }
+
+    async fn measure_lag(&self, roles: &PairRoles, nodes: &[NodeStatus]) -> Lag {
+        let mut lag = Lag::default();
+        match roles {
+            PairRoles::Normal { main, mirror } => {
+                let (main, mirror) = (*main, *mirror);
+                let Some(main_db) = nodes[main].db.as_ref() else {
+                    return lag;
+                };
+                let server_id = main_db.server_id;
+                if let Some(m) = nodes[mirror].db.as_ref() {
+                    lag.transactions_behind =
+                        db::gtid::transactions_behind(&main_db.gtid_binlog, &m.gtid_applied);
+                    lag.seconds_behind_source = m.replica.as_ref().and_then(|r| r.seconds_behind);
+                }
+                let beat = self
+                    .with_db(&self.nodes[mirror], false, async |c| {
+                        heartbeat::read(c, server_id).await
+                    })
+                    .await;
+                match beat {
+                    Ok(Some((ts, _))) => {
+                        let age = self
+                            .with_db(&self.nodes[main], false, async |c| {
+                                heartbeat::age_micros(c, &ts).await
+                            })
+                            .await;
+                        match age {
+                            Ok(us) => lag.heartbeat_secs = Some(us.max(0) as f64 / 1e6),
+                            Err(e) => lag.note = Some(format!("heartbeat: {e:#}")),
+                        }
+                    }
+                    Ok(None) => lag.note = Some("no heartbeat has reached the mirror yet".into()),
+                    Err(e) => lag.note = Some(format!("heartbeat: {e:#}")),
+                }
+                let seq = self
+                    .with_db(&self.nodes[main], false, async |c| {
+                        heartbeat::read(c, server_id).await
+                    })
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|(_, s)| s);
+                if let Some(seq) = seq {
+                    let now_ms = self.started.elapsed().as_millis() as u64;
+                    if seq != self.last_seq.swap(seq, Ordering::SeqCst) {
+                        self.last_seq_moved_ms.store(now_ms, Ordering::SeqCst);
+                    } else {
+                        let since =
+                            now_ms.saturating_sub(self.last_seq_moved_ms.load(Ordering::SeqCst));
+                        lag.writer_stalled = self.writer_active() && since > 3000;
+                    }
+                }
+            }
+            PairRoles::Partial {
+                known,
+                role: Role::Mirror,
+            } => {
+                let age = self
+                    .with_db(&self.nodes[*known], false, async |c| last_beat_age(c).await)
+                    .await;
+                match age {
+                    Ok(Some(secs)) => lag.last_beat_age_secs = Some(secs),
+                    Ok(None) => lag.note = Some("the mirror holds no heartbeat".into()),
+                    Err(e) => lag.note = Some(format!("heartbeat: {e:#}")),
+                }
+            }
+            _ => {}
+        }
+        lag
+    }
+
+    fn writer_active(&self) -> bool {
+        WRITER_ACTIVE.load(Ordering::SeqCst)
+    }
+
+    /// Writes one heartbeat on `main` if its database is writable right now; returns the
+    /// sequence written. Never writes on a read-only node.
+    pub async fn beat(&self, main: usize) -> Result<u64> {
+        self.with_db(&self.nodes[main], true, async |c| {
+            use mysql_async::prelude::Queryable;
+            let ro: Option<(u8, u32)> = c.query_first("SELECT @@read_only, @@server_id").await?;
+            let (ro, id) = ro.unwrap_or((1, 0));
+            if ro != 0 {
+                return Err(eyre!("not writable; no heartbeat written"));
+            }
+            match heartbeat::beat(c, id).await {
+                Ok(seq) => Ok(seq),
+                Err(_) => {
+                    heartbeat::ensure_table(c).await?;
+                    heartbeat::beat(c, id).await
+                }
+            }
+        })
+        .await
+    }
+
+    /// The CLI's one-shot lag: write a beat, wait up to `wait` for the mirror to show it.
+    pub async fn beat_and_wait(&self, main: usize, mirror: usize, wait: Duration) -> Result<()> {
+        let seq = self.beat(main).await?;
+        let server_id = self
+            .with_db(&self.nodes[main], false, async |c| {
+                use mysql_async::prelude::Queryable;
+                Ok(c.query_first::<u32, _>("SELECT @@server_id")
+                    .await?
+                    .unwrap_or(0))
+            })
+            .await?;
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            let seen = self
+                .with_db(&self.nodes[mirror], false, async |c| {
+                    heartbeat::read(c, server_id).await
+                })
+                .await?;
+            if seen.is_some_and(|(_, s)| s >= seq) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Computes the pending diffs main -> mirror with an rsync dry run on the main.
+    pub async fn plan(&self, main: usize, mirror: usize) -> Result<Plan> {
+        crate::sync::plan(
+            &self.nodes[main].cfg,
+            &self.nodes[mirror].cfg,
+            &self.cfg.sync,
+            &self.nodes[main].ssh,
+            Duration::from_secs(600),
+        )
+        .await
+    }
+}
+
+/// Set while a heartbeat writer task runs (so a stopped sequence means a stall).
+pub static WRITER_ACTIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+async fn last_beat_age(c: &mut Conn) -> Result<Option<f64>> {
+    use mysql_async::prelude::Queryable;
+    let us: Option<Option<i64>> = c
+        .query_first(format!(
+            "SELECT TIMESTAMPDIFF(MICROSECOND, MAX(ts), UTC_TIMESTAMP(6)) FROM {}",
+            heartbeat::TABLE
+        ))
+        .await?;
+    Ok(us.flatten().map(|v| v.max(0) as f64 / 1e6))
+}
+
+/// Keeps writing heartbeats on whichever node is the main, every 250 ms, until dropped.
+pub fn spawn_heartbeat_writer(monitor: Arc<Monitor>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        WRITER_ACTIVE.store(true, Ordering::SeqCst);
+        let mut main: Option<usize> = None;
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            let target = match main {
+                Some(m) => m,
+                None => {
+                    // Find the writable node (cheap: one query per node).
+                    let mut found = None;
+                    for i in 0..monitor.nodes.len() {
+                        if monitor.beat(i).await.is_ok() {
+                            found = Some(i);
+                            break;
+                        }
+                    }
+                    main = found;
+                    continue;
+                }
+            };
+            if let Err(e) = monitor.beat(target).await {
+                tracing::debug!(node = %monitor.nodes[target].cfg.name, "heartbeat: {e:#}");
+                main = None;
+            }
+        }
+    })
+}

@@ -1,0 +1,127 @@
+//! What the monitor knows about the pair at one moment; the UI and the CLI only read this.
+
+use serde::Serialize;
+
+use super::remote::RemoteFacts;
+use super::roles::{PairRoles, Role};
+use crate::db::DbStatus;
+use crate::sync::PlanTotals;
+
+/// Nagios-style severity; the order is the order of precedence for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Severity {
+    Ok,
+    Warning,
+    Unknown,
+    Critical,
+}
+
+impl Severity {
+    /// The monitoring-plugin exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Severity::Ok => 0,
+            Severity::Warning => 1,
+            Severity::Critical => 2,
+            Severity::Unknown => 3,
+        }
+    }
+
+    /// The word monitoring systems expect.
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Ok => "OK",
+            Severity::Warning => "WARNING",
+            Severity::Critical => "CRITICAL",
+            Severity::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// Something the operator should know, worst first in lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    pub severity: Severity,
+    /// The node it concerns, if one.
+    pub node: Option<String>,
+    pub message: String,
+}
+
+/// The last-sync record a sync leaves on the mirror (`<state_dir>/last-sync.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct LastSync {
+    /// Unix seconds when the sync finished.
+    pub finished_at: u64,
+    pub source: String,
+    pub target: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub duration_ms: u64,
+    pub main_downtime_ms: u64,
+    pub verified: bool,
+}
+
+/// A node as probed.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    pub name: String,
+    pub host: String,
+    pub role: Role,
+    /// SSH round trip (without the probe's own work), when reachable.
+    pub ssh_rtt_ms: Option<f64>,
+    pub ssh_error: Option<String>,
+    pub facts: Option<RemoteFacts>,
+    pub db: Option<DbStatus>,
+    pub db_error: Option<String>,
+    pub last_sync: Option<LastSync>,
+    pub last_sync_error: Option<String>,
+}
+
+impl NodeStatus {
+    /// The database's writability, if it answered.
+    pub fn writable(&self) -> Option<bool> {
+        self.db.as_ref().map(DbStatus::writable)
+    }
+}
+
+/// Replication lag as measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Lag {
+    /// Heartbeat lag: the main's clock now minus the replicated beat's timestamp.
+    pub heartbeat_secs: Option<f64>,
+    /// When the main is down: how old the mirror's last beat is (mirror's clock).
+    pub last_beat_age_secs: Option<f64>,
+    /// The main's heartbeat sequence did not move although the writer runs.
+    pub writer_stalled: bool,
+    pub seconds_behind_source: Option<u64>,
+    pub transactions_behind: Option<u64>,
+    pub note: Option<String>,
+}
+
+/// The pair at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairStatus {
+    pub pair: String,
+    /// Unix seconds.
+    pub taken_at: u64,
+    pub nodes: Vec<NodeStatus>,
+    pub roles: PairRoles,
+    pub lag: Lag,
+    pub pending: Option<PlanTotals>,
+    pub pending_error: Option<String>,
+    pub alerts: Vec<Alert>,
+    pub severity: Severity,
+}
+
+impl PairStatus {
+    /// The main, when known.
+    pub fn main(&self) -> Option<&NodeStatus> {
+        self.nodes.iter().find(|n| n.role == Role::Main)
+    }
+
+    /// The mirror, when known.
+    pub fn mirror(&self) -> Option<&NodeStatus> {
+        self.nodes.iter().find(|n| n.role == Role::Mirror)
+    }
+}

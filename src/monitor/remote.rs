@@ -1,0 +1,170 @@
+//! The one SSH command a poll runs on a node, and the parsing of its `key=value` output.
+
+use std::collections::HashMap;
+
+use crate::config::NodeConfig;
+
+/// The shell script that gathers a node's facts. Credentials for curl arrive on stdin
+/// (`curl -K -`), never on a command line.
+pub fn probe_script(node: &NodeConfig) -> String {
+    let q = |s: &str| {
+        shlex::try_quote(s)
+            .map(|c| c.into_owned())
+            .unwrap_or_else(|_| "''".into())
+    };
+    let ds = q(&node.datastore_path().display().to_string());
+    let state = q(&node.state_dir.display().to_string());
+    let url = q(&node.http.health_url);
+    let uuid_url = q(&repository_uuid_url(&node.http.health_url));
+    let status = &node.service.status;
+    format!(
+        r#"LC_ALL=C; export LC_ALL
+CURLCFG=$(cat)
+echo "t0=$(date +%s%N)"
+out=$( {{ {status} ; }} 2>&1 ); rc=$?
+echo "service_rc=$rc"
+echo "service_out=$(printf '%s' "$out" | head -c 160 | tr '\n\r' '  ')"
+df -P -B1 {ds} 2>/dev/null | awk 'NR==2 {{print "disk_total="$2; print "disk_free="$4}}'
+if [ -d {ds} ]; then find {ds} -type f -printf '%s\n' 2>/dev/null | awk '{{n++; b+=$1}} END {{print "ds_files="n+0; print "ds_bytes="b+0}}'; else echo "ds_missing=1"; fi
+if command -v curl >/dev/null 2>&1; then
+  echo "http=$(printf '%s\n' "$CURLCFG" | curl -K - -s -o /dev/null -w '%{{http_code}} %{{time_total}}' --max-time 4 {url})"
+  echo "repo_uuid=$(printf '%s\n' "$CURLCFG" | curl -K - -s --max-time 4 {uuid_url} | head -c 64 | tr -d '\n\r')"
+else
+  echo "http=nocurl"
+fi
+if [ -r {state}/last-sync.json ]; then echo "last_sync=$(tr -d '\n' < {state}/last-sync.json)"; else echo "last_sync="; fi
+echo "t1=$(date +%s%N)"
+"#
+    )
+}
+
+/// curl's config on stdin: the Basic auth user and password, quoted for curl.
+pub fn curl_config(user: &str, password: &str) -> String {
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("user = \"{}:{}\"\n", esc(user), esc(password))
+}
+
+/// The repository UUID call next to the health call (same REST base).
+pub fn repository_uuid_url(health_url: &str) -> String {
+    match health_url.rfind("/repository/") {
+        Some(i) => format!("{}/repository/getRepositoryUuid", &health_url[..i]),
+        None => format!(
+            "{}/OpenKM/services/rest/repository/getRepositoryUuid",
+            health_url.trim_end_matches('/')
+        ),
+    }
+}
+
+/// What the script printed, as typed facts.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RemoteFacts {
+    pub service_running: Option<bool>,
+    pub service_output: String,
+    pub disk_total: Option<u64>,
+    pub disk_free: Option<u64>,
+    pub datastore_files: Option<u64>,
+    pub datastore_bytes: Option<u64>,
+    pub datastore_missing: bool,
+    /// HTTP status (0: no answer) and latency in ms; `None` without curl.
+    pub http: Option<(u16, u64)>,
+    pub repository_uuid: Option<String>,
+    pub last_sync_json: Option<String>,
+    /// Time the script itself took, to subtract from the SSH round trip.
+    pub script_micros: Option<u64>,
+}
+
+/// Parses the script's output.
+pub fn parse_facts(out: &str) -> RemoteFacts {
+    let kv: HashMap<&str, &str> = out.lines().filter_map(|l| l.split_once('=')).collect();
+    let num = |k: &str| kv.get(k).and_then(|v| v.trim().parse::<u64>().ok());
+    let http = kv.get("http").and_then(|v| {
+        if *v == "nocurl" {
+            return None;
+        }
+        let (code, secs) = v.split_once(' ')?;
+        let ms = secs
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map_or(0, |s| (s * 1000.0).round() as u64);
+        Some((code.trim().parse().unwrap_or(0), ms))
+    });
+    let uuid = kv
+        .get("repo_uuid")
+        .map(|s| s.trim())
+        .filter(|s| s.len() == 36 && s.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-'))
+        .map(str::to_string);
+    let script_micros = match (num("t0"), num("t1")) {
+        (Some(a), Some(b)) if b >= a => Some((b - a) / 1000),
+        _ => None,
+    };
+    RemoteFacts {
+        service_running: num("service_rc").map(|rc| rc == 0),
+        service_output: kv
+            .get("service_out")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+        disk_total: num("disk_total"),
+        disk_free: num("disk_free"),
+        datastore_files: num("ds_files"),
+        datastore_bytes: num("ds_bytes"),
+        datastore_missing: kv.contains_key("ds_missing"),
+        http,
+        repository_uuid: uuid,
+        last_sync_json: kv
+            .get("last_sync")
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        script_micros,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_probe() {
+        let out = "t0=1700000000000000000\nservice_rc=0\nservice_out=OpenKM is running (pid 42)\n\
+                   disk_total=1000\ndisk_free=250\nds_files=2001\nds_bytes=4098048\n\
+                   http=200 0.004512\nrepo_uuid=ba98f2ae-ebb0-11f1-b7e9-02fc00000001\n\
+                   last_sync={\"at\":\"x\"}\nt1=1700000000012000000\n";
+        let f = parse_facts(out);
+        assert_eq!(f.service_running, Some(true));
+        assert_eq!(f.service_output, "OpenKM is running (pid 42)");
+        assert_eq!((f.disk_total, f.disk_free), (Some(1000), Some(250)));
+        assert_eq!(
+            (f.datastore_files, f.datastore_bytes),
+            (Some(2001), Some(4098048))
+        );
+        assert_eq!(f.http, Some((200, 5)));
+        assert_eq!(
+            f.repository_uuid.as_deref(),
+            Some("ba98f2ae-ebb0-11f1-b7e9-02fc00000001")
+        );
+        assert_eq!(f.last_sync_json.as_deref(), Some("{\"at\":\"x\"}"));
+        assert_eq!(f.script_micros, Some(12000));
+    }
+
+    #[test]
+    fn a_down_service_and_no_http_answer() {
+        let f = parse_facts("service_rc=3\nhttp=000 0.000\nrepo_uuid=\nlast_sync=\n");
+        assert_eq!(f.service_running, Some(false));
+        assert_eq!(f.http, Some((0, 0)));
+        assert_eq!(f.repository_uuid, None);
+        assert_eq!(f.last_sync_json, None);
+    }
+
+    #[test]
+    fn urls_and_curl_config() {
+        assert_eq!(
+            repository_uuid_url("http://h:8080/OpenKM/services/rest/repository/getAppVersion"),
+            "http://h:8080/OpenKM/services/rest/repository/getRepositoryUuid"
+        );
+        assert_eq!(
+            curl_config("okmAdmin", "a\"b\\c"),
+            "user = \"okmAdmin:a\\\"b\\\\c\"\n"
+        );
+    }
+}

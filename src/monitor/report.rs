@@ -1,0 +1,349 @@
+//! `PairStatus` as text for people (the `status` table) and for Prometheus' textfile
+//! collector. Pure functions, so their output is tested exactly.
+
+use std::fmt::Write;
+
+use super::model::{NodeStatus, PairStatus};
+use super::roles::{PairRoles, Role};
+use crate::format;
+
+/// A node's role as a word.
+pub fn role_word(r: Role) -> &'static str {
+    match r {
+        Role::Main => "main",
+        Role::Mirror => "mirror",
+        Role::SplitBrain => "SPLIT-BRAIN",
+        Role::ReadOnly => "read-only",
+        Role::Unknown => "unknown",
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// The human table `okmirror status` prints.
+pub fn human(s: &PairStatus, now: u64) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "okmirror: pair {} is {}", s.pair, s.severity.label());
+    if s.roles == PairRoles::SplitBrain {
+        let _ = writeln!(o, "!!! SPLIT BRAIN: both nodes are writable !!!");
+    }
+    let _ = writeln!(
+        o,
+        "{:<12} {:<11} {:<10} {:<8} {:<11} {:<9} {:<9} {:<10} {}",
+        "NODE", "ROLE", "SSH", "SERVICE", "HTTP", "DB RO", "SYS.RO", "DISK FREE", "DATASTORE"
+    );
+    for n in &s.nodes {
+        let _ = writeln!(o, "{}", node_row(n));
+    }
+    let _ = writeln!(o, "replication: {}", replication_line(s));
+    let _ = writeln!(o, "last sync:   {}", last_sync_line(s, now));
+    let _ = writeln!(o, "pending:     {}", pending_line(s));
+    if s.alerts.is_empty() {
+        let _ = writeln!(o, "alerts:      none");
+    } else {
+        let _ = writeln!(o, "alerts:");
+        for a in &s.alerts {
+            let who = a
+                .node
+                .as_deref()
+                .map(|n| format!("{n}: "))
+                .unwrap_or_default();
+            let _ = writeln!(o, "  {:<8} {who}{}", a.severity.label(), a.message);
+        }
+    }
+    o
+}
+
+fn node_row(n: &NodeStatus) -> String {
+    let ssh = match (&n.ssh_error, n.ssh_rtt_ms) {
+        (Some(_), _) => "DOWN".to_string(),
+        (None, Some(ms)) => format!("ok {ms:.0}ms"),
+        (None, None) => "ok".into(),
+    };
+    let f = n.facts.as_ref();
+    let service = match f.and_then(|f| f.service_running) {
+        Some(true) => "running",
+        Some(false) => "STOPPED",
+        None => "?",
+    };
+    let http = match f.and_then(|f| f.http) {
+        Some((0, _)) => "no answer".to_string(),
+        Some((c, ms)) => format!("{c} {ms}ms"),
+        None => "?".into(),
+    };
+    let (ro, sys) = match &n.db {
+        Some(d) => (
+            yes_no(d.read_only).to_string(),
+            d.system_readonly
+                .map_or("missing".into(), |v| v.to_string()),
+        ),
+        None => ("DOWN".into(), "?".into()),
+    };
+    let disk = match f.and_then(|f| f.disk_total.zip(f.disk_free)) {
+        Some((t, fr)) if t > 0 => format!("{:.1}%", fr as f64 * 100.0 / t as f64),
+        _ => "?".into(),
+    };
+    let ds = match f.and_then(|f| f.datastore_files.zip(f.datastore_bytes)) {
+        Some((files, b)) => format!("{files} files, {}", format::bytes(b)),
+        None => "?".into(),
+    };
+    format!(
+        "{:<12} {:<11} {:<10} {:<8} {:<11} {:<9} {:<9} {:<10} {}",
+        n.name,
+        role_word(n.role),
+        ssh,
+        service,
+        http,
+        ro,
+        sys,
+        disk,
+        ds
+    )
+}
+
+/// One line about replication and lag.
+pub fn replication_line(s: &PairStatus) -> String {
+    let (Some(main), Some(mirror)) = (s.main(), s.mirror()) else {
+        if let Some(age) = s.lag.last_beat_age_secs {
+            return format!(
+                "main unknown; the mirror's last heartbeat is {} old",
+                format::duration_secs(age)
+            );
+        }
+        return "unknown (roles are not clear)".into();
+    };
+    let mut line = format!("{} <- {}", mirror.name, main.name);
+    match mirror.db.as_ref().and_then(|d| d.replica.as_ref()) {
+        Some(r) => {
+            let _ = write!(line, ": IO {}, SQL {}", r.io.word(), r.sql.word());
+        }
+        None => line.push_str(": not configured"),
+    }
+    match s.lag.heartbeat_secs {
+        Some(l) => {
+            let _ = write!(line, ", lag {} (heartbeat)", format::duration_secs(l));
+        }
+        None => line.push_str(", lag unknown"),
+    }
+    if let Some(t) = s.lag.transactions_behind {
+        let _ = write!(line, ", {t} transactions behind");
+    }
+    if let Some(n) = &s.lag.note {
+        let _ = write!(line, " ({n})");
+    }
+    line
+}
+
+/// One line about the last sync recorded on the mirror.
+pub fn last_sync_line(s: &PairStatus, now: u64) -> String {
+    let Some(mirror) = s.mirror() else {
+        return "unknown (no mirror)".into();
+    };
+    match &mirror.last_sync {
+        None => "never".into(),
+        Some(l) => format!(
+            "{} ago, {} -> {}, {} files, {}, main down {}, {}",
+            format::duration_secs(now.saturating_sub(l.finished_at) as f64),
+            l.source,
+            l.target,
+            l.files,
+            format::bytes(l.bytes),
+            format::duration_secs(l.main_downtime_ms as f64 / 1000.0),
+            if l.verified {
+                "verified"
+            } else {
+                "NOT verified"
+            }
+        ),
+    }
+}
+
+/// One line about the pending file diffs.
+pub fn pending_line(s: &PairStatus) -> String {
+    match (&s.pending, &s.pending_error) {
+        (Some(t), _) if t.is_empty() => "none: the mirror's files match the main's".into(),
+        (Some(t), _) => format!(
+            "{} new ({}), {} changed ({}), {} deleted, {} attribute-only",
+            t.new_files,
+            format::bytes(t.new_bytes),
+            t.changed_files,
+            format::bytes(t.changed_bytes),
+            t.deleted,
+            t.attribute_only
+        ),
+        (None, Some(e)) => format!("unknown ({e})"),
+        (None, None) => "not computed".into(),
+    }
+}
+
+/// Prometheus text exposition format (for node_exporter's textfile collector).
+pub fn prometheus(s: &PairStatus) -> String {
+    let mut o = String::new();
+    let pair = esc(&s.pair);
+    let mut metric = |name: &str, help: &str, samples: Vec<(String, f64)>| {
+        let _ = writeln!(o, "# HELP okmirror_{name} {help}");
+        let _ = writeln!(o, "# TYPE okmirror_{name} gauge");
+        for (labels, v) in samples {
+            let _ = writeln!(o, "okmirror_{name}{{pair=\"{pair}\"{labels}}} {v}");
+        }
+    };
+    let per_node = |f: &dyn Fn(&NodeStatus) -> Option<f64>| -> Vec<(String, f64)> {
+        s.nodes
+            .iter()
+            .filter_map(|n| f(n).map(|v| (format!(",node=\"{}\"", esc(&n.name)), v)))
+            .collect()
+    };
+    metric(
+        "status",
+        "Overall state as a monitoring plugin exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
+        vec![(String::new(), s.severity.exit_code() as f64)],
+    );
+    metric(
+        "split_brain",
+        "1 when both databases are writable.",
+        vec![(
+            String::new(),
+            (s.roles == PairRoles::SplitBrain) as u8 as f64,
+        )],
+    );
+    metric(
+        "node_role",
+        "1 for the node's detected role.",
+        s.nodes
+            .iter()
+            .map(|n| {
+                (
+                    format!(",node=\"{}\",role=\"{}\"", esc(&n.name), role_word(n.role)),
+                    1.0,
+                )
+            })
+            .collect(),
+    );
+    metric(
+        "ssh_up",
+        "1 when the node answers over SSH.",
+        per_node(&|n| Some(n.ssh_error.is_none() as u8 as f64)),
+    );
+    metric(
+        "db_up",
+        "1 when the node's database answers.",
+        per_node(&|n| Some(n.db.is_some() as u8 as f64)),
+    );
+    metric(
+        "db_read_only",
+        "The database's read_only flag.",
+        per_node(&|n| n.db.as_ref().map(|d| d.read_only as u8 as f64)),
+    );
+    metric(
+        "openkm_system_readonly",
+        "OKM_CONFIG system.readonly (missing counts as 0).",
+        per_node(&|n| {
+            n.db.as_ref()
+                .map(|d| d.system_readonly.unwrap_or(false) as u8 as f64)
+        }),
+    );
+    metric(
+        "openkm_service_up",
+        "1 when the service status command succeeds.",
+        per_node(&|n| {
+            n.facts
+                .as_ref()
+                .and_then(|f| f.service_running)
+                .map(|b| b as u8 as f64)
+        }),
+    );
+    metric(
+        "openkm_http_status",
+        "HTTP status of the health call (0: no answer).",
+        per_node(&|n| n.facts.as_ref().and_then(|f| f.http).map(|(c, _)| c as f64)),
+    );
+    metric(
+        "disk_free_bytes",
+        "Free bytes on the datastore's filesystem.",
+        per_node(&|n| n.facts.as_ref().and_then(|f| f.disk_free).map(|v| v as f64)),
+    );
+    metric(
+        "datastore_files",
+        "Files in the datastore.",
+        per_node(&|n| {
+            n.facts
+                .as_ref()
+                .and_then(|f| f.datastore_files)
+                .map(|v| v as f64)
+        }),
+    );
+    metric(
+        "datastore_bytes",
+        "Bytes in the datastore.",
+        per_node(&|n| {
+            n.facts
+                .as_ref()
+                .and_then(|f| f.datastore_bytes)
+                .map(|v| v as f64)
+        }),
+    );
+    if let Some(l) = s.lag.heartbeat_secs {
+        metric(
+            "replication_lag_seconds",
+            "Heartbeat replication lag.",
+            vec![(String::new(), l)],
+        );
+    }
+    if let Some(t) = s.lag.transactions_behind {
+        metric(
+            "transactions_behind",
+            "GTID transactions the mirror has not applied.",
+            vec![(String::new(), t as f64)],
+        );
+    }
+    if let Some(m) = s.mirror() {
+        if let Some(r) = m.db.as_ref().and_then(|d| d.replica.as_ref()) {
+            metric(
+                "replication_threads_running",
+                "1 when the replica's thread runs.",
+                vec![
+                    (
+                        ",thread=\"io\"".into(),
+                        (r.io == crate::db::replica::ThreadState::Yes) as u8 as f64,
+                    ),
+                    (
+                        ",thread=\"sql\"".into(),
+                        (r.sql == crate::db::replica::ThreadState::Yes) as u8 as f64,
+                    ),
+                ],
+            );
+        }
+        if let Some(ls) = &m.last_sync {
+            metric(
+                "last_sync_timestamp_seconds",
+                "When the last sync finished.",
+                vec![(String::new(), ls.finished_at as f64)],
+            );
+        }
+    }
+    if let Some(t) = &s.pending {
+        metric(
+            "pending_files",
+            "Files a sync would change on the mirror.",
+            vec![
+                (",kind=\"new\"".into(), t.new_files as f64),
+                (",kind=\"changed\"".into(), t.changed_files as f64),
+                (",kind=\"deleted\"".into(), t.deleted as f64),
+            ],
+        );
+        metric(
+            "pending_bytes",
+            "Bytes a sync would transfer.",
+            vec![(String::new(), t.bytes() as f64)],
+        );
+    }
+    o
+}
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
