@@ -1,0 +1,241 @@
+//! `okmirror status` and `okmirror diff` against the lab, with the faults an admin meets:
+//! a stopped replica thread, both nodes writable, OpenKM down, files added and removed.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use okmirror::monitor::roles::PairRoles;
+use okmirror::monitor::{Monitor, spawn_heartbeat_writer};
+
+fn okmirror(lab: &common::Lab, args: &[&str]) -> (i32, String, String) {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(&lab.config_path)
+        .args(args)
+        .env("OKMIRROR_DATA_DIR", data.path())
+        .output()
+        .expect("running okmirror");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_healthy_pair_shows_roles_flags_and_replication() {
+    let (lab, _g) = common::exclusive();
+    let (code, out, err) = okmirror(lab, &["status", "--json"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    assert_eq!(v["roles"]["state"], "normal", "{out}");
+    assert_eq!(v["nodes"][0]["name"], "alpha");
+    assert_eq!(v["nodes"][0]["role"], "main");
+    assert_eq!(v["nodes"][1]["role"], "mirror");
+    assert_eq!(v["nodes"][0]["db"]["read_only"], false);
+    assert_eq!(v["nodes"][1]["db"]["read_only"], true);
+    assert_eq!(v["nodes"][1]["db"]["system_readonly"], true);
+    assert_eq!(v["nodes"][1]["db"]["replica"]["io"], "yes");
+    assert_eq!(v["nodes"][0]["facts"]["service_running"], true);
+    assert_eq!(v["nodes"][0]["facts"]["http"][0], 200);
+    assert_eq!(
+        v["nodes"][0]["facts"]["repository_uuid"], v["nodes"][1]["facts"]["repository_uuid"],
+        "a clone has the same repository UUID"
+    );
+    let lag = v["lag"]["heartbeat_secs"]
+        .as_f64()
+        .expect("heartbeat lag measured");
+    assert!(lag < 1.0, "lag {lag} on an idle lab");
+    assert_eq!(v["lag"]["transactions_behind"], 0);
+    // Nothing is critical on a healthy pair (a never-synced mirror is a warning at most).
+    assert!(code == 0 || code == 1, "exit {code}: {out}");
+    assert_ne!(v["severity"], "CRITICAL");
+}
+
+#[test]
+fn a_stopped_sql_thread_is_critical_and_the_lag_grows_then_recovers() {
+    let (lab, _g) = common::exclusive();
+    lab.sql("bravo", "STOP SLAVE SQL_THREAD");
+    let (code, out, _) = okmirror(lab, &["status", "--no-diff"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("CRITICAL bravo: replication SQL thread stopped"),
+        "{out}"
+    );
+
+    // With the console's heartbeat writer running, the lag grows while SQL is stopped...
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let m = Arc::new(Monitor::new(Arc::new(lab.config.clone())));
+        let writer = spawn_heartbeat_writer(Arc::clone(&m));
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let s = m.probe_pair(None).await;
+        let lag = s.lag.heartbeat_secs.expect("lag measured");
+        assert!(
+            lag > 1.5,
+            "lag {lag} should grow while the SQL thread is stopped"
+        );
+
+        lab.sql("bravo", "START SLAVE SQL_THREAD");
+        // ...and falls back under a second once it runs again.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = m.probe_pair(None).await;
+            if let Some(l) = s.lag.heartbeat_secs
+                && l < 1.0
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "lag stayed {:?}", s.lag);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        writer.abort();
+    });
+}
+
+#[test]
+fn both_nodes_writable_is_split_brain() {
+    let (lab, _g) = common::exclusive();
+    lab.sql("bravo", "SET GLOBAL read_only = 0");
+    let result = std::panic::catch_unwind(|| okmirror(lab, &["status", "--no-diff"]));
+    lab.sql("bravo", "SET GLOBAL read_only = 1");
+    let (code, out, _) = result.unwrap();
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("SPLIT BRAIN"), "{out}");
+    assert!(out.contains("alpha        SPLIT-BRAIN"), "{out}");
+    let (_, prom, _) = okmirror(lab, &["status", "--no-diff", "--prometheus"]);
+    assert!(
+        prom.contains("okmirror_split_brain{pair=\"lab\"} 0"),
+        "restored: {prom}"
+    );
+}
+
+#[test]
+fn openkm_stopped_on_the_main_turns_service_and_http_red() {
+    let (lab, _g) = common::exclusive();
+    let svc = lab.node("alpha").service.clone();
+    let run = |cmd: &str| {
+        let ok = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
+        assert!(ok.success(), "{cmd}");
+    };
+    run(&svc.stop);
+    let result = std::panic::catch_unwind(|| okmirror(lab, &["status", "--no-diff"]));
+    run(&svc.start);
+    let (code, out, _) = result.unwrap();
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("alpha        main        ok"), "{out}");
+    assert!(out.contains("STOPPED  no answer"), "{out}");
+    assert!(
+        out.contains("CRITICAL alpha: OpenKM service is not running"),
+        "{out}"
+    );
+    assert!(
+        out.contains("CRITICAL alpha: OpenKM HTTP: no answer"),
+        "{out}"
+    );
+}
+
+#[test]
+fn diff_lists_exactly_the_files_added_and_removed_on_the_main() {
+    let (lab, _g) = common::exclusive();
+    let ds = |n: &str| {
+        lab.dir
+            .join(format!("nodes/{n}/openkm/repository/datastore"))
+    };
+    // Start from a clone.
+    let ok = Command::new("rsync")
+        .args(["-a", "--delete"])
+        .arg(format!("{}/", ds("alpha").display()))
+        .arg(format!("{}/", ds("bravo").display()))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let (_, before, _) = okmirror(lab, &["diff", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&before).unwrap();
+    assert_eq!(v["changes"].as_array().unwrap().len(), 0, "{before}");
+
+    let added = ds("alpha").join("zz/00/11/22/zz001122-added");
+    std::fs::create_dir_all(added.parent().unwrap()).unwrap();
+    std::fs::write(&added, b"seven b").unwrap();
+    let victim = walk_first_file(&ds("alpha"));
+    let keep = std::fs::read(&victim).unwrap();
+    std::fs::remove_file(&victim).unwrap();
+
+    let result = std::panic::catch_unwind(|| okmirror(lab, &["diff", "--json"]));
+    std::fs::write(&victim, keep).unwrap();
+    std::fs::remove_dir_all(ds("alpha").join("zz")).unwrap();
+    let (code, out, err) = result.unwrap();
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rel = |p: &std::path::Path| {
+        p.strip_prefix(lab.dir.join("nodes/alpha/openkm"))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    let mut got: Vec<(String, String, u64)> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["kind"].as_str().unwrap().to_string(),
+                c["path"].as_str().unwrap().to_string(),
+                c["size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("deleted".to_string(), rel(&victim), 0),
+            ("new".to_string(), rel(&added), 7),
+        ]
+    );
+    assert_eq!(v["source"], "alpha");
+    assert_eq!(v["target"], "bravo");
+}
+
+fn walk_first_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for e in entries {
+        if e.is_file() {
+            return e;
+        }
+        if e.is_dir() && !e.ends_with("zz") {
+            return walk_first_file(&e);
+        }
+    }
+    panic!("no file under {}", dir.display());
+}
+
+#[tokio::test]
+async fn a_frozen_mirror_is_reported_unreachable_within_the_timeout() {
+    let (lab, _g) = common::exclusive();
+    common::lab_script(&["freeze", "bravo"]);
+    let m = Monitor::new(Arc::new(lab.config.clone()));
+    let t = Instant::now();
+    let s = m.probe_pair(None).await;
+    let took = t.elapsed();
+    common::lab_script(&["thaw", "bravo"]);
+    assert!(took < Duration::from_secs(12), "probe took {took:?}");
+    let bravo = &s.nodes[1];
+    assert!(
+        bravo.ssh_error.is_some() && bravo.db_error.is_some(),
+        "{bravo:?}"
+    );
+    assert!(
+        matches!(s.roles, PairRoles::Partial { known: 0, .. }),
+        "{:?}",
+        s.roles
+    );
+}
