@@ -64,9 +64,18 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Waits until `text` is no longer on the screen.
+    fn wait_until_gone(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.screen().contains(text) {
+            assert!(Instant::now() < deadline, "{text:?} stayed on screen");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
     /// Waits until the screen shows `text` (and returns it), or fails with the screen.
     fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let s = self.screen();
             if s.contains(text) {
@@ -90,30 +99,33 @@ impl Drop for Tmux {
 }
 
 #[test]
-fn the_console_lists_both_nodes_answers_keys_and_quits_cleanly() {
+fn the_dashboard_shows_the_pair_answers_keys_and_quits_cleanly() {
     let (lab, _g) = common::shared();
     let t = Tmux::start(&lab.config_path);
-    let s = t.wait_for("bravo");
-    assert!(s.contains("okmirror"), "{s}");
+    let s = t.wait_for("MIRROR");
     assert!(s.contains("pair lab"), "{s}");
-    assert!(s.contains("root@127.0.0.2:2222"), "{s}");
-    assert!(s.contains("root@127.0.0.3:2222"), "{s}");
+    assert!(s.contains(" alpha  MAIN"), "{s}");
+    assert!(s.contains(" bravo  MIRROR"), "{s}");
+    assert!(s.contains("read_only yes · sys.ro true"), "{s}");
+    t.wait_for("(heartbeat)");
 
     t.keys(&["?"]);
     t.wait_for("keys (Esc closes)");
     t.keys(&["Escape"]);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while t.screen().contains("keys (Esc closes)") {
-        assert!(Instant::now() < deadline, "Esc did not close the help");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(t.screen().contains("bravo"), "Esc must never quit");
+    t.wait_until_gone("keys (Esc closes)");
+
+    t.keys(&["d"]);
+    t.wait_for("pending changes alpha -> bravo");
+    t.keys(&["Escape"]);
+    t.wait_for("replication");
+    t.keys(&["Escape"]);
+    assert!(t.screen().contains("MIRROR"), "Esc must never quit");
 
     t.keys(&["q"]);
     let s = t.wait_for("okmirror-exited=");
     assert!(s.contains("okmirror-exited=0"), "{s}");
     // The alternate screen is gone: the console's frame is no longer on the terminal.
-    assert!(!s.contains("not probed yet"), "terminal not restored:\n{s}");
+    assert!(!s.contains("replication"), "terminal not restored:\n{s}");
 }
 
 #[test]
@@ -124,4 +136,42 @@ fn ctrl_c_quits_too() {
     t.keys(&["C-c"]);
     let s = t.wait_for("okmirror-exited=");
     assert!(s.contains("okmirror-exited=0"), "{s}");
+}
+
+#[test]
+fn a_frozen_mirror_shows_as_down_and_keys_still_answer() {
+    let (lab, _g) = common::exclusive();
+    let t = Tmux::start(&lab.config_path);
+    t.wait_for("(heartbeat)");
+    common::lab_script(&["freeze", "bravo"]);
+    let result = std::panic::catch_unwind(|| {
+        // While probes of bravo hang until their timeout, the console keeps answering.
+        let start = Instant::now();
+        t.keys(&["?"]);
+        t.wait_for("keys (Esc closes)");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "help took {:?}",
+            start.elapsed()
+        );
+        t.keys(&["Escape"]);
+        t.wait_until_gone("keys (Esc closes)");
+        let s = t.wait_for("DOWN");
+        assert!(s.contains(" bravo  UNKNOWN"), "{s}");
+        assert!(s.contains("CRITICAL"), "{s}");
+        let start = Instant::now();
+        t.keys(&["d"]);
+        t.wait_for("pending changes");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "d took {:?}",
+            start.elapsed()
+        );
+    });
+    common::lab_script(&["thaw", "bravo"]);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    t.keys(&["q"]);
+    t.wait_for("okmirror-exited=0");
 }

@@ -1,18 +1,158 @@
-//! The console's drawing, checked cell by cell with ratatui's TestBackend.
+//! The console's drawing, checked cell by cell with ratatui's TestBackend, on a fixed
+//! snapshot of a pair (no lab needed: rendering is a pure function of the state).
 
 use std::path::Path;
+use std::sync::Arc;
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use okmirror::config;
-use okmirror::ui::app::App;
+use okmirror::db::replica::{ReplicaStatus, ThreadState};
+use okmirror::db::{DbStatus, Flavour};
+use okmirror::monitor::engine::EngineEvent;
+use okmirror::monitor::model::{Alert, Lag, NodeStatus, PairStatus, Severity};
+use okmirror::monitor::remote::RemoteFacts;
+use okmirror::monitor::roles::{PairRoles, Role};
+use okmirror::sync::{Change, ChangeKind, EntryType, Plan, PlanTotals};
+use okmirror::ui::app::{App, View};
 use okmirror::ui::keymap::Action;
 use okmirror::ui::render::render;
 use okmirror::ui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
+fn db(read_only: bool, replica: Option<ReplicaStatus>) -> DbStatus {
+    DbStatus {
+        version: "10.11.19-MariaDB-0+deb12u1-log".into(),
+        flavour: Flavour::MariaDb,
+        server_id: if read_only { 2 } else { 1 },
+        read_only,
+        super_read_only: None,
+        system_readonly: Some(read_only),
+        gtid_binlog: "0-1-4711".into(),
+        gtid_applied: "0-1-4711".into(),
+        replica,
+    }
+}
+
+fn node(name: &str, role: Role, read_only: bool, replica: Option<ReplicaStatus>) -> NodeStatus {
+    NodeStatus {
+        name: name.into(),
+        host: format!("{name}.example.org"),
+        role,
+        ssh_rtt_ms: Some(3.0),
+        ssh_error: None,
+        facts: Some(RemoteFacts {
+            service_running: Some(true),
+            service_output: "running".into(),
+            disk_total: Some(1000),
+            disk_free: Some(532),
+            datastore_files: Some(120_431),
+            datastore_bytes: Some(48_318_382_080),
+            datastore_missing: false,
+            http: Some((200, 4.2)),
+            repository_uuid: Some("89385c90-ebb4-11f1-8b1b-02fc00000001".into()),
+            last_sync_json: None,
+            script_micros: Some(9000),
+        }),
+        db: Some(db(read_only, replica)),
+        db_error: None,
+        last_sync: None,
+        last_sync_error: None,
+    }
+}
+
+fn status() -> PairStatus {
+    let replica = ReplicaStatus {
+        io: ThreadState::Yes,
+        sql: ThreadState::No,
+        seconds_behind: None,
+        source_host: "dms1.example.org".into(),
+        source_port: Some(3306),
+        io_state: "Waiting for master to send event".into(),
+        sql_state: String::new(),
+        last_io_error: None,
+        last_sql_error: None,
+        gtid_mode: true,
+        retrieved_gtid: "0-1-4711".into(),
+    };
+    PairStatus {
+        pair: "openkm-prod".into(),
+        taken_at: 1_795_929_973,
+        nodes: vec![
+            node("dms1", Role::Main, false, None),
+            node("dms2", Role::Mirror, true, Some(replica)),
+        ],
+        roles: PairRoles::Normal { main: 0, mirror: 1 },
+        lag: Lag {
+            heartbeat_secs: Some(2.5),
+            transactions_behind: Some(12),
+            ..Lag::default()
+        },
+        pending: None,
+        pending_error: None,
+        alerts: vec![
+            Alert {
+                severity: Severity::Critical,
+                node: Some("dms2".into()),
+                message: "replication SQL thread stopped".into(),
+            },
+            Alert {
+                severity: Severity::Warning,
+                node: Some("dms2".into()),
+                message: "no sync has ever been recorded".into(),
+            },
+        ],
+        severity: Severity::Critical,
+    }
+}
+
+fn plan(n: usize) -> Plan {
+    let mut totals = PlanTotals::default();
+    let changes: Vec<Change> = (0..n)
+        .map(|i| {
+            let kind = match i % 3 {
+                0 => ChangeKind::New,
+                1 => ChangeKind::Changed,
+                _ => ChangeKind::Deleted,
+            };
+            let c = Change {
+                kind,
+                entry: EntryType::File,
+                path: format!(
+                    "repository/datastore/{:02x}/{:02x}/doc-{i:07}",
+                    i % 256,
+                    (i / 256) % 256
+                ),
+                size: if kind == ChangeKind::Deleted {
+                    0
+                } else {
+                    (i as u64 * 7919) % 100_000
+                },
+            };
+            totals.add(&c);
+            c
+        })
+        .collect();
+    Plan {
+        source: "dms1".into(),
+        target: "dms2".into(),
+        changes,
+        totals,
+        warnings: vec![],
+        took_ms: 10,
+    }
+}
+
 fn app() -> App {
     let cfg = config::parse_str(config::EXAMPLE, Path::new("example.toml")).unwrap();
-    App::new(&cfg, "/etc/okmirror/okmirror.toml", false)
+    let mut a = App::new(&cfg, "/etc/okmirror/okmirror.toml", false);
+    for lag in [0.01, 0.02, 0.5, 1.5, 2.5] {
+        let mut s = status();
+        s.lag.heartbeat_secs = Some(lag);
+        a.on_engine(EngineEvent::Snapshot(Box::new(s)));
+    }
+    a.on_engine(EngineEvent::PlanDone(Ok(Arc::new(plan(40)))));
+    a
 }
 
 fn draw(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
@@ -21,9 +161,68 @@ fn draw(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
     t
 }
 
+fn screen(t: &Terminal<TestBackend>) -> String {
+    let b = t.backend().buffer();
+    (0..b.area.height)
+        .map(|y| {
+            (0..b.area.width)
+                .map(|x| b[(x, y)].symbol())
+                .collect::<String>()
+                + "\n"
+        })
+        .collect()
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
 #[test]
-fn node_list_at_80x24() {
+fn dashboard_80x24() {
     insta::assert_snapshot!(draw(&app(), 80, 24).backend());
+}
+
+#[test]
+fn dashboard_160x48() {
+    insta::assert_snapshot!(draw(&app(), 160, 48).backend());
+}
+
+#[test]
+fn diffs_view_80x24() {
+    let mut a = app();
+    a.apply(Action::Diffs);
+    a.page_rows = 18;
+    insta::assert_snapshot!(draw(&a, 80, 24).backend());
+}
+
+#[test]
+fn diffs_view_160x48_sorted_by_size_and_filtered() {
+    let mut a = app();
+    a.apply(Action::Diffs);
+    a.page_rows = 42;
+    a.apply(Action::Sort);
+    a.on_key(&key('/'));
+    for c in "/0a/".chars() {
+        a.on_key(&key(c));
+    }
+    insta::assert_snapshot!(draw(&a, 160, 48).backend());
+}
+
+#[test]
+fn split_brain_is_a_red_banner_at_the_top() {
+    let mut a = app();
+    let mut s = status();
+    s.roles = PairRoles::SplitBrain;
+    s.nodes[0].role = Role::SplitBrain;
+    s.nodes[1].role = Role::SplitBrain;
+    a.on_engine(EngineEvent::Snapshot(Box::new(s)));
+    let text = screen(&draw(&a, 80, 24));
+    let second = text.lines().nth(1).unwrap();
+    assert!(
+        second.contains("SPLIT BRAIN: both databases are writable"),
+        "{text}"
+    );
+    assert!(text.contains("SPLIT BRAIN"), "{text}");
 }
 
 #[test]
@@ -31,21 +230,16 @@ fn help_overlay_lists_every_binding() {
     let mut a = app();
     assert!(a.apply(Action::Help));
     insta::assert_snapshot!(draw(&a, 80, 24).backend());
-    // Esc closes it and never quits.
     assert!(a.apply(Action::Back));
-    assert!(!a.show_help && !a.should_quit);
+    assert!(
+        !a.show_help && !a.should_quit,
+        "Esc closes help and never quits"
+    );
 }
 
 #[test]
 fn a_small_terminal_gets_a_plain_message() {
-    let t = draw(&app(), 60, 10);
-    let text: String = t
-        .backend()
-        .buffer()
-        .content()
-        .iter()
-        .map(|c| c.symbol())
-        .collect();
+    let text = screen(&draw(&app(), 60, 10));
     assert!(
         text.starts_with("terminal too small: 60x10, okmirror needs at least 80x24"),
         "{text}"
@@ -53,14 +247,41 @@ fn a_small_terminal_gets_a_plain_message() {
 }
 
 #[test]
-fn selection_moves_and_stops_at_the_ends() {
+fn the_diffs_list_scrolls_through_a_million_entries() {
     let mut a = app();
-    assert!(!a.apply(Action::Up), "already at the top");
-    assert!(a.apply(Action::Down));
-    assert_eq!(a.selected, 1);
-    assert!(!a.apply(Action::Down), "already at the bottom");
-    assert!(a.apply(Action::Top));
-    assert_eq!(a.selected, 0);
-    assert!(a.apply(Action::Quit));
+    a.on_engine(EngineEvent::PlanDone(Ok(Arc::new(plan(1_000_000)))));
+    a.apply(Action::Diffs);
+    a.page_rows = 18;
+    a.apply(Action::Bottom);
+    assert_eq!(a.diff_selected, 999_999);
+    let text = screen(&draw(&a, 80, 24));
+    assert!(text.contains("doc-0999999"), "{text}");
+    assert!(text.contains("1000000 of 1000000 shown"), "{text}");
+    a.apply(Action::PageUp);
+    assert_eq!(a.diff_selected, 999_999 - 18);
+    a.apply(Action::Top);
+    assert!(screen(&draw(&a, 80, 24)).contains("doc-0000000"));
+}
+
+#[test]
+fn command_mode_and_escape() {
+    let mut a = app();
+    a.on_key(&key(':'));
+    for c in "diffs".chars() {
+        a.on_key(&key(c));
+    }
+    a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert_eq!(a.view, View::Diffs);
+    a.on_key(&KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    assert_eq!(a.view, View::Dashboard);
+    a.on_key(&KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    assert!(!a.should_quit, "Esc never quits");
+    a.on_key(&key(':'));
+    a.on_key(&key('x'));
+    a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert!(screen(&draw(&a, 80, 24)).contains("unknown command :x"));
+    a.on_key(&key(':'));
+    a.on_key(&key('q'));
+    a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     assert!(a.should_quit);
 }

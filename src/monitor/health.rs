@@ -127,12 +127,12 @@ pub fn evaluate(s: &PairStatus, m: &MonitorConfig, now: u64) -> Vec<Alert> {
                         if r.sql != ThreadState::Yes {
                             let why = r
                                 .last_sql_error
-                                .clone()
-                                .unwrap_or_else(|| "stopped".to_string());
+                                .as_ref()
+                                .map_or(String::new(), |e| format!(": {e}"));
                             push(
                                 Critical,
                                 name,
-                                format!("replication SQL thread {}: {why}", r.sql.word()),
+                                format!("replication SQL thread {}{why}", r.sql.word()),
                             );
                         }
                     }
@@ -219,7 +219,7 @@ pub fn evaluate(s: &PairStatus, m: &MonitorConfig, now: u64) -> Vec<Alert> {
     if let Some(e) = &s.pending_error {
         push(Warning, None, format!("pending diffs: {e}"));
     }
-    out.sort_by(|a, b| b.severity.cmp(&a.severity));
+    out.sort_by_key(|a| std::cmp::Reverse(a.severity));
     out
 }
 

@@ -2,6 +2,7 @@
 //! roles, measures heartbeat lag, and hands out `PairStatus` snapshots. It knows nothing
 //! of the terminal; the console and `okmirror status` are its two readers.
 
+pub mod engine;
 pub mod health;
 pub mod model;
 pub mod remote;
@@ -239,13 +240,26 @@ impl Monitor {
                         db::gtid::transactions_behind(&main_db.gtid_binlog, &m.gtid_applied);
                     lag.seconds_behind_source = m.replica.as_ref().and_then(|r| r.seconds_behind);
                 }
+                // The main's latest beat first, then the mirror's copy: if the mirror
+                // already has that beat it is caught up; otherwise the age of its copy,
+                // on the main's clock, is the lag.
+                let on_main = self
+                    .with_db(&self.nodes[main], false, async |c| {
+                        heartbeat::read(c, server_id).await
+                    })
+                    .await
+                    .ok()
+                    .flatten();
                 let beat = self
                     .with_db(&self.nodes[mirror], false, async |c| {
                         heartbeat::read(c, server_id).await
                     })
                     .await;
-                match beat {
-                    Ok(Some((ts, _))) => {
+                match (beat, &on_main) {
+                    (Ok(Some((_, seq))), Some((_, main_seq))) if seq >= *main_seq => {
+                        lag.heartbeat_secs = Some(0.0);
+                    }
+                    (Ok(Some((ts, _))), _) => {
                         let age = self
                             .with_db(&self.nodes[main], false, async |c| {
                                 heartbeat::age_micros(c, &ts).await
@@ -256,18 +270,12 @@ impl Monitor {
                             Err(e) => lag.note = Some(format!("heartbeat: {e:#}")),
                         }
                     }
-                    Ok(None) => lag.note = Some("no heartbeat has reached the mirror yet".into()),
-                    Err(e) => lag.note = Some(format!("heartbeat: {e:#}")),
+                    (Ok(None), _) => {
+                        lag.note = Some("no heartbeat has reached the mirror yet".into())
+                    }
+                    (Err(e), _) => lag.note = Some(format!("heartbeat: {e:#}")),
                 }
-                let seq = self
-                    .with_db(&self.nodes[main], false, async |c| {
-                        heartbeat::read(c, server_id).await
-                    })
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|(_, s)| s);
-                if let Some(seq) = seq {
+                if let Some((_, seq)) = on_main {
                     let now_ms = self.started.elapsed().as_millis() as u64;
                     if seq != self.last_seq.swap(seq, Ordering::SeqCst) {
                         self.last_seq_moved_ms.store(now_ms, Ordering::SeqCst);

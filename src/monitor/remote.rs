@@ -66,7 +66,7 @@ pub struct RemoteFacts {
     pub datastore_bytes: Option<u64>,
     pub datastore_missing: bool,
     /// HTTP status (0: no answer) and latency in ms; `None` without curl.
-    pub http: Option<(u16, u64)>,
+    pub http: Option<(u16, f64)>,
     pub repository_uuid: Option<String>,
     pub last_sync_json: Option<String>,
     /// Time the script itself took, to subtract from the SSH round trip.
@@ -85,8 +85,7 @@ pub fn parse_facts(out: &str) -> RemoteFacts {
         let ms = secs
             .trim()
             .parse::<f64>()
-            .ok()
-            .map_or(0, |s| (s * 1000.0).round() as u64);
+            .map_or(0.0, |s| (s * 10_000.0).round() / 10.0);
         Some((code.trim().parse().unwrap_or(0), ms))
     });
     let uuid = kv
@@ -138,7 +137,7 @@ mod tests {
             (f.datastore_files, f.datastore_bytes),
             (Some(2001), Some(4098048))
         );
-        assert_eq!(f.http, Some((200, 5)));
+        assert_eq!(f.http, Some((200, 4.5)));
         assert_eq!(
             f.repository_uuid.as_deref(),
             Some("ba98f2ae-ebb0-11f1-b7e9-02fc00000001")
@@ -151,7 +150,7 @@ mod tests {
     fn a_down_service_and_no_http_answer() {
         let f = parse_facts("service_rc=3\nhttp=000 0.000\nrepo_uuid=\nlast_sync=\n");
         assert_eq!(f.service_running, Some(false));
-        assert_eq!(f.http, Some((0, 0)));
+        assert_eq!(f.http, Some((0, 0.0)));
         assert_eq!(f.repository_uuid, None);
         assert_eq!(f.last_sync_json, None);
     }

@@ -31,8 +31,8 @@ pub fn human(s: &PairStatus, now: u64) -> String {
     }
     let _ = writeln!(
         o,
-        "{:<12} {:<11} {:<10} {:<8} {:<11} {:<9} {:<9} {:<10} {}",
-        "NODE", "ROLE", "SSH", "SERVICE", "HTTP", "DB RO", "SYS.RO", "DISK FREE", "DATASTORE"
+        "{:<12} {:<11} {:<10} {:<8} {:<11} {:<9} {:<9} {:<10} DATASTORE",
+        "NODE", "ROLE", "SSH", "SERVICE", "HTTP", "DB RO", "SYS.RO", "DISK FREE"
     );
     for n in &s.nodes {
         let _ = writeln!(o, "{}", node_row(n));
@@ -70,7 +70,7 @@ fn node_row(n: &NodeStatus) -> String {
     };
     let http = match f.and_then(|f| f.http) {
         Some((0, _)) => "no answer".to_string(),
-        Some((c, ms)) => format!("{c} {ms}ms"),
+        Some((c, ms)) => format!("{c} {ms:.1}ms"),
         None => "?".into(),
     };
     let (ro, sys) = match &n.db {

@@ -1,18 +1,67 @@
 //! The console's state and how it changes; drawing it is `render`'s job.
 
-use crossterm::event::KeyEvent;
+use std::collections::VecDeque;
+use std::sync::Arc;
 
-use super::keymap::{Action, action_for};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::keymap::{Action, Scope, action_for};
 use crate::config::Config;
+use crate::monitor::engine::EngineEvent;
+use crate::monitor::model::PairStatus;
+use crate::sync::{ChangeKind, Plan};
 
-/// A node as the console lists it.
+/// A node as configured (shown before the first probe answers).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRow {
     pub name: String,
     pub ssh: String,
-    pub home: String,
-    pub database: String,
 }
+
+/// Which screen is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Dashboard,
+    Diffs,
+}
+
+/// The dashboard pane that has focus (Tab moves it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Nodes,
+    Alerts,
+}
+
+/// How the diffs list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Path,
+    SizeDesc,
+    Kind,
+}
+
+impl SortKey {
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Path => "path",
+            SortKey::SizeDesc => "size",
+            SortKey::Kind => "kind",
+        }
+    }
+}
+
+/// A line being typed at the bottom (`/` filter or `:` command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    None,
+    Filter(String),
+    Command(String),
+}
+
+/// Most lag samples kept for the sparkline.
+pub const LAG_HISTORY: usize = 240;
+/// Most log lines kept.
+pub const LOG_LINES: usize = 500;
 
 /// Everything on screen.
 #[derive(Debug, Clone)]
@@ -20,68 +69,319 @@ pub struct App {
     pub pair: String,
     pub config_path: String,
     pub nodes: Vec<NodeRow>,
-    pub selected: usize,
-    pub show_help: bool,
     pub readonly: bool,
     pub should_quit: bool,
+    pub show_help: bool,
+    pub show_log: bool,
+    pub view: View,
+    pub pane: Pane,
+    pub status: Option<Box<PairStatus>>,
+    /// Heartbeat lag in milliseconds, oldest first.
+    pub lag_history: VecDeque<u64>,
+    pub plan: Option<Arc<Plan>>,
+    pub planning: bool,
+    pub plan_error: Option<String>,
+    /// Indices into `plan.changes` after filter and sort.
+    pub diff_rows: Vec<u32>,
+    pub diff_selected: usize,
+    pub diff_offset: usize,
+    pub sort: SortKey,
+    pub filter: String,
+    pub input: Input,
+    pub alert_selected: usize,
+    pub log: VecDeque<String>,
+    /// Rows the diffs list shows at once (set from the terminal size).
+    pub page_rows: usize,
+    /// Set when the operator asked for a refresh; the event loop sends it on.
+    pub refresh_requested: bool,
+    pub message: Option<String>,
 }
 
 impl App {
     /// The initial state for a config.
     pub fn new(cfg: &Config, config_path: &str, readonly: bool) -> App {
-        let nodes = cfg
-            .nodes
-            .iter()
-            .map(|n| NodeRow {
-                name: n.name.clone(),
-                ssh: format!("{}@{}:{}", n.ssh.user, n.ssh.host, n.ssh.port),
-                home: n.openkm_home.display().to_string(),
-                database: format!(
-                    "{}@{}:{}/{}{}",
-                    n.database.user,
-                    n.database.host,
-                    n.database.port,
-                    n.database.schema,
-                    if n.database.tunnel {
-                        " (ssh tunnel)"
-                    } else {
-                        ""
-                    }
-                ),
-            })
-            .collect();
         App {
             pair: cfg.pair.clone(),
             config_path: config_path.to_string(),
-            nodes,
-            selected: 0,
-            show_help: false,
+            nodes: cfg
+                .nodes
+                .iter()
+                .map(|n| NodeRow {
+                    name: n.name.clone(),
+                    ssh: format!("{}@{}:{}", n.ssh.user, n.ssh.host, n.ssh.port),
+                })
+                .collect(),
             readonly,
             should_quit: false,
+            show_help: false,
+            show_log: false,
+            view: View::Dashboard,
+            pane: Pane::Nodes,
+            status: None,
+            lag_history: VecDeque::new(),
+            plan: None,
+            planning: false,
+            plan_error: None,
+            diff_rows: Vec::new(),
+            diff_selected: 0,
+            diff_offset: 0,
+            sort: SortKey::Path,
+            filter: String::new(),
+            input: Input::None,
+            alert_selected: 0,
+            log: VecDeque::new(),
+            page_rows: 10,
+            refresh_requested: false,
+            message: None,
         }
+    }
+
+    fn scope(&self) -> Scope {
+        match self.view {
+            View::Dashboard => Scope::Dashboard,
+            View::Diffs => Scope::Diffs,
+        }
+    }
+
+    /// Applies a message from the background work; returns true when the screen changes.
+    pub fn on_engine(&mut self, ev: EngineEvent) -> bool {
+        match ev {
+            EngineEvent::Snapshot(s) => {
+                if let Some(l) = s.lag.heartbeat_secs {
+                    if self.lag_history.len() == LAG_HISTORY {
+                        self.lag_history.pop_front();
+                    }
+                    self.lag_history.push_back((l * 1000.0).round() as u64);
+                }
+                self.status = Some(s);
+                self.alert_selected = self
+                    .alert_selected
+                    .min(self.alert_count().saturating_sub(1));
+            }
+            EngineEvent::PlanStarted => self.planning = true,
+            EngineEvent::PlanDone(r) => {
+                self.planning = false;
+                match r {
+                    Ok(p) => {
+                        self.plan = Some(p);
+                        self.plan_error = None;
+                        self.rebuild_diffs();
+                    }
+                    Err(e) => self.plan_error = Some(e),
+                }
+            }
+            EngineEvent::Log(line) => self.push_log(line),
+        }
+        true
+    }
+
+    /// Adds a line to the bounded log.
+    pub fn push_log(&mut self, line: String) {
+        if self.log.len() == LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back(line);
+    }
+
+    fn alert_count(&self) -> usize {
+        self.status.as_ref().map_or(0, |s| s.alerts.len())
     }
 
     /// Applies a key press; returns true when the screen must be redrawn.
     pub fn on_key(&mut self, key: &KeyEvent) -> bool {
-        let Some(action) = action_for(key) else {
+        if self.input != Input::None {
+            return self.on_input_key(key);
+        }
+        match action_for(key, self.scope()) {
+            Some(a) => self.apply(a),
+            None => false,
+        }
+    }
+
+    fn on_input_key(&mut self, key: &KeyEvent) -> bool {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            self.should_quit = true;
+            return true;
+        }
+        let mut input = std::mem::replace(&mut self.input, Input::None);
+        let (Input::Filter(text) | Input::Command(text)) = &mut input else {
             return false;
         };
-        self.apply(action)
+        match key.code {
+            KeyCode::Esc => {
+                if matches!(input, Input::Filter(_)) {
+                    self.filter.clear();
+                    self.rebuild_diffs();
+                }
+                return true;
+            }
+            KeyCode::Enter => {
+                if let Input::Command(cmd) = &input {
+                    let cmd = cmd.clone();
+                    self.run_command(&cmd);
+                }
+                return true;
+            }
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c) => text.push(c),
+            _ => {}
+        }
+        if let Input::Filter(t) = &input {
+            self.filter = t.clone();
+            self.rebuild_diffs();
+        }
+        self.input = input;
+        true
+    }
+
+    fn run_command(&mut self, cmd: &str) {
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        self.message = None;
+        match words.as_slice() {
+            ["q" | "quit"] => self.should_quit = true,
+            ["diffs" | "diff"] => self.view = View::Diffs,
+            ["dash" | "dashboard"] => self.view = View::Dashboard,
+            ["log"] => self.show_log = !self.show_log,
+            ["refresh" | "r"] => self.refresh_requested = true,
+            ["sort", "path"] => self.set_sort(SortKey::Path),
+            ["sort", "size"] => self.set_sort(SortKey::SizeDesc),
+            ["sort", "kind"] => self.set_sort(SortKey::Kind),
+            [] => {}
+            _ => {
+                self.message = Some(format!(
+                    "unknown command :{cmd} (try :q :diffs :dash :log :sort size :refresh)"
+                ))
+            }
+        }
+    }
+
+    fn set_sort(&mut self, s: SortKey) {
+        self.sort = s;
+        self.rebuild_diffs();
     }
 
     /// Applies an action; returns true when something changed.
     pub fn apply(&mut self, action: Action) -> bool {
-        let last = self.nodes.len().saturating_sub(1);
-        let before = (self.selected, self.show_help, self.should_quit);
+        self.message = None;
         match action {
             Action::Quit => self.should_quit = true,
             Action::Help => self.show_help = !self.show_help,
-            Action::Back => self.show_help = false,
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => self.selected = (self.selected + 1).min(last),
-            Action::Top => self.selected = 0,
-            Action::Bottom => self.selected = last,
+            Action::Back => {
+                if self.show_help {
+                    self.show_help = false;
+                } else if self.show_log {
+                    self.show_log = false;
+                } else if self.view == View::Diffs {
+                    self.view = View::Dashboard;
+                }
+            }
+            Action::Log => self.show_log = !self.show_log,
+            Action::Diffs => self.view = View::Diffs,
+            Action::Refresh => self.refresh_requested = true,
+            Action::Filter => self.input = Input::Filter(self.filter.clone()),
+            Action::Command => self.input = Input::Command(String::new()),
+            Action::Sort => {
+                let next = match self.sort {
+                    SortKey::Path => SortKey::SizeDesc,
+                    SortKey::SizeDesc => SortKey::Kind,
+                    SortKey::Kind => SortKey::Path,
+                };
+                self.set_sort(next);
+            }
+            Action::NextPane => {
+                self.pane = match self.pane {
+                    Pane::Nodes => Pane::Alerts,
+                    Pane::Alerts => Pane::Nodes,
+                }
+            }
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom => self.move_cursor(action),
         }
-        before != (self.selected, self.show_help, self.should_quit)
+        true
+    }
+
+    fn move_cursor(&mut self, action: Action) {
+        let (len, sel) = match self.view {
+            View::Diffs => (self.diff_rows.len(), self.diff_selected),
+            View::Dashboard => (self.alert_count(), self.alert_selected),
+        };
+        let page = self.page_rows.max(1);
+        let last = len.saturating_sub(1);
+        let new = match action {
+            Action::Up => sel.saturating_sub(1),
+            Action::Down => (sel + 1).min(last),
+            Action::PageUp => sel.saturating_sub(page),
+            Action::PageDown => (sel + page).min(last),
+            Action::Top => 0,
+            Action::Bottom => last,
+            _ => sel,
+        };
+        match self.view {
+            View::Diffs => {
+                self.diff_selected = new;
+                self.diff_offset = scroll_to(self.diff_offset, new, page);
+            }
+            View::Dashboard => self.alert_selected = new,
+        }
+    }
+
+    /// Recomputes the visible diff rows after a new plan, filter or sort.
+    pub fn rebuild_diffs(&mut self) {
+        let Some(plan) = &self.plan else {
+            self.diff_rows.clear();
+            return;
+        };
+        let needle = self.filter.to_lowercase();
+        let mut rows: Vec<u32> = plan
+            .changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| needle.is_empty() || c.path.to_lowercase().contains(&needle))
+            .map(|(i, _)| i as u32)
+            .collect();
+        let ch = &plan.changes;
+        match self.sort {
+            SortKey::Path => {} // rsync lists in path order already
+            SortKey::SizeDesc => {
+                rows.sort_by(|a, b| ch[*b as usize].size.cmp(&ch[*a as usize].size))
+            }
+            SortKey::Kind => rows.sort_by_key(|i| kind_rank(ch[*i as usize].kind)),
+        }
+        self.diff_rows = rows;
+        self.diff_selected = self
+            .diff_selected
+            .min(self.diff_rows.len().saturating_sub(1));
+        self.diff_offset = scroll_to(
+            self.diff_offset.min(self.diff_selected),
+            self.diff_selected,
+            self.page_rows,
+        );
+    }
+}
+
+fn kind_rank(k: ChangeKind) -> u8 {
+    match k {
+        ChangeKind::Deleted => 0,
+        ChangeKind::New => 1,
+        ChangeKind::Changed => 2,
+        ChangeKind::Attributes => 3,
+    }
+}
+
+/// The first visible row so that `selected` stays on screen with the least movement.
+pub fn scroll_to(offset: usize, selected: usize, page: usize) -> usize {
+    let page = page.max(1);
+    if selected < offset {
+        selected
+    } else if selected >= offset + page {
+        selected + 1 - page
+    } else {
+        offset
     }
 }

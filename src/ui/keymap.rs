@@ -10,8 +10,25 @@ pub enum Action {
     Back,
     Up,
     Down,
+    PageUp,
+    PageDown,
     Top,
     Bottom,
+    NextPane,
+    Refresh,
+    Diffs,
+    Log,
+    Filter,
+    Command,
+    Sort,
+}
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    Dashboard,
+    Diffs,
 }
 
 /// A key as bound in the table.
@@ -28,68 +45,170 @@ pub struct Binding {
     /// How the keys are written in hints and help.
     pub label: &'static str,
     pub action: Action,
+    pub scope: Scope,
     pub help: &'static str,
     /// The footer's one-word hint; `None` keeps the binding out of the footer (help only).
     pub hint: Option<&'static str>,
 }
 
+const fn b(
+    keys: &'static [Key],
+    label: &'static str,
+    action: Action,
+    scope: Scope,
+    help: &'static str,
+    hint: Option<&'static str>,
+) -> Binding {
+    Binding {
+        keys,
+        label,
+        action,
+        scope,
+        help,
+        hint,
+    }
+}
+
+use Key::{Char, Code, Ctrl};
+use Scope::{Dashboard, Diffs, Global};
+
 /// Every binding of the console.
 pub const BINDINGS: &[Binding] = &[
-    Binding {
-        keys: &[Key::Char('?')],
-        label: "?",
-        action: Action::Help,
-        help: "show or hide this help",
-        hint: Some("help"),
-    },
-    Binding {
-        keys: &[Key::Char('j'), Key::Code(KeyCode::Down)],
-        label: "j/↓",
-        action: Action::Down,
-        help: "next node",
-        hint: None,
-    },
-    Binding {
-        keys: &[Key::Char('k'), Key::Code(KeyCode::Up)],
-        label: "k/↑",
-        action: Action::Up,
-        help: "previous node",
-        hint: None,
-    },
-    Binding {
-        keys: &[Key::Char('g'), Key::Code(KeyCode::Home)],
-        label: "g",
-        action: Action::Top,
-        help: "first item",
-        hint: None,
-    },
-    Binding {
-        keys: &[Key::Char('G'), Key::Code(KeyCode::End)],
-        label: "G",
-        action: Action::Bottom,
-        help: "last item",
-        hint: None,
-    },
-    Binding {
-        keys: &[Key::Code(KeyCode::Esc)],
-        label: "Esc",
-        action: Action::Back,
-        help: "close the overlay / cancel (never quits)",
-        hint: None,
-    },
-    Binding {
-        keys: &[Key::Char('q'), Key::Ctrl('c')],
-        label: "q",
-        action: Action::Quit,
-        help: "quit (Ctrl-C too)",
-        hint: Some("quit"),
-    },
+    b(
+        &[Char('?')],
+        "?",
+        Action::Help,
+        Global,
+        "show or hide this help",
+        Some("help"),
+    ),
+    b(
+        &[Char('d')],
+        "d",
+        Action::Diffs,
+        Dashboard,
+        "pending file diffs (main -> mirror)",
+        Some("diffs"),
+    ),
+    b(
+        &[Char('r')],
+        "r",
+        Action::Refresh,
+        Global,
+        "probe now and plan the diffs again",
+        Some("refresh"),
+    ),
+    b(
+        &[Char('l')],
+        "l",
+        Action::Log,
+        Global,
+        "show or hide the log pane",
+        Some("log"),
+    ),
+    b(
+        &[Char('/')],
+        "/",
+        Action::Filter,
+        Diffs,
+        "filter the diffs by path",
+        Some("filter"),
+    ),
+    b(
+        &[Char('s')],
+        "s",
+        Action::Sort,
+        Diffs,
+        "sort by path, size, kind",
+        Some("sort"),
+    ),
+    b(
+        &[Char(':')],
+        ":",
+        Action::Command,
+        Global,
+        "command (:q :diffs :dash :log :sort size :refresh)",
+        None,
+    ),
+    b(
+        &[Char('j'), Code(KeyCode::Down)],
+        "j/↓",
+        Action::Down,
+        Global,
+        "down",
+        None,
+    ),
+    b(
+        &[Char('k'), Code(KeyCode::Up)],
+        "k/↑",
+        Action::Up,
+        Global,
+        "up",
+        None,
+    ),
+    b(
+        &[Code(KeyCode::PageDown), Ctrl('f')],
+        "PgDn",
+        Action::PageDown,
+        Global,
+        "page down",
+        None,
+    ),
+    b(
+        &[Code(KeyCode::PageUp), Ctrl('b')],
+        "PgUp",
+        Action::PageUp,
+        Global,
+        "page up",
+        None,
+    ),
+    b(
+        &[Char('g'), Code(KeyCode::Home)],
+        "g",
+        Action::Top,
+        Global,
+        "first line",
+        None,
+    ),
+    b(
+        &[Char('G'), Code(KeyCode::End)],
+        "G",
+        Action::Bottom,
+        Global,
+        "last line",
+        None,
+    ),
+    b(
+        &[Code(KeyCode::Tab)],
+        "Tab",
+        Action::NextPane,
+        Dashboard,
+        "next pane (nodes, alerts)",
+        None,
+    ),
+    b(
+        &[Code(KeyCode::Esc)],
+        "Esc",
+        Action::Back,
+        Global,
+        "back / close / cancel (never quits)",
+        Some("back"),
+    ),
+    b(
+        &[Char('q'), Ctrl('c')],
+        "q",
+        Action::Quit,
+        Global,
+        "quit (Ctrl-C too)",
+        Some("quit"),
+    ),
 ];
 
-/// The action bound to a key press, if any.
-pub fn action_for(ev: &KeyEvent) -> Option<Action> {
+/// The action bound to a key press in a scope, if any.
+pub fn action_for(ev: &KeyEvent, scope: Scope) -> Option<Action> {
     BINDINGS
         .iter()
+        .filter(|b| b.scope == Scope::Global || b.scope == scope)
         .find(|b| b.keys.iter().any(|k| matches(*k, ev)))
         .map(|b| b.action)
 }
@@ -108,31 +227,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_map_to_actions() {
+    fn keys_map_to_actions_by_scope() {
         let key = |c, m| KeyEvent::new(c, m);
+        let none = KeyModifiers::NONE;
         assert_eq!(
-            action_for(&key(KeyCode::Char('q'), KeyModifiers::NONE)),
+            action_for(&key(KeyCode::Char('q'), none), Dashboard),
             Some(Action::Quit)
         );
         assert_eq!(
-            action_for(&key(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            action_for(&key(KeyCode::Char('c'), KeyModifiers::CONTROL), Diffs),
             Some(Action::Quit)
         );
+        assert_eq!(action_for(&key(KeyCode::Char('c'), none), Dashboard), None);
         assert_eq!(
-            action_for(&key(KeyCode::Char('c'), KeyModifiers::NONE)),
-            None
-        );
-        assert_eq!(
-            action_for(&key(KeyCode::Esc, KeyModifiers::NONE)),
+            action_for(&key(KeyCode::Esc, none), Diffs),
             Some(Action::Back)
         );
         assert_eq!(
-            action_for(&key(KeyCode::Down, KeyModifiers::NONE)),
-            Some(Action::Down)
+            action_for(&key(KeyCode::Char('/'), none), Diffs),
+            Some(Action::Filter)
+        );
+        assert_eq!(action_for(&key(KeyCode::Char('/'), none), Dashboard), None);
+        assert_eq!(
+            action_for(&key(KeyCode::Char('d'), none), Dashboard),
+            Some(Action::Diffs)
         );
         assert_eq!(
-            action_for(&key(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            action_for(&key(KeyCode::Char('G'), KeyModifiers::SHIFT), Diffs),
             Some(Action::Bottom)
         );
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_scope() {
+        for (i, a) in BINDINGS.iter().enumerate() {
+            for bnd in &BINDINGS[i + 1..] {
+                let overlap = a.scope == bnd.scope || a.scope == Global || bnd.scope == Global;
+                for ka in a.keys {
+                    for kb in bnd.keys {
+                        let same = format!("{ka:?}") == format!("{kb:?}");
+                        assert!(
+                            !(overlap && same),
+                            "{} and {} share {ka:?}",
+                            a.label,
+                            bnd.label
+                        );
+                    }
+                }
+            }
+        }
     }
 }

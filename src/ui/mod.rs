@@ -1,5 +1,6 @@
 //! The console (TUI): a thin face over the engine. State lives in `app`, drawing in
-//! `render`, keys in `keymap`; this module runs the event loop.
+//! `render`, keys in `keymap`; this module runs the event loop, which merges terminal
+//! events with the engine's messages and redraws only when something changed.
 
 pub mod app;
 pub mod keymap;
@@ -8,54 +9,91 @@ pub mod terminal;
 pub mod theme;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr};
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
+use tokio::sync::mpsc;
 
 use crate::config::Config;
+use crate::monitor::Monitor;
+use crate::monitor::engine::{self, EngineRequest};
 use app::App;
 use theme::Theme;
+
+/// Frames are drawn at most this often, however fast events come (SSH-friendly).
+const MIN_FRAME: Duration = Duration::from_millis(50);
 
 /// Opens the console on a pair and runs it until the operator quits.
 pub async fn run(cfg: Config, config_path: std::path::PathBuf, readonly: bool) -> Result<()> {
     let mut terminal = terminal::enter()?;
-    let result = event_loop(&mut terminal, &cfg, &config_path, readonly).await;
+    let result = event_loop(&mut terminal, cfg, &config_path, readonly).await;
     terminal::leave();
     result
 }
 
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
-    cfg: &Config,
+    cfg: Config,
     config_path: &Path,
     readonly: bool,
 ) -> Result<()> {
     let theme = Theme::from_env();
-    let mut app = App::new(cfg, &config_path.display().to_string(), readonly);
+    let mut app = App::new(&cfg, &config_path.display().to_string(), readonly);
+    let monitor = Arc::new(Monitor::new(Arc::new(cfg)));
+    let (tx, mut rx) = mpsc::channel(256);
+    let engine = engine::start(monitor, tx);
     let mut events = EventStream::new();
     let mut dirty = true;
-    tracing::info!(pair = %cfg.pair, "console started");
+    let mut last_frame = tokio::time::Instant::now() - MIN_FRAME;
+    tracing::info!(pair = %app.pair, "console started");
     loop {
         if dirty {
-            terminal
-                .draw(|f| render::render(&app, &theme, f))
-                .wrap_err("drawing the console")?;
-            dirty = false;
-        }
-        match events.next().await {
-            Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
-                dirty = app.on_key(&key);
+            let wait = MIN_FRAME.saturating_sub(last_frame.elapsed());
+            if wait.is_zero() {
+                let size = terminal.size().wrap_err("reading the terminal size")?;
+                app.page_rows = size.height.saturating_sub(render::DIFFS_CHROME) as usize;
+                terminal
+                    .draw(|f| render::render(&app, &theme, f))
+                    .wrap_err("drawing the console")?;
+                last_frame = tokio::time::Instant::now();
+                dirty = false;
             }
-            Some(Ok(Event::Resize(..))) => dirty = true,
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e).wrap_err("reading terminal events"),
-            None => break,
+        }
+        let frame_due = async {
+            if dirty {
+                tokio::time::sleep(MIN_FRAME.saturating_sub(last_frame.elapsed())).await
+            } else {
+                std::future::pending::<()>().await
+            }
+        };
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
+                    dirty |= app.on_key(&key);
+                }
+                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e).wrap_err("reading terminal events"),
+                None => break,
+            },
+            msg = rx.recv() => match msg {
+                Some(m) => dirty |= app.on_engine(m),
+                None => break,
+            },
+            _ = frame_due => {}
+        }
+        if app.refresh_requested {
+            app.refresh_requested = false;
+            let _ = engine.requests.try_send(EngineRequest::Refresh);
         }
         if app.should_quit {
             break;
         }
     }
+    drop(engine);
     tracing::info!("console closed");
     Ok(())
 }

@@ -1,0 +1,136 @@
+//! The monitor running in the background for the console: polls the pair, keeps the
+//! heartbeat writer going, plans pending diffs on a timer or on request, and reports
+//! everything as typed messages on a channel. It never blocks its reader.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::model::PairStatus;
+use super::roles::PairRoles;
+use super::{Monitor, spawn_heartbeat_writer};
+use crate::sync::Plan;
+
+/// What the background work tells the UI.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    Snapshot(Box<PairStatus>),
+    PlanStarted,
+    PlanDone(Result<Arc<Plan>, String>),
+    Log(String),
+}
+
+/// What the UI may ask of the background work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineRequest {
+    /// Probe now and plan again.
+    Refresh,
+}
+
+/// Handles to the running background tasks; dropping it stops them.
+pub struct EngineHandle {
+    pub requests: mpsc::Sender<EngineRequest>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        super::WRITER_ACTIVE.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Starts polling, the heartbeat writer and the planner; events go to `events`.
+pub fn start(monitor: Arc<Monitor>, events: mpsc::Sender<EngineEvent>) -> EngineHandle {
+    let (req_tx, mut req_rx) = mpsc::channel::<EngineRequest>(8);
+    let (plan_tx, mut plan_rx) = mpsc::channel::<(usize, usize)>(1);
+    let interval = Duration::from_secs(monitor.cfg.monitor.interval_secs);
+    let diff_every = monitor.cfg.monitor.diff_interval_secs;
+    let writer = spawn_heartbeat_writer(Arc::clone(&monitor));
+
+    // Planner: one plan at a time; requests while one runs are dropped (try_send).
+    let planner = {
+        let monitor = Arc::clone(&monitor);
+        let events = events.clone();
+        tokio::spawn(async move {
+            while let Some((main, mirror)) = plan_rx.recv().await {
+                let _ = events.send(EngineEvent::PlanStarted).await;
+                let result = monitor
+                    .plan(main, mirror)
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| format!("{e:#}"));
+                if let Err(e) = &result {
+                    let _ = events
+                        .send(EngineEvent::Log(format!("plan failed: {e}")))
+                        .await;
+                }
+                let _ = events.send(EngineEvent::PlanDone(result)).await;
+            }
+        })
+    };
+
+    let poller = {
+        let monitor = Arc::clone(&monitor);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_plan: Option<tokio::time::Instant> = None;
+            let mut force_plan = true;
+            let mut previous: Option<String> = None;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    r = req_rx.recv() => match r {
+                        Some(EngineRequest::Refresh) => force_plan = true,
+                        None => break,
+                    },
+                }
+                let status = monitor.probe_pair(None).await;
+                let status = monitor.finish(status, None);
+                let summary = status
+                    .alerts
+                    .iter()
+                    .map(|a| a.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if previous.as_deref() != Some(summary.as_str()) {
+                    let line = format!(
+                        "{}: {}",
+                        status.severity.label(),
+                        if summary.is_empty() {
+                            "all good"
+                        } else {
+                            &summary
+                        }
+                    );
+                    let _ = events.send(EngineEvent::Log(line)).await;
+                    previous = Some(summary);
+                }
+                let due = diff_every > 0
+                    && last_plan.is_none_or(|t| t.elapsed() >= Duration::from_secs(diff_every));
+                if let PairRoles::Normal { main, mirror } = status.roles
+                    && (force_plan || due)
+                    && plan_tx.try_send((main, mirror)).is_ok()
+                {
+                    last_plan = Some(tokio::time::Instant::now());
+                    force_plan = false;
+                }
+                if events
+                    .send(EngineEvent::Snapshot(Box::new(status)))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })
+    };
+    EngineHandle {
+        requests: req_tx,
+        tasks: vec![writer, planner, poller],
+    }
+}

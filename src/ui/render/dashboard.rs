@@ -1,0 +1,383 @@
+//! The dashboard: two node cards, replication, last sync and pending diffs, alerts.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
+
+use crate::format;
+use crate::monitor::model::{NodeStatus, PairStatus, Severity};
+use crate::monitor::report;
+use crate::monitor::roles::{PairRoles, Role};
+use crate::ui::app::{App, Pane};
+use crate::ui::theme::Theme;
+
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let split = app
+        .status
+        .as_ref()
+        .is_some_and(|s| s.roles == PairRoles::SplitBrain);
+    let [banner, cards, repl, summary, alerts] = Layout::vertical([
+        Constraint::Length(split as u16),
+        Constraint::Length(9),
+        Constraint::Length(5),
+        Constraint::Length(2),
+        Constraint::Min(3),
+    ])
+    .areas(area);
+    if split {
+        frame.render_widget(
+            Line::styled(
+                " SPLIT BRAIN: both databases are writable. Only one node may take writes. ",
+                theme.banner,
+            )
+            .centered(),
+            banner,
+        );
+    }
+    let columns = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).split(cards);
+    for (i, col) in columns.iter().enumerate() {
+        let node = app.status.as_ref().and_then(|s| s.nodes.get(i));
+        let name = app.nodes.get(i).map_or("?", |n| n.name.as_str());
+        let ssh = app.nodes.get(i).map_or(String::new(), |n| n.ssh.clone());
+        render_card(app, theme, frame, *col, name, &ssh, node);
+    }
+    render_replication(app, theme, frame, repl);
+    render_summary(app, theme, frame, summary);
+    render_alerts(app, theme, frame, alerts);
+}
+
+fn role_badge(theme: &Theme, role: Role) -> Span<'static> {
+    let (text, style) = match role {
+        Role::Main => (" MAIN ", theme.ok),
+        Role::Mirror => (" MIRROR ", theme.ok),
+        Role::SplitBrain => (" SPLIT BRAIN ", theme.banner),
+        Role::ReadOnly => (" READ-ONLY ", theme.warn),
+        Role::Unknown => (" UNKNOWN ", theme.crit),
+    };
+    Span::styled(text, style.add_modifier(ratatui::style::Modifier::REVERSED))
+}
+
+fn render_card(
+    app: &App,
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    name: &str,
+    ssh: &str,
+    node: Option<&NodeStatus>,
+) {
+    let field = |label: &str| Span::styled(format!("{label:<7}"), theme.dim);
+    let good = |ok: bool| if ok { theme.ok } else { theme.crit };
+    let mut lines = Vec::new();
+    let mut title = vec![Span::styled(format!(" {name} "), theme.header)];
+    match node {
+        None => lines.push(Line::styled("probing…", theme.dim)),
+        Some(n) => {
+            title.push(role_badge(theme, n.role));
+            title.push(Span::styled(format!(" {ssh} "), theme.dim));
+            lines.push(Line::from(vec![
+                field("ssh"),
+                match (&n.ssh_error, n.ssh_rtt_ms) {
+                    (Some(e), _) => Span::styled(format!("DOWN {e}"), theme.crit),
+                    (None, rtt) => Span::styled(
+                        format!("ok{}", rtt.map_or(String::new(), |r| format!(" {r:.0} ms"))),
+                        theme.ok,
+                    ),
+                },
+            ]));
+            let f = n.facts.as_ref();
+            let mut openkm = vec![field("openkm")];
+            match f.and_then(|f| f.service_running) {
+                Some(r) => {
+                    openkm.push(Span::styled(if r { "running" } else { "STOPPED" }, good(r)))
+                }
+                None => openkm.push(Span::styled("?", theme.dim)),
+            }
+            match f.and_then(|f| f.http) {
+                Some((200, ms)) => {
+                    openkm.push(Span::styled(format!(" · http 200 {ms:.1} ms"), theme.ok))
+                }
+                Some((0, _)) => openkm.push(Span::styled(" · http no answer", theme.crit)),
+                Some((c, _)) => openkm.push(Span::styled(format!(" · http {c}"), theme.crit)),
+                None => {}
+            }
+            lines.push(Line::from(openkm));
+            match (&n.db, &n.db_error) {
+                (Some(d), _) => {
+                    lines.push(Line::from(vec![
+                        field("db"),
+                        Span::raw(short_version(&d.version)),
+                    ]));
+                    lines.push(Line::from(vec![
+                        field("flags"),
+                        Span::raw(format!(
+                            "read_only {} · sys.ro {}",
+                            if d.read_only { "yes" } else { "no" },
+                            d.system_readonly
+                                .map_or("missing".into(), |v| v.to_string())
+                        )),
+                    ]));
+                }
+                (None, Some(e)) => lines.push(Line::from(vec![
+                    field("db"),
+                    Span::styled(format!("DOWN {e}"), theme.crit),
+                ])),
+                (None, None) => {
+                    lines.push(Line::from(vec![field("db"), Span::styled("?", theme.dim)]))
+                }
+            }
+            if let Some(f) = f {
+                let disk = match (f.disk_total, f.disk_free) {
+                    (Some(t), Some(fr)) if t > 0 => {
+                        format!("{:.1}% free", fr as f64 * 100.0 / t as f64)
+                    }
+                    _ => "?".into(),
+                };
+                let ds = match (f.datastore_files, f.datastore_bytes) {
+                    (Some(c), Some(b)) => Span::raw(format!("{c} files · {}", format::bytes(b))),
+                    _ if f.datastore_missing => Span::styled("datastore MISSING", theme.crit),
+                    _ => Span::styled("?", theme.dim),
+                };
+                lines.push(Line::from(vec![field("disk"), Span::raw(disk)]));
+                lines.push(Line::from(vec![field("store"), ds]));
+                let (note, uuid_style) = match app.status.as_deref().map(uuids_match) {
+                    Some(Some(false)) => (" DIFFERS", theme.crit),
+                    Some(Some(true)) => (" (same)", Style::new()),
+                    _ => ("", Style::new()),
+                };
+                let uuid = f.repository_uuid.as_deref().map_or("?".to_string(), |u| {
+                    format!("{}…{note}", u.get(..8).unwrap_or(u))
+                });
+                lines.push(Line::from(vec![
+                    field("repo"),
+                    Span::styled(uuid, uuid_style),
+                ]));
+            }
+        }
+    }
+    let border = if app.pane == Pane::Nodes {
+        theme.focus_border
+    } else {
+        theme.border
+    };
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(border)
+                .title(Line::from(title)),
+        ),
+        area,
+    );
+}
+
+fn uuids_match(s: &PairStatus) -> Option<bool> {
+    let u: Vec<_> = s
+        .nodes
+        .iter()
+        .map(|n| n.facts.as_ref().and_then(|f| f.repository_uuid.clone()))
+        .collect();
+    match (u.first().cloned().flatten(), u.get(1).cloned().flatten()) {
+        (Some(a), Some(b)) => Some(a == b),
+        _ => None,
+    }
+}
+
+fn short_version(v: &str) -> String {
+    let flavour = if v.to_ascii_lowercase().contains("mariadb") {
+        "MariaDB"
+    } else {
+        "MySQL"
+    };
+    format!("{flavour} {}", v.split(['-', '+']).next().unwrap_or(v))
+}
+
+fn render_replication(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border)
+        .title(" replication ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [text, spark] = Layout::horizontal([Constraint::Fill(3), Constraint::Fill(2)]).areas(inner);
+    let Some(s) = &app.status else {
+        frame.render_widget(Line::styled("probing…", theme.dim), text);
+        return;
+    };
+    let mut lines = Vec::new();
+    let lag_style = match s.lag.heartbeat_secs {
+        Some(l) if l >= 60.0 => theme.crit,
+        Some(l) if l >= 5.0 => theme.warn,
+        Some(_) => theme.ok,
+        None => theme.dim,
+    };
+    lines.push(Line::from(vec![
+        Span::styled("lag    ", theme.dim),
+        Span::styled(
+            s.lag.heartbeat_secs.map_or("unknown".into(), |l| {
+                format!("{} (heartbeat)", format::duration_secs(l))
+            }),
+            lag_style,
+        ),
+        Span::raw(
+            s.lag
+                .transactions_behind
+                .map_or(String::new(), |t| format!(" · {t} trx behind")),
+        ),
+    ]));
+    let mirror = s.mirror();
+    match mirror
+        .and_then(|m| m.db.as_ref())
+        .and_then(|d| d.replica.as_ref())
+    {
+        Some(r) => {
+            lines.push(Line::from(vec![
+                Span::styled("thread ", theme.dim),
+                Span::styled(
+                    format!("IO {}", r.io.word()),
+                    if r.io == crate::db::replica::ThreadState::Yes {
+                        theme.ok
+                    } else {
+                        theme.crit
+                    },
+                ),
+                Span::raw(" · "),
+                Span::styled(
+                    format!("SQL {}", r.sql.word()),
+                    if r.sql == crate::db::replica::ThreadState::Yes {
+                        theme.ok
+                    } else {
+                        theme.crit
+                    },
+                ),
+                Span::raw(format!(" · from {}", r.source_host)),
+            ]));
+            let err = r.last_sql_error.as_ref().or(r.last_io_error.as_ref());
+            lines.push(match err {
+                Some(e) => Line::styled(format!("error  {e}"), theme.crit),
+                None => Line::from(vec![
+                    Span::styled("gtid   ", theme.dim),
+                    Span::raw(
+                        mirror
+                            .and_then(|m| m.db.as_ref())
+                            .map_or(String::new(), |d| d.gtid_applied.clone()),
+                    ),
+                ]),
+            });
+        }
+        None => lines.push(Line::styled(report::replication_line(s), theme.warn)),
+    }
+    if s.lag.writer_stalled {
+        lines.push(Line::styled("heartbeat writer stalled", theme.warn));
+    }
+    frame.render_widget(Paragraph::new(lines), text);
+    let data: Vec<u64> = app.lag_history.iter().copied().collect();
+    let width = spark.width as usize;
+    let tail = &data[data.len().saturating_sub(width)..];
+    frame.render_widget(
+        Sparkline::default()
+            .data(tail)
+            .style(theme.spark)
+            .block(Block::default().title(Span::styled("lag history", theme.dim))),
+        spark,
+    );
+}
+
+fn render_summary(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut lines = Vec::new();
+    let sync = app
+        .status
+        .as_ref()
+        .map_or("?".into(), |s| report::last_sync_line(s, s.taken_at));
+    lines.push(Line::from(vec![
+        Span::styled(" last sync  ", theme.dim),
+        Span::raw(sync),
+    ]));
+    let pending = match (&app.plan, &app.plan_error, app.planning) {
+        (_, Some(e), false) => Span::styled(format!("plan failed: {e}"), theme.warn),
+        (Some(p), _, planning) => {
+            let t = &p.totals;
+            let mut s = if t.is_empty() {
+                "none: the mirror's files match the main's".to_string()
+            } else {
+                format!(
+                    "{} new ({}), {} changed ({}), {} deleted (d)",
+                    t.new_files,
+                    format::bytes(t.new_bytes),
+                    t.changed_files,
+                    format::bytes(t.changed_bytes),
+                    t.deleted
+                )
+            };
+            if planning {
+                s.push_str(" · planning…");
+            }
+            Span::raw(s)
+        }
+        (None, _, true) => Span::styled("planning…", theme.dim),
+        (None, _, false) => Span::styled("not planned yet", theme.dim),
+    };
+    lines.push(Line::from(vec![
+        Span::styled(" pending    ", theme.dim),
+        pending,
+    ]));
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn render_alerts(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let border = if app.pane == Pane::Alerts {
+        theme.focus_border
+    } else {
+        theme.border
+    };
+    let alerts = app
+        .status
+        .as_ref()
+        .map(|s| s.alerts.as_slice())
+        .unwrap_or(&[]);
+    let rows = area.height.saturating_sub(2) as usize;
+    let offset = crate::ui::app::scroll_to(0, app.alert_selected, rows);
+    let lines: Vec<Line> = if alerts.is_empty() {
+        vec![Line::styled("no alerts", theme.ok)]
+    } else {
+        alerts
+            .iter()
+            .enumerate()
+            .skip(offset)
+            .take(rows)
+            .map(|(i, a)| {
+                let who = a
+                    .node
+                    .as_deref()
+                    .map(|n| format!("{n}: "))
+                    .unwrap_or_default();
+                let mut line = Line::from(vec![
+                    Span::styled(
+                        format!("{:<9}", a.severity.label()),
+                        theme.severity(a.severity),
+                    ),
+                    Span::raw(format!("{who}{}", a.message)),
+                ]);
+                if app.pane == Pane::Alerts && i == app.alert_selected {
+                    line = line.style(theme.selected);
+                }
+                line
+            })
+            .collect()
+    };
+    let worst = alerts.first().map_or(Severity::Ok, |a| a.severity);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(border)
+                .title(Line::from(vec![
+                    Span::raw(" alerts "),
+                    Span::styled(format!("({}) ", alerts.len()), theme.severity(worst)),
+                ])),
+        ),
+        area,
+    );
+}

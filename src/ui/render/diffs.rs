@@ -1,0 +1,96 @@
+//! The diffs view: every pending change, filtered and sorted, drawn a screenful at a time
+//! so a million entries scroll as smoothly as ten.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use crate::format;
+use crate::sync::ChangeKind;
+use crate::ui::app::App;
+use crate::ui::theme::Theme;
+
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let [head, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
+    let (total, direction) = match &app.plan {
+        Some(p) => (p.changes.len(), format!("{} -> {}", p.source, p.target)),
+        None => (0, "no plan yet".into()),
+    };
+    let mut spans = vec![
+        Span::styled(" pending changes ", theme.header),
+        Span::raw(format!("{direction} · ")),
+        Span::raw(format!(
+            "{} of {total} shown · sort: {}",
+            app.diff_rows.len(),
+            app.sort.label()
+        )),
+    ];
+    if !app.filter.is_empty() {
+        spans.push(Span::styled(
+            format!(" · filter: {}", app.filter),
+            theme.warn,
+        ));
+    }
+    if app.planning {
+        spans.push(Span::styled(" · planning…", theme.dim));
+    }
+    frame.render_widget(Line::from(spans), head);
+
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.focus_border)
+        .title(" KIND      SIZE  PATH ");
+    let inner = block.inner(list);
+    frame.render_widget(block, list);
+    let rows = inner.height as usize;
+    let Some(plan) = &app.plan else {
+        frame.render_widget(
+            Line::styled("waiting for the first plan…", theme.dim),
+            inner,
+        );
+        return;
+    };
+    let offset = crate::ui::app::scroll_to(app.diff_offset, app.diff_selected, rows);
+    let lines: Vec<Line> = app
+        .diff_rows
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(rows)
+        .map(|(i, idx)| {
+            let c = &plan.changes[*idx as usize];
+            let (kind, style) = match c.kind {
+                ChangeKind::New => ("new", theme.ok),
+                ChangeKind::Changed => ("changed", theme.warn),
+                ChangeKind::Attributes => ("attrs", theme.dim),
+                ChangeKind::Deleted => ("deleted", theme.crit),
+            };
+            let size = if c.kind == ChangeKind::Deleted {
+                "-".to_string()
+            } else {
+                format::bytes(c.size)
+            };
+            let line = Line::from(vec![
+                Span::styled(format!("{kind:<8}"), style),
+                Span::raw(format!("{size:>10}  ")),
+                Span::raw(c.path.escape_debug().to_string()),
+            ]);
+            if i == app.diff_selected {
+                line.style(theme.selected)
+            } else {
+                line
+            }
+        })
+        .collect();
+    if lines.is_empty() {
+        let msg = if total == 0 {
+            "nothing pending: the mirror's files match the main's"
+        } else {
+            "no change matches the filter"
+        };
+        frame.render_widget(Line::styled(msg, theme.dim), inner);
+    } else {
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+}

@@ -1,0 +1,173 @@
+//! Drawing: a pure function of the state, so it is tested with ratatui's TestBackend.
+
+mod dashboard;
+mod diffs;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::app::{App, Input, View};
+use super::keymap::{BINDINGS, Scope};
+use super::theme::Theme;
+
+/// Below this the console says so instead of drawing a broken layout.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// Rows of the screen not used by the diffs list (title, header, footer, borders).
+pub const DIFFS_CHROME: u16 = 6;
+
+/// Draws the whole screen.
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
+    let area = frame.area();
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        let msg = format!(
+            "terminal too small: {}x{}, okmirror needs at least {}x{} (q quits)",
+            area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
+        );
+        frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let log_rows = if app.show_log { 8 } else { 0 };
+    let [title, body, log, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(10),
+        Constraint::Length(log_rows),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_title(app, theme, frame, title);
+    match app.view {
+        View::Dashboard => dashboard::render(app, theme, frame, body),
+        View::Diffs => diffs::render(app, theme, frame, body),
+    }
+    if app.show_log {
+        render_log(app, theme, frame, log);
+    }
+    render_footer(app, theme, frame, footer);
+    if app.show_help {
+        render_help(theme, frame, area);
+    }
+}
+
+fn render_title(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let mut spans = vec![
+        Span::styled(" okmirror ", theme.title),
+        Span::raw(format!(" pair {} ", app.pair)),
+    ];
+    match &app.status {
+        Some(s) => {
+            spans.push(Span::styled(
+                format!(" {} ", s.severity.label()),
+                theme.severity(s.severity),
+            ));
+            spans.push(Span::styled(
+                format!(" at {}", clock(s.taken_at)),
+                theme.dim,
+            ));
+        }
+        None => spans.push(Span::styled(" probing…", theme.dim)),
+    }
+    if app.readonly {
+        spans.push(Span::styled("  [read-only console]", theme.warn));
+    }
+    frame.render_widget(Line::from(spans), area);
+}
+
+fn render_footer(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let line = match &app.input {
+        Input::Filter(t) => Line::from(vec![
+            Span::styled("/", theme.key),
+            Span::raw(t.clone()),
+            Span::styled("▏  Enter keeps, Esc clears", theme.dim),
+        ]),
+        Input::Command(t) => Line::from(vec![
+            Span::styled(":", theme.key),
+            Span::raw(t.clone()),
+            Span::raw("▏"),
+        ]),
+        Input::None => {
+            if let Some(m) = &app.message {
+                Line::styled(m.clone(), theme.warn)
+            } else {
+                let scope = match app.view {
+                    View::Dashboard => Scope::Dashboard,
+                    View::Diffs => Scope::Diffs,
+                };
+                let mut spans = Vec::new();
+                for b in BINDINGS
+                    .iter()
+                    .filter(|b| b.scope == Scope::Global || b.scope == scope)
+                {
+                    if let Some(hint) = b.hint {
+                        spans.push(Span::styled(format!(" {} ", b.label), theme.key));
+                        spans.push(Span::raw(format!("{hint} ")));
+                    }
+                }
+                Line::from(spans)
+            }
+        }
+    };
+    frame.render_widget(line, area);
+}
+
+fn render_log(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let rows = area.height.saturating_sub(2) as usize;
+    let lines: Vec<Line> = app
+        .log
+        .iter()
+        .skip(app.log.len().saturating_sub(rows))
+        .map(|l| Line::raw(l.clone()))
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.border)
+                .title(" log (l hides) "),
+        ),
+        area,
+    );
+}
+
+fn render_help(theme: &Theme, frame: &mut Frame, area: Rect) {
+    let lines: Vec<Line> = BINDINGS
+        .iter()
+        .map(|b| {
+            let scope = match b.scope {
+                Scope::Global => "",
+                Scope::Dashboard => " (dashboard)",
+                Scope::Diffs => " (diffs)",
+            };
+            Line::from(vec![
+                Span::styled(format!(" {:<6}", b.label), theme.key),
+                Span::raw(format!("{}{scope}", b.help)),
+            ])
+        })
+        .collect();
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let w = 70.min(area.width);
+    let popup = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .border_style(theme.focus_border)
+                .title(" keys (Esc closes) "),
+        ),
+        popup,
+    );
+}
+
+/// `HH:MM:SSZ` of a Unix time (UTC), without a date library.
+pub fn clock(unix: u64) -> String {
+    let s = unix % 86_400;
+    format!("{:02}:{:02}:{:02}Z", s / 3600, (s / 60) % 60, s % 60)
+}
