@@ -46,7 +46,7 @@ fn config_check_reports_problems_and_exits_1() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains(&format!(
-            "{}:22:1: node[0].ssh.prot: unknown field `prot`",
+            "{}:24:1: node[0].ssh.prot: unknown field `prot`",
             path.display()
         )),
         "{err}"
