@@ -20,7 +20,11 @@ const N: usize = 1_000_000;
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -56,7 +60,8 @@ fn main() {
         changes[0].path.len()
     );
 
-    let cfg = config::parse_str(config::EXAMPLE, Path::new("example.toml")).expect("example config");
+    let cfg =
+        config::parse_str(config::EXAMPLE, Path::new("example.toml")).expect("example config");
     let mut app = App::new(&cfg, "bench", false);
     let plan = Plan {
         source: "a".into(),
@@ -68,7 +73,10 @@ fn main() {
     };
     let t = Instant::now();
     app.on_engine(EngineEvent::PlanDone(Ok(Arc::new(plan))));
-    println!("plan -> view rows: {:.1} ms for {N} entries", t.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "plan -> view rows: {:.1} ms for {N} entries",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
     app.apply(Action::Diffs);
     app.page_rows = 42;
     let theme = Theme::color();
@@ -77,8 +85,13 @@ fn main() {
     let t = Instant::now();
     for i in 0..frames {
         // Scroll while drawing, as an operator holding PgDn would.
-        app.apply(if i % 2 == 0 { Action::PageDown } else { Action::Down });
-        term.draw(|f| render(black_box(&app), &theme, f)).expect("draw");
+        app.apply(if i % 2 == 0 {
+            Action::PageDown
+        } else {
+            Action::Down
+        });
+        term.draw(|f| render(black_box(&app), &theme, f))
+            .expect("draw");
     }
     let per_frame_ms = t.elapsed().as_secs_f64() * 1000.0 / frames as f64;
     println!(
@@ -88,7 +101,10 @@ fn main() {
 
     let t = Instant::now();
     app.apply(Action::Sort);
-    println!("sort {N} entries by size: {:.0} ms", t.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "sort {N} entries by size: {:.0} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
     let t = Instant::now();
     app.on_key(&crossterm::event::KeyEvent::new(
         crossterm::event::KeyCode::Char('/'),
@@ -98,5 +114,8 @@ fn main() {
         crossterm::event::KeyCode::Char('f'),
         crossterm::event::KeyModifiers::NONE,
     ));
-    println!("filter {N} entries (one keystroke): {:.0} ms", t.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "filter {N} entries (one keystroke): {:.0} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
 }

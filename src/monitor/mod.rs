@@ -132,6 +132,8 @@ impl Monitor {
                 .map_err(|e| format!("OpenKM password: {e}"))?;
             let stdin = remote::curl_config(&link.cfg.http.user, password.expose());
             let script = remote::probe_script(&link.cfg);
+            // Connection set-up is not round-trip time: open (or reuse) the session first.
+            link.ssh.session().await.map_err(|e| e.to_string())?;
             let t = Instant::now();
             let out = link
                 .ssh

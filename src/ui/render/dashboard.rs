@@ -280,7 +280,13 @@ fn render_replication(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Sparkline::default()
             .data(tail)
             .style(theme.spark)
-            .block(Block::default().title(Span::styled("lag history", theme.dim))),
+            .block(Block::default().title(Span::styled(
+                format!(
+                    "lag history (max {})",
+                    format::duration_secs(tail.iter().max().copied().unwrap_or(0) as f64 / 1000.0)
+                ),
+                theme.dim,
+            ))),
         spark,
     );
 }
