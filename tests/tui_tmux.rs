@@ -175,3 +175,23 @@ fn a_frozen_mirror_shows_as_down_and_keys_still_answer() {
     t.keys(&["q"]);
     t.wait_for("okmirror-exited=0");
 }
+
+#[test]
+fn a_stopped_sql_thread_is_shown_with_the_reason() {
+    let (lab, _g) = common::exclusive();
+    let t = Tmux::start(&lab.config_path);
+    t.wait_for("(heartbeat)");
+    lab.sql("bravo", "STOP SLAVE SQL_THREAD");
+    let result = std::panic::catch_unwind(|| {
+        let s = t.wait_for("SQL stopped");
+        assert!(s.contains("CRITICAL"), "{s}");
+        t.wait_for("CRITICAL bravo: replication SQL thread stopped");
+    });
+    lab.sql("bravo", "START SLAVE SQL_THREAD");
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    t.wait_for("SQL running");
+    t.keys(&["q"]);
+    t.wait_for("okmirror-exited=0");
+}
