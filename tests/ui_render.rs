@@ -285,3 +285,34 @@ fn command_mode_and_escape() {
     a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     assert!(a.should_quit);
 }
+
+#[test]
+fn alerts_keep_their_first_seen_time_and_list_newest_first() {
+    let mut a = app();
+    assert_eq!(a.alerts.len(), 2);
+    let first_seen = a.alerts[0].0;
+    let mut s = status();
+    s.taken_at += 60;
+    s.lag.heartbeat_secs = Some(7.3);
+    s.alerts.push(Alert {
+        severity: Severity::Warning,
+        node: None,
+        message: "replication lag 7.3 s (warning at 5 s)".into(),
+    });
+    a.on_engine(EngineEvent::Snapshot(Box::new(s.clone())));
+    assert_eq!(
+        a.alerts[0].1.message,
+        "replication lag 7.3 s (warning at 5 s)"
+    );
+    assert_eq!(a.alerts[0].0, first_seen + 60, "the new alert is first");
+    assert_eq!(a.alerts[1].0, first_seen, "older alerts keep their time");
+    // The same alert with another number is still the same alert.
+    s.taken_at += 5;
+    s.alerts[2].message = "replication lag 8.1 s (warning at 5 s)".into();
+    a.on_engine(EngineEvent::Snapshot(Box::new(s.clone())));
+    assert_eq!(a.alerts[0].0, first_seen + 60);
+    // Cleared alerts disappear.
+    s.alerts.truncate(1);
+    a.on_engine(EngineEvent::Snapshot(Box::new(s)));
+    assert_eq!(a.alerts.len(), 1);
+}

@@ -8,7 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::keymap::{Action, Scope, action_for};
 use crate::config::Config;
 use crate::monitor::engine::EngineEvent;
-use crate::monitor::model::PairStatus;
+use crate::monitor::model::{Alert, PairStatus, Severity};
 use crate::sync::{ChangeKind, Plan};
 
 /// A node as configured (shown before the first probe answers).
@@ -89,6 +89,8 @@ pub struct App {
     pub filter: String,
     pub input: Input,
     pub alert_selected: usize,
+    /// Active alerts with the time each was first seen, newest first.
+    pub alerts: Vec<(u64, Alert)>,
     pub log: VecDeque<String>,
     /// Rows the diffs list shows at once (set from the terminal size).
     pub page_rows: usize,
@@ -129,6 +131,7 @@ impl App {
             filter: String::new(),
             input: Input::None,
             alert_selected: 0,
+            alerts: Vec::new(),
             log: VecDeque::new(),
             page_rows: 10,
             refresh_requested: false,
@@ -153,6 +156,7 @@ impl App {
                     }
                     self.lag_history.push_back((l * 1000.0).round() as u64);
                 }
+                self.track_alerts(&s.alerts, s.taken_at);
                 self.status = Some(s);
                 self.alert_selected = self
                     .alert_selected
@@ -184,7 +188,25 @@ impl App {
     }
 
     fn alert_count(&self) -> usize {
-        self.status.as_ref().map_or(0, |s| s.alerts.len())
+        self.alerts.len()
+    }
+
+    /// Keeps each alert's first-seen time across snapshots; cleared alerts disappear.
+    fn track_alerts(&mut self, current: &[Alert], now: u64) {
+        let mut next: Vec<(u64, Alert)> = current
+            .iter()
+            .map(|a| {
+                let since = self
+                    .alerts
+                    .iter()
+                    .find(|(_, old)| alert_key(old) == alert_key(a))
+                    .map_or(now, |(t, _)| *t);
+                (since, a.clone())
+            })
+            .collect();
+        // Newest first; among alerts raised together, the worst first.
+        next.sort_by(|(ta, a), (tb, b)| tb.cmp(ta).then(b.severity.cmp(&a.severity)));
+        self.alerts = next;
     }
 
     /// Applies a key press; returns true when the screen must be redrawn.
@@ -363,6 +385,12 @@ impl App {
             self.page_rows,
         );
     }
+}
+
+/// What makes two alerts "the same" across snapshots: numbers (lag, percentages) change.
+fn alert_key(a: &Alert) -> (Severity, Option<String>, String) {
+    let text: String = a.message.chars().filter(|c| !c.is_ascii_digit()).collect();
+    (a.severity, a.node.clone(), text)
 }
 
 fn kind_rank(k: ChangeKind) -> u8 {

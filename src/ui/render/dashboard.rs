@@ -252,7 +252,11 @@ fn render_replication(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                         theme.crit
                     },
                 ),
-                Span::raw(format!(" · from {}", r.source_host)),
+                Span::raw(format!(
+                    " · behind {} · from {}",
+                    r.seconds_behind.map_or("NULL".into(), |s| format!("{s} s")),
+                    r.source_host
+                )),
             ]));
             let err = r.last_sql_error.as_ref().or(r.last_io_error.as_ref());
             lines.push(match err {
@@ -338,11 +342,7 @@ fn render_alerts(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     } else {
         theme.border
     };
-    let alerts = app
-        .status
-        .as_ref()
-        .map(|s| s.alerts.as_slice())
-        .unwrap_or(&[]);
+    let alerts = &app.alerts;
     let rows = area.height.saturating_sub(2) as usize;
     let offset = crate::ui::app::scroll_to(0, app.alert_selected, rows);
     let lines: Vec<Line> = if alerts.is_empty() {
@@ -353,13 +353,14 @@ fn render_alerts(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             .enumerate()
             .skip(offset)
             .take(rows)
-            .map(|(i, a)| {
+            .map(|(i, (since, a))| {
                 let who = a
                     .node
                     .as_deref()
                     .map(|n| format!("{n}: "))
                     .unwrap_or_default();
                 let mut line = Line::from(vec![
+                    Span::styled(format!("{} ", super::clock(*since)), theme.dim),
                     Span::styled(
                         format!("{:<9}", a.severity.label()),
                         theme.severity(a.severity),
@@ -373,14 +374,18 @@ fn render_alerts(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             })
             .collect()
     };
-    let worst = alerts.first().map_or(Severity::Ok, |a| a.severity);
+    let worst = alerts
+        .iter()
+        .map(|(_, a)| a.severity)
+        .max()
+        .unwrap_or(Severity::Ok);
     frame.render_widget(
         Paragraph::new(lines).block(
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(border)
                 .title(Line::from(vec![
-                    Span::raw(" alerts "),
+                    Span::raw(" alerts, newest first "),
                     Span::styled(format!("({}) ", alerts.len()), theme.severity(worst)),
                 ])),
         ),
