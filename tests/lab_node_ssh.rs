@@ -83,7 +83,7 @@ async fn streams_lines_split_on_cr_and_lf() {
     let task = tokio::spawn(async move {
         let code = alpha
             .stream(
-                "printf 'one\\n'; sleep 0.3; printf '10%%\\r50%%\\rdone\\n'; exit 3",
+                "printf 'one\\n'; sleep 2; printf '10%%\\r50%%\\rdone\\n'; exit 3",
                 T,
                 tx,
             )
@@ -91,7 +91,7 @@ async fn streams_lines_split_on_cr_and_lf() {
         (code, alpha)
     });
     // The first line arrives before the command ends.
-    let first = tokio::time::timeout(Duration::from_millis(250), rx.recv())
+    let first = tokio::time::timeout(Duration::from_millis(1500), rx.recv())
         .await
         .expect("first line streamed while the command still runs");
     assert_eq!(first.as_deref(), Some("one"));
