@@ -2,8 +2,10 @@
 //! and the sync runs that build on it.
 
 pub mod exit;
+pub mod guard;
 pub mod itemize;
 pub mod plan;
+pub mod progress;
 
 pub use itemize::{Change, ChangeKind, EntryType};
 pub use plan::{Plan, PlanTotals, plan};

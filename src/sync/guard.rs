@@ -1,0 +1,102 @@
+//! Safety checks before any byte moves: the direction comes from live roles only, and a
+//! plan that deletes too much is refused unless the operator confirms that very number.
+
+use crate::config::SyncConfig;
+use crate::monitor::roles::PairRoles;
+
+use super::plan::PlanTotals;
+
+/// Source and target node indices for a sync, or why there is none.
+pub fn direction(roles: &PairRoles) -> Result<(usize, usize), String> {
+    match roles {
+        PairRoles::Normal { main, mirror } => Ok((*main, *mirror)),
+        PairRoles::SplitBrain => {
+            Err("refusing to sync: SPLIT BRAIN (both nodes are writable); fence one first".into())
+        }
+        PairRoles::NoneWritable => {
+            Err("refusing to sync: no node is writable, so there is no main to copy from".into())
+        }
+        PairRoles::Partial { .. } => Err(
+            "refusing to sync: one node's database does not answer, so roles are not certain"
+                .into(),
+        ),
+        PairRoles::Unknown => Err("refusing to sync: roles unknown (no database answers)".into()),
+    }
+}
+
+/// The deletion guard. `mirror_files` is how many files the mirror holds; `allowed` is the
+/// number of deletions the operator confirmed (`--allow-deletes N`, or typed in the TUI).
+pub fn check_deletes(
+    totals: &PlanTotals,
+    mirror_files: u64,
+    cfg: &SyncConfig,
+    allowed: Option<u64>,
+) -> Result<(), String> {
+    let deletes = totals.deleted;
+    let share = if mirror_files == 0 {
+        0.0
+    } else {
+        deletes as f64 * 100.0 / mirror_files as f64
+    };
+    let over = deletes > cfg.delete_limit_count || share > cfg.delete_limit_percent;
+    if !over || allowed == Some(deletes) {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to sync: the plan deletes {deletes} files on the mirror ({share:.1}% of its \
+         {mirror_files}), over the limit of {} files or {}%. An empty or wrongly mounted source \
+         looks exactly like this. If it is really intended, confirm that number: \
+         --allow-deletes {deletes}",
+        cfg.delete_limit_count, cfg.delete_limit_percent
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totals(deleted: u64) -> PlanTotals {
+        PlanTotals {
+            deleted,
+            ..PlanTotals::default()
+        }
+    }
+
+    #[test]
+    fn deletions_over_either_limit_need_the_exact_number() {
+        let cfg = SyncConfig::default(); // 100 files or 5%
+        assert!(check_deletes(&totals(3), 1000, &cfg, None).is_ok());
+        let err = check_deletes(&totals(60), 1000, &cfg, None).unwrap_err();
+        assert!(
+            err.contains("deletes 60 files on the mirror (6.0% of its 1000)"),
+            "{err}"
+        );
+        assert!(err.ends_with("--allow-deletes 60"), "{err}");
+        assert!(
+            check_deletes(&totals(60), 1000, &cfg, Some(59)).is_err(),
+            "a different number does not do"
+        );
+        assert!(check_deletes(&totals(60), 1000, &cfg, Some(60)).is_ok());
+        assert!(
+            check_deletes(&totals(101), 1_000_000, &cfg, None).is_err(),
+            "count limit"
+        );
+        // An empty source would delete everything.
+        assert!(check_deletes(&totals(2000), 2000, &cfg, None).is_err());
+    }
+
+    #[test]
+    fn direction_only_from_clear_roles() {
+        assert_eq!(
+            direction(&PairRoles::Normal { main: 1, mirror: 0 }),
+            Ok((1, 0))
+        );
+        assert!(
+            direction(&PairRoles::SplitBrain)
+                .unwrap_err()
+                .contains("SPLIT BRAIN")
+        );
+        assert!(direction(&PairRoles::NoneWritable).is_err());
+        assert!(direction(&PairRoles::Unknown).is_err());
+    }
+}
