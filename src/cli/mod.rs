@@ -54,10 +54,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Helpers that run on a node (okmirror installed there), called over SSH.
+    Agent {
+        #[command(subcommand)]
+        action: AgentAction,
+    },
     /// Work with the config file.
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+}
+
+/// `okmirror agent ...`
+#[derive(Debug, Subcommand)]
+pub enum AgentAction {
+    /// Print the SHA-256 manifest of a folder (`sha256<TAB>size<TAB>path` lines). With
+    /// --cache, files whose size and mtime did not change are not hashed again.
+    Manifest {
+        #[arg(long)]
+        root: PathBuf,
+        #[arg(long)]
+        cache: Option<PathBuf>,
     },
 }
 
@@ -105,6 +123,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Diff { json }) => {
             let (_, cfg) = load(cli.config.as_deref())?;
             status_cmd::diff(cfg, json).await
+        }
+        Some(Command::Agent {
+            action: AgentAction::Manifest { root, cache },
+        }) => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let stats = crate::sync::manifest::build(&root, cache.as_deref(), &mut out)?;
+            std::io::Write::flush(&mut out)?;
+            tracing::info!(?stats, root = %root.display(), "manifest built");
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Config { action }) => match action {
             ConfigAction::Example => {

@@ -4,6 +4,7 @@
 pub mod exit;
 pub mod guard;
 pub mod itemize;
+pub mod manifest;
 pub mod plan;
 pub mod progress;
 
