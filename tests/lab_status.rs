@@ -71,6 +71,7 @@ fn a_stopped_sql_thread_is_critical_and_the_lag_grows_then_recovers() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let m = Arc::new(Monitor::new(Arc::new(lab.config.clone())));
+        m.probe_pair(None).await; // the writer writes only where a snapshot saw the main
         let writer = spawn_heartbeat_writer(Arc::clone(&m));
         tokio::time::sleep(Duration::from_millis(2500)).await;
         let s = m.probe_pair(None).await;
@@ -237,5 +238,42 @@ async fn a_frozen_mirror_is_reported_unreachable_within_the_timeout() {
         matches!(s.roles, PairRoles::Partial { known: 0, .. }),
         "{:?}",
         s.roles
+    );
+}
+
+#[tokio::test]
+async fn the_heartbeat_writer_never_writes_on_a_node_that_replicates() {
+    let (lab, _g) = common::exclusive();
+    let m = Arc::new(Monitor::new(Arc::new(lab.config.clone())));
+    m.probe_pair(None).await;
+    let writer = spawn_heartbeat_writer(Arc::clone(&m));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Roles swapped by hand while bravo still replicates from alpha: bravo is writable,
+    // but a heartbeat there would be an errant transaction.
+    lab.sql("alpha", "SET GLOBAL read_only = 1");
+    lab.sql("bravo", "SET GLOBAL read_only = 0");
+    let s = m.probe_pair(None).await;
+    assert!(
+        matches!(s.roles, PairRoles::Normal { main: 1, .. }),
+        "{:?}",
+        s.roles
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    lab.sql("bravo", "SET GLOBAL read_only = 1");
+    lab.sql("alpha", "SET GLOBAL read_only = 0");
+    m.probe_pair(None).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    writer.abort();
+    assert_eq!(
+        lab.sql(
+            "bravo",
+            "SELECT COUNT(*) FROM okmirror.heartbeat WHERE server_id = 2"
+        ),
+        "0"
+    );
+    lab.wait_replicated("alpha", "bravo");
+    assert_eq!(
+        lab.sql("bravo", "SHOW GLOBAL STATUS LIKE 'Slave_running'"),
+        "Slave_running\tON"
     );
 }

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 struct Tmux {
+    /// The server's socket, inside `_data`: removed with it.
     socket: String,
     _data: tempfile::TempDir,
 }
@@ -15,9 +16,7 @@ impl Tmux {
     /// A private tmux server (its own socket) running `okmirror --config CFG`.
     fn start(config: &std::path::Path) -> Tmux {
         let data = tempfile::tempdir().unwrap();
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let socket = format!("okmirror-test-{}-{n}", std::process::id());
+        let socket = data.path().join("tmux.sock").display().to_string();
         let cmd = format!(
             "OKMIRROR_DATA_DIR={} {} --config {}; echo okmirror-exited=$?; sleep 600",
             data.path().display(),
@@ -26,7 +25,7 @@ impl Tmux {
         );
         let ok = Command::new("tmux")
             .args([
-                "-L",
+                "-S",
                 &socket,
                 "-f",
                 "/dev/null",
@@ -49,7 +48,7 @@ impl Tmux {
 
     fn keys(&self, keys: &[&str]) {
         let ok = Command::new("tmux")
-            .args(["-L", &self.socket, "send-keys"])
+            .args(["-S", &self.socket, "send-keys"])
             .args(keys)
             .status()
             .unwrap();
@@ -58,7 +57,7 @@ impl Tmux {
 
     fn screen(&self) -> String {
         let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p"])
+            .args(["-S", &self.socket, "capture-pane", "-p"])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -93,7 +92,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
+            .args(["-S", &self.socket, "kill-server"])
             .status();
     }
 }

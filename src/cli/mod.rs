@@ -2,6 +2,7 @@
 
 mod config_cmd;
 mod status_cmd;
+mod sync_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,6 +48,22 @@ pub enum Command {
         /// Skip computing the pending file diffs (faster).
         #[arg(long)]
         no_diff: bool,
+    },
+    /// Copy the main's files to the mirror: plan, bulk pass, short freeze, final pass,
+    /// database caught up, SHA-256 verify, last-sync record. Exit 0 only when verified.
+    Sync {
+        /// Plan and check only; nothing moves.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation (cron).
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Confirm a plan that deletes more than the limits: give the exact number.
+        #[arg(long, value_name = "N")]
+        allow_deletes: Option<u64>,
     },
     /// List what a sync would change on the mirror (main -> mirror).
     Diff {
@@ -119,6 +136,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 status_cmd::Format::Human
             };
             status_cmd::status(cfg, format, !no_diff).await
+        }
+        Some(Command::Sync {
+            dry_run,
+            yes,
+            json,
+            allow_deletes,
+        }) => {
+            let (_, cfg) = load(cli.config.as_deref())?;
+            sync_cmd::sync(cfg, dry_run, yes, json, allow_deletes).await
         }
         Some(Command::Diff { json }) => {
             let (_, cfg) = load(cli.config.as_deref())?;

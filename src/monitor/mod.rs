@@ -42,6 +42,9 @@ pub struct Monitor {
     last_seq: AtomicU64,
     last_seq_moved_ms: AtomicU64,
     started: Instant,
+    /// The main of the latest snapshot whose roles were clear (one writable, one
+    /// read-only), plus one; 0 when there is none. The heartbeat writer writes only there.
+    clear_main: AtomicU64,
 }
 
 fn now_unix() -> u64 {
@@ -73,6 +76,7 @@ impl Monitor {
             last_seq: AtomicU64::new(0),
             last_seq_moved_ms: AtomicU64::new(0),
             started: Instant::now(),
+            clear_main: AtomicU64::new(0),
         }
     }
 
@@ -189,6 +193,11 @@ impl Monitor {
         for (n, r) in nodes.iter_mut().zip(each) {
             n.role = r;
         }
+        let clear = match roles {
+            PairRoles::Normal { main, .. } => main as u64 + 1,
+            _ => 0,
+        };
+        self.clear_main.store(clear, Ordering::SeqCst);
         let mut beat_note = None;
         if let (Some(wait), PairRoles::Normal { main, mirror }) = (beat_wait, &roles)
             && let Err(e) = self.beat_and_wait(*main, *mirror, wait).await
@@ -310,15 +319,37 @@ impl Monitor {
         WRITER_ACTIVE.load(Ordering::SeqCst)
     }
 
-    /// Writes one heartbeat on `main` if its database is writable right now; returns the
-    /// sequence written. Never writes on a read-only node.
+    /// The main of the latest snapshot with clear roles.
+    pub fn clear_main(&self) -> Option<usize> {
+        match self.clear_main.load(Ordering::SeqCst) {
+            0 => None,
+            n => Some(n as usize - 1),
+        }
+    }
+
+    /// Writes one heartbeat on `main`; returns the sequence written. Never writes on a
+    /// read-only node, nor on one that replicates from another (a write there would be
+    /// an errant transaction that breaks GTID replication).
     pub async fn beat(&self, main: usize) -> Result<u64> {
         self.with_db(&self.nodes[main], true, async |c| {
             use mysql_async::prelude::Queryable;
-            let ro: Option<(u8, u32)> = c.query_first("SELECT @@read_only, @@server_id").await?;
-            let (ro, id) = ro.unwrap_or((1, 0));
+            let ro: Option<(u8, u32, String)> = c
+                .query_first("SELECT @@read_only, @@server_id, VERSION()")
+                .await?;
+            let (ro, id, version) = ro.unwrap_or((1, 0, String::new()));
             if ro != 0 {
                 return Err(eyre!("not writable; no heartbeat written"));
+            }
+            let stmt = if version.to_ascii_lowercase().contains("mariadb") {
+                "SHOW SLAVE STATUS"
+            } else {
+                "SHOW REPLICA STATUS"
+            };
+            let rows: Vec<mysql_async::Row> = c.query(stmt).await?;
+            if !rows.is_empty() {
+                return Err(eyre!(
+                    "this node replicates from another; no heartbeat written"
+                ));
             }
             match heartbeat::beat(c, id).await {
                 Ok(seq) => Ok(seq),
@@ -357,6 +388,59 @@ impl Monitor {
         Ok(())
     }
 
+    /// Waits until the mirror has applied everything the main's binlog holds now
+    /// (MariaDB `MASTER_GTID_WAIT`, MySQL `WAIT_FOR_EXECUTED_GTID_SET`); returns the position.
+    pub async fn wait_mirror_caught_up(
+        &self,
+        main: usize,
+        mirror: usize,
+        timeout: Duration,
+    ) -> Result<String> {
+        use mysql_async::prelude::Queryable;
+        let (pos, mariadb) = self
+            .with_db(&self.nodes[main], false, async |c| {
+                let v: String = c.query_first("SELECT VERSION()").await?.unwrap_or_default();
+                let mariadb = v.to_ascii_lowercase().contains("mariadb");
+                let q = if mariadb {
+                    "SELECT @@gtid_binlog_pos"
+                } else {
+                    "SELECT @@gtid_executed"
+                };
+                Ok((
+                    c.query_first::<String, _>(q).await?.unwrap_or_default(),
+                    mariadb,
+                ))
+            })
+            .await?;
+        let secs = timeout.as_secs().max(1);
+        let link = &self.nodes[mirror];
+        let ssh = link.cfg.database.tunnel.then_some(&*link.ssh);
+        // A connection of its own: the wait may be longer than a probe's timeout.
+        let (mut conn, _) = db::connect(
+            &link.cfg.name,
+            &link.cfg.database,
+            ssh,
+            &self.socket_dir,
+            self.probe_timeout(),
+        )
+        .await?;
+        let (sql, ok) = if mariadb {
+            ("SELECT MASTER_GTID_WAIT(?, ?)", 0i64)
+        } else {
+            ("SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)", 0i64)
+        };
+        let r: Option<i64> = conn.exec_first(sql, (pos.clone(), secs)).await?;
+        if r == Some(ok) {
+            Ok(pos)
+        } else {
+            Err(eyre!(
+                "{} did not apply {}'s position {pos} within {secs} s",
+                link.cfg.name,
+                self.nodes[main].cfg.name
+            ))
+        }
+    }
+
     /// Computes the pending diffs main -> mirror with an rsync dry run on the main.
     pub async fn plan(&self, main: usize, mirror: usize) -> Result<Plan> {
         crate::sync::plan(
@@ -384,33 +468,20 @@ async fn last_beat_age(c: &mut Conn) -> Result<Option<f64>> {
     Ok(us.flatten().map(|v| v.max(0) as f64 / 1e6))
 }
 
-/// Keeps writing heartbeats on whichever node is the main, every 250 ms, until dropped.
+/// Keeps writing heartbeats every 250 ms on the main of the latest snapshot with clear
+/// roles, until aborted. With unclear roles (split brain, a node down) it writes nothing.
 pub fn spawn_heartbeat_writer(monitor: Arc<Monitor>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         WRITER_ACTIVE.store(true, Ordering::SeqCst);
-        let mut main: Option<usize> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tick.tick().await;
-            let target = match main {
-                Some(m) => m,
-                None => {
-                    // Find the writable node (cheap: one query per node).
-                    let mut found = None;
-                    for i in 0..monitor.nodes.len() {
-                        if monitor.beat(i).await.is_ok() {
-                            found = Some(i);
-                            break;
-                        }
-                    }
-                    main = found;
-                    continue;
-                }
+            let Some(main) = monitor.clear_main() else {
+                continue;
             };
-            if let Err(e) = monitor.beat(target).await {
-                tracing::debug!(node = %monitor.nodes[target].cfg.name, "heartbeat: {e:#}");
-                main = None;
+            if let Err(e) = monitor.beat(main).await {
+                tracing::debug!(node = %monitor.nodes[main].cfg.name, "heartbeat: {e:#}");
             }
         }
     })

@@ -7,6 +7,7 @@ pub mod itemize;
 pub mod manifest;
 pub mod plan;
 pub mod progress;
+pub mod run;
 
 pub use itemize::{Change, ChangeKind, EntryType};
-pub use plan::{Plan, PlanTotals, plan};
+pub use plan::{Pass, Plan, PlanTotals, plan};

@@ -69,18 +69,47 @@ pub struct Plan {
     pub took_ms: u128,
 }
 
+/// Which rsync run a command line is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// A dry run that lists the changes (the plan).
+    Plan,
+    /// The bulk pass while the main stays live: no index, files land atomically.
+    Live,
+    /// The final pass while OpenKM is stopped: the Lucene index comes along.
+    Frozen,
+}
+
+/// rsync's partial folder on the target (auto-excluded by rsync): an interrupted run
+/// resumes from it, and no half-written file is ever visible under its real name.
+pub const PARTIAL_DIR: &str = ".okmirror-partial";
+
+/// The ssh command `source` uses to reach `target` (rsync's `-e`).
+pub fn peer_ssh(source: &NodeConfig, target: &NodeConfig) -> String {
+    match &source.ssh.peer_ssh_config {
+        Some(cfg) => format!("ssh -F {}", quote(&cfg.display().to_string())),
+        None => format!(
+            "ssh -p {} -o BatchMode=yes -o StrictHostKeyChecking=yes",
+            target.ssh.port
+        ),
+    }
+}
+
+/// Shell-quotes one word.
+pub fn quote(s: &str) -> String {
+    shlex::try_quote(s)
+        .map(|c| c.into_owned())
+        .unwrap_or_else(|_| "''".into())
+}
+
 /// The rsync command line that runs on `source` (pure, so it is unit tested).
 pub fn rsync_command(
     source: &NodeConfig,
     target: &NodeConfig,
     sync: &SyncConfig,
-    dry_run: bool,
+    pass: Pass,
 ) -> String {
-    let q = |s: &str| {
-        shlex::try_quote(s)
-            .map(|c| c.into_owned())
-            .unwrap_or_else(|_| "''".into())
-    };
+    let q = quote;
     let mut parts: Vec<String> = vec![
         "LC_ALL=C".into(),
         "rsync".into(),
@@ -89,29 +118,32 @@ pub fn rsync_command(
         "--itemize-changes".into(),
         q("--out-format=%i %l %n"),
     ];
-    if dry_run {
-        parts.push("--dry-run".into());
+    match pass {
+        Pass::Plan => parts.push("--dry-run".into()),
+        Pass::Live | Pass::Frozen => {
+            parts.push(q(&format!("--partial-dir={PARTIAL_DIR}")));
+            parts.push("--delay-updates".into());
+            parts.push("--info=progress1".into());
+        }
     }
+    let skip: &[&str] = if pass == Pass::Frozen {
+        &LIVE_EXCLUDES[1..]
+    } else {
+        LIVE_EXCLUDES
+    };
     for e in sync
         .excludes
         .iter()
         .map(String::as_str)
-        .chain(LIVE_EXCLUDES.iter().copied())
+        .chain(skip.iter().copied())
     {
         parts.push(q(&format!("--exclude=/{}", e.trim_matches('/'))));
     }
     if let Some(bw) = sync.bwlimit_kbps {
         parts.push(format!("--bwlimit={bw}"));
     }
-    let ssh = match &source.ssh.peer_ssh_config {
-        Some(cfg) => format!("ssh -F {}", q(&cfg.display().to_string())),
-        None => format!(
-            "ssh -p {} -o BatchMode=yes -o StrictHostKeyChecking=yes",
-            target.ssh.port
-        ),
-    };
     parts.push("-e".into());
-    parts.push(q(&ssh));
+    parts.push(q(&peer_ssh(source, target)));
     parts.push(q(&format!("{}/", source.openkm_home.display())));
     parts.push(q(&format!(
         "{}@{}:{}/",
@@ -132,7 +164,7 @@ pub async fn plan(
     timeout: Duration,
 ) -> Result<Plan> {
     let started = Instant::now();
-    let cmd = rsync_command(source, target, sync, true);
+    let cmd = rsync_command(source, target, sync, Pass::Plan);
     let (tx, mut rx) = mpsc::channel::<String>(4096);
     let collect = tokio::spawn(async move {
         let mut changes = Vec::new();
@@ -192,7 +224,7 @@ mod tests {
     #[test]
     fn the_command_pushes_from_the_source_with_excludes_quoted() {
         let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
-        let cmd = rsync_command(&cfg.nodes[0], &cfg.nodes[1], &cfg.sync, true);
+        let cmd = rsync_command(&cfg.nodes[0], &cfg.nodes[1], &cfg.sync, Pass::Plan);
         assert_eq!(
             cmd,
             "LC_ALL=C rsync -a --delete --itemize-changes '--out-format=%i %l %n' --dry-run \
@@ -200,6 +232,20 @@ mod tests {
              '--exclude=/repository/cache' -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' \
              /opt/openkm-6.3/tomcat/ root@dms2.example.org:/opt/openkm-6.3/tomcat/ 2>&1"
         );
+    }
+
+    #[test]
+    fn the_frozen_pass_brings_the_index_and_lands_files_atomically() {
+        let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
+        let cmd = rsync_command(&cfg.nodes[0], &cfg.nodes[1], &cfg.sync, Pass::Frozen);
+        assert!(
+            cmd.contains("'--partial-dir=.okmirror-partial' --delay-updates --info=progress1"),
+            "{cmd}"
+        );
+        assert!(!cmd.contains("repository/index"), "{cmd}");
+        assert!(!cmd.contains("--dry-run"), "{cmd}");
+        let live = rsync_command(&cfg.nodes[0], &cfg.nodes[1], &cfg.sync, Pass::Live);
+        assert!(live.contains("'--exclude=/repository/index'"), "{live}");
     }
 
     #[test]

@@ -1,0 +1,156 @@
+//! `okmirror sync`: the sync run from the command line (operators and cron).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use color_eyre::eyre::{Result, eyre};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::format;
+use crate::monitor::Monitor;
+use crate::sync::run::{SyncEvent, SyncOptions, SyncReport, run};
+
+/// Plans, asks (unless `yes`), runs, verifies. Exit 0 only when the run and its verify passed.
+pub async fn sync(
+    cfg: Config,
+    dry_run: bool,
+    yes: bool,
+    json: bool,
+    allow_deletes: Option<u64>,
+) -> Result<ExitCode> {
+    let monitor = Arc::new(Monitor::new(Arc::new(cfg)));
+    let tty = std::io::stderr().is_terminal();
+    let plan = run_with_output(
+        Arc::clone(&monitor),
+        SyncOptions {
+            dry_run: true,
+            allow_deletes,
+        },
+        tty && !json,
+    )
+    .await?;
+    let t = &plan.plan;
+    let summary = format!(
+        "plan {} -> {}: {} new ({}), {} changed ({}), {} deleted",
+        plan.source,
+        plan.target,
+        t.new_files,
+        format::bytes(t.new_bytes),
+        t.changed_files,
+        format::bytes(t.changed_bytes),
+        t.deleted
+    );
+    if dry_run {
+        if json {
+            super::print_out(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?;
+        } else {
+            eprintln!("{summary}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("{summary}");
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(eyre!("not a terminal: confirm with --yes to run the sync"));
+        }
+        eprint!(
+            "Run this sync now? OpenKM on {} stops for the final pass. [y/N] ",
+            plan.source
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("cancelled; nothing was changed");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let report = run_with_output(
+        monitor,
+        SyncOptions {
+            dry_run: false,
+            allow_deletes,
+        },
+        tty && !json,
+    )
+    .await?;
+    if json {
+        super::print_out(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+    } else {
+        eprintln!(
+            "synced {} -> {}: {} files, {} in {}; main down {}; verify: {}",
+            report.source,
+            report.target,
+            report.files,
+            format::bytes(report.bytes),
+            format::duration_secs(report.duration_ms as f64 / 1000.0),
+            format::duration_secs(report.main_downtime_ms as f64 / 1000.0),
+            if report.verified {
+                format!("OK, {} files identical", report.verified_files)
+            } else {
+                format!("{} MISMATCHES", report.mismatches.len())
+            }
+        );
+        for m in report.mismatches.iter().take(50) {
+            eprintln!("  {m:?}");
+        }
+    }
+    Ok(if report.verified {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn run_with_output(
+    monitor: Arc<Monitor>,
+    opts: SyncOptions,
+    bar: bool,
+) -> Result<SyncReport> {
+    let (tx, mut rx) = mpsc::channel(1024);
+    let task = tokio::spawn(run(monitor, opts, tx));
+    let started = Instant::now();
+    let mut last_draw = Instant::now();
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            SyncEvent::Phase(p) => {
+                if bar {
+                    eprint!("\r\x1b[2K");
+                }
+                eprintln!("sync: {p}");
+            }
+            SyncEvent::Warning(w) => eprintln!("sync: rsync: {w}"),
+            SyncEvent::Progress(t) if bar && last_draw.elapsed().as_millis() > 200 => {
+                last_draw = Instant::now();
+                let eta = t
+                    .eta(started.elapsed())
+                    .map_or("?".into(), |d| format::duration_secs(d.as_secs_f64()));
+                let current = t.current.as_ref().map_or(String::new(), |(p, _)| p.clone());
+                eprint!(
+                    "\r\x1b[2K{:>5.1}% {}/{} files {}/{} ETA {eta} {}",
+                    t.ratio() * 100.0,
+                    t.files_done,
+                    t.total_files,
+                    format::bytes(t.bytes_done),
+                    format::bytes(t.total_bytes),
+                    current
+                        .chars()
+                        .rev()
+                        .take(40)
+                        .collect::<String>()
+                        .chars()
+                        .rev()
+                        .collect::<String>()
+                );
+            }
+            SyncEvent::Progress(_) => {}
+        }
+    }
+    if bar {
+        eprint!("\r\x1b[2K");
+    }
+    task.await.map_err(|e| eyre!("sync task failed: {e}"))?
+}
