@@ -164,3 +164,195 @@ fn a_sync_is_refused_while_both_nodes_are_writable() {
     assert_ne!(code, 0);
     assert!(err.contains("refusing to sync: SPLIT BRAIN"), "{err}");
 }
+
+/// Writes a copy of the lab config with a bandwidth limit, so a transfer lasts a while.
+fn slow_config(lab: &common::Lab, dir: &Path, kbps: u64) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(&lab.config_path).unwrap();
+    let text = text.replace("[sync]\n", &format!("[sync]\nbwlimit_kbps = {kbps}\n"));
+    let p = dir.join("slow.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// PIDs of rsync processes whose command line mentions `needle`.
+fn rsync_pids(needle: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.starts_with("rsync ") && cmd.contains(needle) && cmd.contains("--partial-dir") {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn a_killed_rsync_fails_clearly_leaves_no_partial_file_and_the_rerun_verifies() {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let big_dir = ds(lab, "alpha").join("zz/zz/zz/zz");
+    std::fs::create_dir_all(&big_dir).unwrap();
+    for i in 0..3 {
+        let data: Vec<u8> = (0..6_000_000u32)
+            .map(|x| (x.wrapping_mul(2654435761) >> 13) as u8 ^ i)
+            .collect();
+        std::fs::write(big_dir.join(format!("big-{i}")), data).unwrap();
+    }
+    let slow = slow_config(lab, tmp.path(), 3000);
+    let child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(&slow)
+        .args(["sync", "--yes"])
+        .env("OKMIRROR_DATA_DIR", tmp.path())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the sending rsync (on alpha) once it is moving the big files.
+    let needle = lab.dir.join("nodes/alpha/openkm/").display().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut killed = false;
+    while std::time::Instant::now() < deadline && !killed {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        for pid in rsync_pids(&needle) {
+            // By PID, the one rsync found above.
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            killed = true;
+        }
+    }
+    assert!(killed, "no rsync to kill was seen");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("okmirror: rsync:"), "a clear failure: {err}");
+    // No half-written file under its real name on the mirror.
+    let on_bravo = ds(lab, "bravo").join("zz/zz/zz/zz");
+    for i in 0..3 {
+        let f = on_bravo.join(format!("big-{i}"));
+        if f.exists() {
+            assert_eq!(
+                std::fs::read(&f).unwrap(),
+                std::fs::read(big_dir.join(format!("big-{i}"))).unwrap()
+            );
+        }
+    }
+    // The main was never frozen: it still serves.
+    let (code, _) = common::http(&["http://127.0.0.2:8080/OpenKM/Status"]);
+    assert_eq!(code, 200);
+
+    let (code, out, err) = okmirror(lab, &["sync", "--yes", "--json"]);
+    let clean = |lab: &common::Lab| {
+        let _ = std::fs::remove_dir_all(ds(lab, "alpha").join("zz"));
+        let _ = std::fs::remove_dir_all(ds(lab, "bravo").join("zz"));
+    };
+    if code != 0 {
+        clean(lab);
+        panic!("rerun failed: {out}\n{err}");
+    }
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["verified"], true);
+    assert_eq!(tree(&ds(lab, "alpha")), tree(&ds(lab, "bravo")));
+    clean(lab);
+}
+
+#[test]
+fn documents_written_during_the_bulk_pass_are_all_on_the_mirror() {
+    use std::io::BufRead;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    // Some bulk to move, so the bulk pass lasts while documents keep coming.
+    let bulk = ds(lab, "alpha").join("zy/zy/zy/zy");
+    std::fs::create_dir_all(&bulk).unwrap();
+    std::fs::write(bulk.join("bulk"), vec![7u8; 4_000_000]).unwrap();
+    let slow = slow_config(lab, tmp.path(), 2000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let writer = {
+        let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
+        let content = tmp.path().join("doc.txt");
+        std::fs::write(&content, b"written during a sync").unwrap();
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let path = format!("/okm:root/during-sync/{}-{i}.txt", std::process::id());
+                let (code, _) = common::http(&[
+                    "-u",
+                    "okmAdmin:admin",
+                    "-F",
+                    &format!("docPath={path}"),
+                    "-F",
+                    &format!("content=@{}", content.display()),
+                    "http://127.0.0.1:8080/OpenKM/services/rest/document/createSimple",
+                ]);
+                if code == 200 {
+                    acked.lock().unwrap().push(path);
+                }
+                i += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        })
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(&slow)
+        .args(["sync", "--yes"])
+        .env("OKMIRROR_DATA_DIR", tmp.path())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.contains("sync: freezing") {
+            // Documents acknowledged before the freeze must all reach the mirror.
+            stop.store(true, Ordering::SeqCst);
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    let status = child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(ds(lab, "alpha").join("zy"));
+    assert!(status.success(), "{log}");
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 5,
+        "the writer got {} documents in: {log}",
+        acked.len()
+    );
+    let _ = std::fs::remove_dir_all(ds(lab, "bravo").join("zy"));
+    lab.wait_replicated("alpha", "bravo");
+    for path in &acked {
+        let uuid = lab.sql(
+            "bravo",
+            &format!(
+                "SELECT NDV_UUID FROM okmdb.OKM_NODE_DOCUMENT_VERSION WHERE NDV_PATH = '{path}'"
+            ),
+        );
+        assert_eq!(uuid.len(), 36, "{path} is not in bravo's database");
+        let hex: String = uuid.chars().filter(|c| *c != '-').collect();
+        let file = ds(lab, "bravo").join(format!(
+            "{}/{}/{}/{}/{uuid}",
+            &hex[0..2],
+            &hex[2..4],
+            &hex[4..6],
+            &hex[6..8]
+        ));
+        assert_eq!(
+            std::fs::read(&file).unwrap_or_default(),
+            b"written during a sync",
+            "{path}: {}",
+            file.display()
+        );
+    }
+}
