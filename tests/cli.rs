@@ -2,21 +2,8 @@
 
 mod common;
 
-use std::process::Command;
-
 fn okmirror(args: &[&str]) -> (i32, String, String) {
-    let data = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_okmirror"))
-        .args(args)
-        .env("OKMIRROR_DATA_DIR", data.path())
-        .env_remove("OKMIRROR_CONFIG")
-        .output()
-        .expect("running okmirror");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::okmirror(None, args)
 }
 
 #[test]

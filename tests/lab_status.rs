@@ -11,19 +11,7 @@ use okmirror::monitor::roles::PairRoles;
 use okmirror::monitor::{Monitor, spawn_heartbeat_writer};
 
 fn okmirror(lab: &common::Lab, args: &[&str]) -> (i32, String, String) {
-    let data = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_okmirror"))
-        .arg("--config")
-        .arg(&lab.config_path)
-        .args(args)
-        .env("OKMIRROR_DATA_DIR", data.path())
-        .output()
-        .expect("running okmirror");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::okmirror(Some(&lab.config_path), args)
 }
 
 #[test]

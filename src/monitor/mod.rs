@@ -84,6 +84,20 @@ impl Monitor {
         Duration::from_secs(self.cfg.monitor.probe_timeout_secs)
     }
 
+    /// A new connection to a node's database (through its SSH session if configured).
+    async fn connect(&self, link: &NodeLink) -> Result<Conn> {
+        let ssh = link.cfg.database.tunnel.then_some(&*link.ssh);
+        let (conn, _) = db::connect(
+            &link.cfg.name,
+            &link.cfg.database,
+            ssh,
+            &self.socket_dir,
+            self.probe_timeout(),
+        )
+        .await?;
+        Ok(conn)
+    }
+
     /// Runs `f` on a node's (cached) database connection; drops it after an error.
     async fn with_db<T>(
         &self,
@@ -94,16 +108,7 @@ impl Monitor {
         let slot = if beat { &link.beat_db } else { &link.db };
         let mut guard = slot.lock().await;
         if guard.is_none() {
-            let ssh = link.cfg.database.tunnel.then_some(&*link.ssh);
-            let (conn, _) = db::connect(
-                &link.cfg.name,
-                &link.cfg.database,
-                ssh,
-                &self.socket_dir,
-                self.probe_timeout(),
-            )
-            .await?;
-            *guard = Some(conn);
+            *guard = Some(self.connect(link).await?);
         }
         let conn = guard.as_mut().ok_or_else(|| eyre!("no connection"))?;
         match tokio::time::timeout(self.probe_timeout(), f(conn)).await {
@@ -414,16 +419,8 @@ impl Monitor {
             .await?;
         let secs = timeout.as_secs().max(1);
         let link = &self.nodes[mirror];
-        let ssh = link.cfg.database.tunnel.then_some(&*link.ssh);
         // A connection of its own: the wait may be longer than a probe's timeout.
-        let (mut conn, _) = db::connect(
-            &link.cfg.name,
-            &link.cfg.database,
-            ssh,
-            &self.socket_dir,
-            self.probe_timeout(),
-        )
-        .await?;
+        let mut conn = self.connect(link).await?;
         let (sql, ok) = if mariadb {
             ("SELECT MASTER_GTID_WAIT(?, ?)", 0i64)
         } else {

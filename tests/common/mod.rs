@@ -173,5 +173,26 @@ pub fn http(args: &[&str]) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
+/// Runs the okmirror binary (with the lab's config when given, a private data dir, and no
+/// $OKMIRROR_CONFIG); returns (exit code, stdout, stderr).
+pub fn okmirror(config: Option<&Path>, args: &[&str]) -> (i32, String, String) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_okmirror"));
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let out = cmd
+        .args(args)
+        .env("OKMIRROR_DATA_DIR", data.path())
+        .env_remove("OKMIRROR_CONFIG")
+        .output()
+        .expect("running okmirror");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A default for remote command timeouts in tests.
 pub const T: Duration = Duration::from_secs(10);
