@@ -316,3 +316,140 @@ fn alerts_keep_their_first_seen_time_and_list_newest_first() {
     a.on_engine(EngineEvent::Snapshot(Box::new(s)));
     assert_eq!(a.alerts.len(), 1);
 }
+
+fn sync_plan(deleted: u64, refusal: bool) -> okmirror::sync::run::SyncReport {
+    okmirror::sync::run::SyncReport {
+        source: "dms1".into(),
+        target: "dms2".into(),
+        plan: PlanTotals {
+            new_files: 120,
+            new_bytes: 48_000_000,
+            changed_files: 2,
+            changed_bytes: 4096,
+            deleted,
+            ..PlanTotals::default()
+        },
+        dry_run: true,
+        files: 0,
+        bytes: 0,
+        duration_ms: 900,
+        main_downtime_ms: 0,
+        gtid_position: None,
+        verified: false,
+        verified_files: 0,
+        mismatches: vec![],
+        refusal: refusal.then(|| {
+            format!("refusing to sync: the plan deletes {deleted} files on the mirror (80.0% of its 250)")
+        }),
+        cancelled: false,
+    }
+}
+
+#[test]
+fn sync_confirmation_focuses_cancel_and_wants_the_deletions_typed() {
+    use okmirror::ui::sync_state::{Stage, SyncCommand};
+    let mut a = app();
+    a.apply(Action::Sync);
+    assert_eq!(a.view, View::Sync);
+    assert!(a.sync_plan_requested);
+    a.on_engine(EngineEvent::SyncDone {
+        dry_run: true,
+        result: Ok(sync_plan(200, true)),
+    });
+    insta::assert_snapshot!(draw(&a, 100, 24).backend());
+    let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+    let tab = KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE);
+    // Enter on the default focus (Cancel) starts nothing.
+    a.on_key(&tab);
+    a.on_key(&enter);
+    assert_eq!(a.sync_command, None, "the number was not typed yet");
+    for c in "200".chars() {
+        a.on_key(&key(c));
+    }
+    a.on_key(&enter);
+    assert_eq!(
+        a.sync_command,
+        Some(SyncCommand::Start {
+            allow_deletes: Some(200)
+        })
+    );
+    assert_eq!(a.sync.as_ref().unwrap().stage, Stage::Running);
+}
+
+#[test]
+fn sync_cancel_on_enter_closes_and_readonly_hides_sync() {
+    let mut a = app();
+    a.apply(Action::Sync);
+    a.on_engine(EngineEvent::SyncDone {
+        dry_run: true,
+        result: Ok(sync_plan(0, false)),
+    });
+    a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert_eq!(a.view, View::Dashboard, "Cancel has the focus by default");
+    assert!(a.sync.is_none());
+
+    let cfg = config::parse_str(config::EXAMPLE, Path::new("example.toml")).unwrap();
+    let mut ro = App::new(&cfg, "x", true);
+    ro.apply(Action::Sync);
+    assert_eq!(ro.view, View::Dashboard);
+    let text = screen(&draw(&ro, 80, 24));
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .contains("read-only console: sync is not available")
+    );
+    ro.apply(Action::Top);
+    let text = screen(&draw(&ro, 80, 24));
+    let footer = text.lines().last().unwrap();
+    assert!(
+        !footer.contains("sync"),
+        "no sync hint in a read-only console: {footer}"
+    );
+    ro.apply(Action::Help);
+    assert!(
+        !screen(&draw(&ro, 80, 24)).contains(" S "),
+        "nor in its help"
+    );
+}
+
+#[test]
+fn sync_running_view_with_gauges() {
+    use okmirror::sync::progress::{RunLine, Tracker, parse_run_line};
+    let mut a = app();
+    a.apply(Action::Sync);
+    a.on_engine(EngineEvent::SyncDone {
+        dry_run: true,
+        result: Ok(sync_plan(0, false)),
+    });
+    let tab = KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE);
+    a.on_key(&tab);
+    a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    a.sync_command = None;
+    for p in [
+        "checking roles",
+        "planning",
+        "bulk pass (the main stays live)",
+    ] {
+        a.on_engine(EngineEvent::Sync(okmirror::sync::run::SyncEvent::Phase(
+            p.into(),
+        )));
+    }
+    let mut t = Tracker::new(&sync_plan(0, false).plan);
+    for l in [
+        ">f+++++++++ 400000 repository/datastore/5e/0b/2a/91/5e0b2a91-one",
+        "        400,000 100%   19.40MB/s    0:00:00 (xfr#1, to-chk=1/3)",
+        ">f+++++++++ 30000000 repository/datastore/77/01/aa/02/770aa02-two",
+        "     12,000,000  40%   19.49MB/s    0:00:01",
+    ] {
+        let parsed: RunLine = parse_run_line(l);
+        t.update(&parsed);
+        a.on_engine(EngineEvent::SyncProgress(t.clone(), 2000));
+    }
+    insta::assert_snapshot!(draw(&a, 100, 30).backend());
+    // Esc asks before cancelling; n keeps going.
+    a.on_key(&KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    assert!(screen(&draw(&a, 100, 30)).contains("Cancel the sync?"));
+    a.on_key(&key('n'));
+    assert!(!screen(&draw(&a, 100, 30)).contains("Cancel the sync?"));
+}

@@ -28,6 +28,7 @@ pub async fn sync(
         SyncOptions {
             dry_run: true,
             allow_deletes,
+            cancel: None,
         },
         tty && !json,
     )
@@ -43,6 +44,13 @@ pub async fn sync(
         format::bytes(t.changed_bytes),
         t.deleted
     );
+    if let Some(r) = &plan.refusal {
+        if json {
+            super::print_out(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?;
+        }
+        eprintln!("{summary}\n{r}");
+        return Ok(ExitCode::from(1));
+    }
     if dry_run {
         if json {
             super::print_out(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?;
@@ -68,15 +76,28 @@ pub async fn sync(
             return Ok(ExitCode::from(1));
         }
     }
+    // Ctrl-C cancels cleanly: rsync is stopped by its PID and OpenKM restarted.
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nsync: cancelling (the main is restarted if it was frozen)...");
+            let _ = cancel_tx.send(true);
+        }
+    });
     let report = run_with_output(
         monitor,
         SyncOptions {
             dry_run: false,
             allow_deletes,
+            cancel: Some(cancel_rx),
         },
         tty && !json,
     )
     .await?;
+    if report.cancelled {
+        eprintln!("sync cancelled; the mirror holds only complete files; nothing was recorded");
+        return Ok(ExitCode::from(1));
+    }
     if json {
         super::print_out(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {

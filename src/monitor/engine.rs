@@ -19,6 +19,54 @@ pub enum EngineEvent {
     PlanStarted,
     PlanDone(Result<Arc<Plan>, String>),
     Log(String),
+    /// A phase or warning of a running sync.
+    Sync(crate::sync::run::SyncEvent),
+    /// Progress of a running sync, with the milliseconds since it started.
+    SyncProgress(crate::sync::progress::Tracker, u64),
+    /// A sync (or its dry run) ended.
+    SyncDone {
+        dry_run: bool,
+        result: Result<crate::sync::run::SyncReport, String>,
+    },
+}
+
+/// Starts a sync (or its dry run) in the background; its events go to `events`.
+pub fn start_sync(
+    monitor: Arc<Monitor>,
+    opts: crate::sync::run::SyncOptions,
+    events: mpsc::Sender<EngineEvent>,
+) -> tokio::task::JoinHandle<()> {
+    use crate::sync::run::{SyncEvent, run};
+    tokio::spawn(async move {
+        let dry_run = opts.dry_run;
+        let (tx, mut rx) = mpsc::channel::<SyncEvent>(1024);
+        let started = std::time::Instant::now();
+        let forward = {
+            let events = events.clone();
+            tokio::spawn(async move {
+                let mut last = std::time::Instant::now() - Duration::from_secs(1);
+                while let Some(ev) = rx.recv().await {
+                    let msg = match ev {
+                        SyncEvent::Progress(t) => {
+                            // At most ~10 progress messages a second reach the UI.
+                            if last.elapsed() < Duration::from_millis(100) {
+                                continue;
+                            }
+                            last = std::time::Instant::now();
+                            EngineEvent::SyncProgress(t, started.elapsed().as_millis() as u64)
+                        }
+                        other => EngineEvent::Sync(other),
+                    };
+                    if events.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let result = run(monitor, opts, tx).await.map_err(|e| format!("{e:#}"));
+        let _ = forward.await;
+        let _ = events.send(EngineEvent::SyncDone { dry_run, result }).await;
+    })
 }
 
 /// What the UI may ask of the background work.

@@ -24,6 +24,8 @@ pub struct SyncOptions {
     pub dry_run: bool,
     /// The number of deletions the operator confirmed (deletion guard).
     pub allow_deletes: Option<u64>,
+    /// Set to true to cancel: the running rsync is stopped by its PID, OpenKM restarted.
+    pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Progress reported while a run goes on.
@@ -49,6 +51,10 @@ pub struct SyncReport {
     pub verified: bool,
     pub verified_files: u64,
     pub mismatches: Vec<Mismatch>,
+    /// Why the deletion guard would refuse this plan (dry runs report it, real runs stop).
+    pub refusal: Option<String>,
+    /// The operator cancelled: the main was restarted, nothing was verified or recorded.
+    pub cancelled: bool,
 }
 
 /// Runs a sync (or a dry run) between the nodes, direction from live roles only.
@@ -109,13 +115,16 @@ pub async fn run(
         .as_ref()
         .and_then(|f| f.datastore_files)
         .unwrap_or(0);
-    guard::check_deletes(
+    let refusal = guard::check_deletes(
         &plan.totals,
         mirror_files,
         &monitor.cfg.sync,
         opts.allow_deletes,
     )
-    .map_err(|e| eyre!(e))?;
+    .err();
+    if let (Some(r), false) = (&refusal, opts.dry_run) {
+        return Err(eyre!("{r}"));
+    }
     if let Some(free) = status.nodes[dst].facts.as_ref().and_then(|f| f.disk_free)
         && plan.totals.bytes() > free
     {
@@ -139,6 +148,8 @@ pub async fn run(
         verified: false,
         verified_files: 0,
         mismatches: Vec::new(),
+        refusal,
+        cancelled: false,
     };
     if opts.dry_run {
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -155,8 +166,13 @@ pub async fn run(
             true,
             &mut tracker,
             &events,
+            &lock,
+            &opts.cancel,
         )
         .await?;
+        if is_cancelled(&opts.cancel) {
+            return Err(eyre!(CANCELLED));
+        }
 
         phase(&format!(
             "freezing: stopping OpenKM on {} and {}",
@@ -186,6 +202,8 @@ pub async fn run(
                 false,
                 &mut tracker,
                 &events,
+                &lock,
+                &opts.cancel,
             )
             .await?;
             phase("waiting for the mirror's database to apply the main's position").await;
@@ -218,7 +236,15 @@ pub async fn run(
     }
     .await;
     lock.release(&s_ssh).await;
-    let (tracker, downtime, pos) = result?;
+    let (tracker, downtime, pos) = match result {
+        Err(e) if e.to_string() == CANCELLED => {
+            phase("cancelled: the mirror keeps only complete files; OpenKM runs on the main").await;
+            report.cancelled = true;
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            return Ok(report);
+        }
+        other => other?,
+    };
     report.files = tracker.files_done;
     report.bytes = tracker.bytes_done;
     report.main_downtime_ms = downtime.as_millis() as u64;
@@ -289,13 +315,24 @@ async fn transfer(
     live: bool,
     tracker: &mut Tracker,
     events: &mpsc::Sender<SyncEvent>,
+    lock: &Lock,
+    cancel: &Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<String>(1024);
-    let run = ssh.stream(cmd, Duration::from_secs(24 * 3600), tx);
+    // rsync's PID goes to the lock folder, so a cancel stops exactly that process.
+    let pidfile = quote(&format!("{}/rsync.pid", lock.path));
+    let cmd = format!("echo $$ > {pidfile}; exec env {cmd}");
+    let run = ssh.stream(&cmd, Duration::from_secs(24 * 3600), tx);
     tokio::pin!(run);
     let mut last_line = String::new();
+    let mut cancel = cancel.clone();
+    let mut cancelled = false;
     let code = loop {
         tokio::select! {
+            _ = wait_cancel(&mut cancel), if !cancelled => {
+                cancelled = true;
+                let _ = ssh.run(&format!("kill $(cat {pidfile})"), Duration::from_secs(10)).await;
+            },
             line = rx.recv() => if let Some(l) = line {
                 let parsed = parse_run_line(&l);
                 if let RunLine::Other(text) = &parsed && !text.is_empty() {
@@ -311,11 +348,33 @@ async fn transfer(
     while let Ok(l) = rx.try_recv() {
         tracker.update(&parse_run_line(&l));
     }
+    if cancelled {
+        return Err(eyre!(CANCELLED));
+    }
     if exit::is_success(code, live) {
         Ok(())
     } else {
         Err(eyre!("rsync: {} ({last_line})", exit::describe(code)))
     }
+}
+
+/// The error text of a cancelled run.
+const CANCELLED: &str = "cancelled by the operator";
+
+/// Resolves when the cancel flag turns true (never, without a flag).
+async fn wait_cancel(cancel: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match cancel {
+        Some(rx) => {
+            if rx.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+fn is_cancelled(cancel: &Option<tokio::sync::watch::Receiver<bool>>) -> bool {
+    cancel.as_ref().is_some_and(|c| *c.borrow())
 }
 
 /// The manifest of a node's datastore: `okmirror agent` where installed, else sha256sum.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::keymap::{Action, Scope, action_for};
+use super::sync_state::{SyncCommand, SyncUi};
 use crate::config::Config;
 use crate::monitor::engine::EngineEvent;
 use crate::monitor::model::{Alert, PairStatus, Severity};
@@ -23,6 +24,7 @@ pub struct NodeRow {
 pub enum View {
     Dashboard,
     Diffs,
+    Sync,
 }
 
 /// The dashboard pane that has focus (Tab moves it).
@@ -97,6 +99,12 @@ pub struct App {
     /// Set when the operator asked for a refresh; the event loop sends it on.
     pub refresh_requested: bool,
     pub message: Option<String>,
+    /// The sync view, while it is open.
+    pub sync: Option<SyncUi>,
+    /// Set when the operator opened the sync view: the event loop starts the dry run.
+    pub sync_plan_requested: bool,
+    /// A command from the sync view for the event loop (start, cancel).
+    pub sync_command: Option<SyncCommand>,
 }
 
 impl App {
@@ -136,6 +144,9 @@ impl App {
             page_rows: 10,
             refresh_requested: false,
             message: None,
+            sync: None,
+            sync_plan_requested: false,
+            sync_command: None,
         }
     }
 
@@ -143,6 +154,7 @@ impl App {
         match self.view {
             View::Dashboard => Scope::Dashboard,
             View::Diffs => Scope::Diffs,
+            View::Sync => Scope::Sync,
         }
     }
 
@@ -175,6 +187,30 @@ impl App {
                 }
             }
             EngineEvent::Log(line) => self.push_log(line),
+            EngineEvent::Sync(ev) => {
+                if let crate::sync::run::SyncEvent::Phase(p) = &ev {
+                    self.push_log(format!("sync: {p}"));
+                }
+                if let Some(s) = self.sync.as_mut() {
+                    s.on_event(ev);
+                }
+            }
+            EngineEvent::SyncProgress(t, ms) => {
+                if let Some(s) = self.sync.as_mut() {
+                    s.on_progress(t, ms);
+                }
+            }
+            EngineEvent::SyncDone { dry_run, result } => {
+                if let Err(e) = &result {
+                    self.push_log(format!("sync failed: {e}"));
+                }
+                if let Some(s) = self.sync.as_mut() {
+                    s.on_done(dry_run, result);
+                }
+                if !dry_run {
+                    self.refresh_requested = true;
+                }
+            }
         }
         true
     }
@@ -213,6 +249,23 @@ impl App {
     pub fn on_key(&mut self, key: &KeyEvent) -> bool {
         if self.input != Input::None {
             return self.on_input_key(key);
+        }
+        if self.view == View::Sync
+            && let Some(sync) = self.sync.as_mut()
+        {
+            if self.show_help {
+                self.show_help = false;
+                return true;
+            }
+            match sync.on_key(key) {
+                Some(SyncCommand::Close) => {
+                    self.sync = None;
+                    self.view = View::Dashboard;
+                }
+                Some(cmd) => self.sync_command = Some(cmd),
+                None => {}
+            }
+            return true;
         }
         match action_for(key, self.scope()) {
             Some(a) => self.apply(a),
@@ -301,6 +354,17 @@ impl App {
             }
             Action::Log => self.show_log = !self.show_log,
             Action::Diffs => self.view = View::Diffs,
+            Action::Sync => {
+                if self.readonly {
+                    self.message = Some("read-only console: sync is not available".into());
+                } else if self.sync.is_none() {
+                    self.sync = Some(SyncUi::planning());
+                    self.sync_plan_requested = true;
+                    self.view = View::Sync;
+                } else {
+                    self.view = View::Sync;
+                }
+            }
             Action::Refresh => self.refresh_requested = true,
             Action::Filter => self.input = Input::Filter(self.filter.clone()),
             Action::Command => self.input = Input::Command(String::new()),
@@ -331,7 +395,7 @@ impl App {
     fn move_cursor(&mut self, action: Action) {
         let (len, sel) = match self.view {
             View::Diffs => (self.diff_rows.len(), self.diff_selected),
-            View::Dashboard => (self.alert_count(), self.alert_selected),
+            View::Dashboard | View::Sync => (self.alert_count(), self.alert_selected),
         };
         let page = self.page_rows.max(1);
         let last = len.saturating_sub(1);
@@ -349,7 +413,7 @@ impl App {
                 self.diff_selected = new;
                 self.diff_offset = scroll_to(self.diff_offset, new, page);
             }
-            View::Dashboard => self.alert_selected = new,
+            View::Dashboard | View::Sync => self.alert_selected = new,
         }
     }
 

@@ -21,6 +21,7 @@ pub enum Action {
     Filter,
     Command,
     Sort,
+    Sync,
 }
 
 /// Where a binding applies.
@@ -29,6 +30,8 @@ pub enum Scope {
     Global,
     Dashboard,
     Diffs,
+    /// The sync view handles its own keys (confirmations); listed for help only.
+    Sync,
 }
 
 /// A key as bound in the table.
@@ -203,6 +206,11 @@ pub const BINDINGS: &[Binding] = &[
         Some("quit"),
     ),
 ];
+
+/// Bindings that change the pair: hidden and ignored in `--readonly` consoles.
+pub fn is_mutating(a: Action) -> bool {
+    matches!(a, Action::Sync)
+}
 
 /// The action bound to a key press in a scope, if any.
 pub fn action_for(ev: &KeyEvent, scope: Scope) -> Option<Action> {

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod keymap;
 pub mod render;
+pub mod sync_state;
 pub mod terminal;
 pub mod theme;
 
@@ -20,7 +21,9 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::monitor::Monitor;
 use crate::monitor::engine::{self, EngineRequest};
+use crate::sync::run::SyncOptions;
 use app::App;
+use sync_state::SyncCommand;
 use theme::Theme;
 
 /// Frames are drawn at most this often, however fast events come (SSH-friendly).
@@ -44,7 +47,8 @@ async fn event_loop(
     let mut app = App::new(&cfg, &config_path.display().to_string(), readonly);
     let monitor = Arc::new(Monitor::new(Arc::new(cfg)));
     let (tx, mut rx) = mpsc::channel(256);
-    let engine = engine::start(monitor, tx);
+    let engine = engine::start(Arc::clone(&monitor), tx.clone());
+    let mut cancel_sync: Option<tokio::sync::watch::Sender<bool>> = None;
     let mut events = EventStream::new();
     let mut dirty = true;
     let mut last_frame = tokio::time::Instant::now() - MIN_FRAME;
@@ -84,6 +88,32 @@ async fn event_loop(
                 None => break,
             },
             _ = frame_due => {}
+        }
+        if app.sync_plan_requested {
+            app.sync_plan_requested = false;
+            let opts = SyncOptions {
+                dry_run: true,
+                ..SyncOptions::default()
+            };
+            engine::start_sync(Arc::clone(&monitor), opts, tx.clone());
+        }
+        match app.sync_command.take() {
+            Some(SyncCommand::Start { allow_deletes }) => {
+                let (ctx, crx) = tokio::sync::watch::channel(false);
+                cancel_sync = Some(ctx);
+                let opts = SyncOptions {
+                    dry_run: false,
+                    allow_deletes,
+                    cancel: Some(crx),
+                };
+                engine::start_sync(Arc::clone(&monitor), opts, tx.clone());
+            }
+            Some(SyncCommand::Cancel) => {
+                if let Some(c) = &cancel_sync {
+                    let _ = c.send(true);
+                }
+            }
+            Some(SyncCommand::Close) | None => {}
         }
         if app.refresh_requested {
             app.refresh_requested = false;

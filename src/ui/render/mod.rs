@@ -2,6 +2,7 @@
 
 mod dashboard;
 mod diffs;
+mod sync;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -41,13 +42,14 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
     match app.view {
         View::Dashboard => dashboard::render(app, theme, frame, body),
         View::Diffs => diffs::render(app, theme, frame, body),
+        View::Sync => sync::render(app, theme, frame, body),
     }
     if app.show_log {
         render_log(app, theme, frame, log);
     }
     render_footer(app, theme, frame, footer);
     if app.show_help {
-        render_help(theme, frame, area);
+        render_help(app, theme, frame, area);
     }
 }
 
@@ -94,12 +96,32 @@ fn render_footer(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 let scope = match app.view {
                     View::Dashboard => Scope::Dashboard,
                     View::Diffs => Scope::Diffs,
+                    View::Sync => Scope::Sync,
                 };
                 let mut spans = Vec::new();
-                for b in BINDINGS
-                    .iter()
-                    .filter(|b| b.scope == Scope::Global || b.scope == scope)
-                {
+                if scope == Scope::Sync {
+                    use crate::ui::sync_state::Stage;
+                    let hints: &[(&str, &str)] = match app.sync.as_ref().map(|s| s.stage) {
+                        Some(Stage::Confirm) => {
+                            &[("Tab", "switch"), ("Enter", "choose"), ("Esc", "back")]
+                        }
+                        Some(Stage::Running) => &[("Esc", "cancel (asks first)")],
+                        Some(Stage::ConfirmCancel) => {
+                            &[("y", "cancel the sync"), ("n", "keep going")]
+                        }
+                        _ => &[("Esc", "back")],
+                    };
+                    for (k, what) in hints {
+                        spans.push(Span::styled(format!(" {k} "), theme.key));
+                        spans.push(Span::raw(format!("{what} ")));
+                    }
+                }
+                let visible = BINDINGS.iter().filter(|b| {
+                    (b.scope == Scope::Global || b.scope == scope)
+                        && !(app.readonly && super::keymap::is_mutating(b.action))
+                        && scope != Scope::Sync
+                });
+                for b in visible {
                     if let Some(hint) = b.hint {
                         spans.push(Span::styled(format!(" {} ", b.label), theme.key));
                         spans.push(Span::raw(format!("{hint} ")));
@@ -131,14 +153,16 @@ fn render_log(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
 }
 
-fn render_help(theme: &Theme, frame: &mut Frame, area: Rect) {
+fn render_help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let lines: Vec<Line> = BINDINGS
         .iter()
+        .filter(|b| !(app.readonly && super::keymap::is_mutating(b.action)))
         .map(|b| {
             let scope = match b.scope {
                 Scope::Global => "",
                 Scope::Dashboard => " (dashboard)",
                 Scope::Diffs => " (diffs)",
+                Scope::Sync => " (sync)",
             };
             Line::from(vec![
                 Span::styled(format!(" {:<6}", b.label), theme.key),

@@ -1,0 +1,270 @@
+//! The sync view: the plan and its confirmation, then an overall gauge, the current file
+//! with its own gauge, a rate sparkline, ETA, the phases and the files moving.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Gauge, LineGauge, Paragraph, Sparkline, Wrap};
+
+use crate::format;
+use crate::ui::app::App;
+use crate::ui::sync_state::{Stage, SyncUi};
+use crate::ui::theme::Theme;
+
+pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(s) = &app.sync else {
+        return;
+    };
+    match s.stage {
+        Stage::Planning => {
+            let mut lines = vec![Line::styled("planning the sync (dry run)…", theme.dim)];
+            lines.extend(s.phases.iter().map(|p| Line::raw(format!("  {p}"))));
+            frame.render_widget(Paragraph::new(lines).block(block(theme, " sync ")), area);
+        }
+        Stage::Confirm => render_confirm(s, theme, frame, area),
+        Stage::Failed => {
+            let mut lines: Vec<Line> = s
+                .phases
+                .iter()
+                .map(|p| Line::raw(format!("  {p}")))
+                .collect();
+            lines.push(Line::styled(
+                format!("sync failed: {}", s.error.as_deref().unwrap_or("?")),
+                theme.crit,
+            ));
+            lines.push(Line::styled("Esc: back to the dashboard", theme.dim));
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(block(theme, " sync ")),
+                area,
+            );
+        }
+        Stage::Running | Stage::ConfirmCancel | Stage::Done => {
+            render_run(s, theme, frame, area);
+            if s.stage == Stage::ConfirmCancel {
+                let w = 64.min(area.width);
+                let popup = Rect {
+                    x: area.x + (area.width - w) / 2,
+                    y: area.y + area.height / 3,
+                    width: w,
+                    height: 5,
+                };
+                frame.render_widget(Clear, popup);
+                frame.render_widget(
+                    Paragraph::new(vec![
+                        Line::raw("Cancel the sync? rsync stops; the mirror keeps only"),
+                        Line::raw("complete files; a frozen main is started again."),
+                        Line::styled("y: cancel the sync    n / Esc: keep going", theme.key),
+                    ])
+                    .block(block(theme, " cancel? ").border_style(theme.warn)),
+                    popup,
+                );
+            }
+        }
+    }
+}
+
+fn block<'a>(theme: &Theme, title: &'a str) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.focus_border)
+        .title(title)
+}
+
+fn render_confirm(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(p) = &s.plan else {
+        return;
+    };
+    let t = &p.plan;
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("direction  ", theme.dim),
+            Span::styled(format!("{} -> {}", p.source, p.target), theme.header),
+            Span::styled(
+                "  (from the live roles: the writable node is the source)",
+                theme.dim,
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled("plan       ", theme.dim),
+            Span::raw(format!(
+                "{} new ({}), {} changed ({}), {} deleted, {} attribute-only",
+                t.new_files,
+                format::bytes(t.new_bytes),
+                t.changed_files,
+                format::bytes(t.changed_bytes),
+                t.deleted,
+                t.attribute_only
+            )),
+        ]),
+        Line::from(vec![
+            Span::styled("downtime   ", theme.dim),
+            Span::raw(format!(
+                "OpenKM on {} stops only for the final delta and the database catch-up",
+                p.source
+            )),
+        ]),
+        Line::raw(""),
+    ];
+    if let (Some(r), Some(n)) = (&p.refusal, s.deletes_to_confirm()) {
+        lines.push(Line::styled(r.clone(), theme.crit));
+        lines.push(Line::from(vec![
+            Span::raw(format!("To allow these deletions, type {n}: ")),
+            Span::styled(format!("{}▏", s.typed), theme.key),
+        ]));
+        lines.push(Line::raw(""));
+    }
+    let button = |label: &str, focused: bool| {
+        let style = if focused { theme.selected } else { theme.dim };
+        Span::styled(format!("[ {label} ]"), style)
+    };
+    lines.push(Line::from(vec![
+        button("Cancel", !s.focus_sync),
+        Span::raw("   "),
+        button("Sync", s.focus_sync),
+    ]));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(theme, " sync: confirm the plan ")),
+        area,
+    );
+}
+
+fn render_run(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let [overall, current, middle, bottom] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Length(3),
+        Constraint::Min(5),
+        Constraint::Length(4),
+    ])
+    .areas(area);
+    let t = s.tracker.clone().unwrap_or_default();
+    let eta = t
+        .eta(std::time::Duration::from_millis(s.elapsed_ms))
+        .map_or("?".into(), |d| format::duration_secs(d.as_secs_f64()));
+    let rate = if s.elapsed_ms > 0 {
+        t.bytes_done as f64 * 1000.0 / s.elapsed_ms as f64
+    } else {
+        0.0
+    };
+    let title = match s.stage {
+        Stage::Done => " sync: done ",
+        _ => " sync: running ",
+    };
+    frame.render_widget(
+        Gauge::default()
+            .block(block(theme, title))
+            .gauge_style(theme.ok)
+            .ratio(t.ratio())
+            .label(format!(
+                "{}/{} files · {}/{} · {}/s · ETA {eta}",
+                t.files_done,
+                t.total_files,
+                format::bytes(t.bytes_done),
+                format::bytes(t.total_bytes),
+                format::bytes(rate as u64)
+            )),
+        overall,
+    );
+    let (name, ratio) = match &t.current {
+        Some((p, size)) if *size > 0 => (
+            p.clone(),
+            (t.current_bytes as f64 / *size as f64).clamp(0.0, 1.0),
+        ),
+        Some((p, _)) => (p.clone(), 1.0),
+        None => ("-".into(), 0.0),
+    };
+    frame.render_widget(
+        LineGauge::default()
+            .block(block(theme, " current file "))
+            .filled_style(theme.ok)
+            .ratio(ratio)
+            .label(format!(
+                "{name}  {}/s ",
+                format::bytes(t.current_rate as u64)
+            )),
+        current,
+    );
+    let [phases, files] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(middle);
+    let rows = phases.height.saturating_sub(2) as usize;
+    let phase_lines: Vec<Line> = s
+        .phases
+        .iter()
+        .skip(s.phases.len().saturating_sub(rows))
+        .map(|p| Line::raw(p.clone()))
+        .collect();
+    frame.render_widget(
+        Paragraph::new(phase_lines).block(block(theme, " phases ")),
+        phases,
+    );
+    let rows = files.height.saturating_sub(2) as usize;
+    let file_lines: Vec<Line> = s
+        .files
+        .iter()
+        .skip(s.files.len().saturating_sub(rows))
+        .map(|(p, done)| {
+            let (state, style) = if *done {
+                ("done  ", theme.ok)
+            } else {
+                ("moving", theme.warn)
+            };
+            Line::from(vec![
+                Span::styled(format!("{state} "), style),
+                Span::raw(p.clone()),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(file_lines).block(block(theme, " files ")),
+        files,
+    );
+
+    let [spark, outcome] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Fill(2)]).areas(bottom);
+    let data: Vec<u64> = s.rates.iter().copied().collect();
+    frame.render_widget(
+        Sparkline::default()
+            .data(&data)
+            .style(theme.spark)
+            .block(block(theme, " rate ")),
+        spark,
+    );
+    let outcome_lines = match &s.report {
+        Some(r) if r.cancelled => vec![Line::styled(
+            "cancelled: nothing recorded (Esc: back)",
+            theme.warn,
+        )],
+        Some(r) => vec![
+            if r.verified {
+                Line::styled(
+                    format!("verified: {} files identical (SHA-256)", r.verified_files),
+                    theme.ok,
+                )
+            } else {
+                Line::styled(
+                    format!("verify FAILED: {} mismatches", r.mismatches.len()),
+                    theme.crit,
+                )
+            },
+            Line::raw(format!(
+                "main down {} · took {} (Esc: back)",
+                format::duration_secs(r.main_downtime_ms as f64 / 1000.0),
+                format::duration_secs(r.duration_ms as f64 / 1000.0)
+            )),
+        ],
+        None => vec![Line::styled(
+            s.warnings
+                .last()
+                .cloned()
+                .unwrap_or_else(|| "Esc cancels (asks first)".into()),
+            theme.dim,
+        )],
+    };
+    frame.render_widget(
+        Paragraph::new(outcome_lines).block(block(theme, " outcome ")),
+        outcome,
+    );
+}

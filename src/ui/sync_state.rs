@@ -1,0 +1,206 @@
+//! The sync view's state: plan, confirmation (Cancel focused by default; a typed number
+//! when the deletion guard speaks), the running transfer, cancellation, the outcome.
+
+use std::collections::VecDeque;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::sync::progress::Tracker;
+use crate::sync::run::{SyncEvent, SyncReport};
+
+/// Where the sync view is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Planning,
+    Confirm,
+    Running,
+    ConfirmCancel,
+    Done,
+    Failed,
+}
+
+/// What the view asks the event loop to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncCommand {
+    /// Start the real run, with this many deletions confirmed.
+    Start {
+        allow_deletes: Option<u64>,
+    },
+    Cancel,
+    Close,
+}
+
+/// Files shown in the moving list.
+pub const RECENT_FILES: usize = 200;
+/// Rate samples kept for the sparkline.
+pub const RATE_HISTORY: usize = 120;
+
+/// Everything the sync view shows.
+#[derive(Debug, Clone)]
+pub struct SyncUi {
+    pub stage: Stage,
+    pub plan: Option<SyncReport>,
+    pub typed: String,
+    /// Focus on "Sync" (true) or "Cancel" (false, the default).
+    pub focus_sync: bool,
+    pub phases: Vec<String>,
+    pub warnings: Vec<String>,
+    pub tracker: Option<Tracker>,
+    pub elapsed_ms: u64,
+    /// Recent files: path and whether it is done.
+    pub files: VecDeque<(String, bool)>,
+    pub rates: VecDeque<u64>,
+    pub report: Option<SyncReport>,
+    pub error: Option<String>,
+}
+
+impl SyncUi {
+    /// A view waiting for its dry run.
+    pub fn planning() -> SyncUi {
+        SyncUi {
+            stage: Stage::Planning,
+            plan: None,
+            typed: String::new(),
+            focus_sync: false,
+            phases: Vec::new(),
+            warnings: Vec::new(),
+            tracker: None,
+            elapsed_ms: 0,
+            files: VecDeque::new(),
+            rates: VecDeque::new(),
+            report: None,
+            error: None,
+        }
+    }
+
+    /// A phase or warning arrived.
+    pub fn on_event(&mut self, ev: SyncEvent) {
+        match ev {
+            SyncEvent::Phase(p) => self.phases.push(p),
+            SyncEvent::Warning(w) => {
+                if self.warnings.len() < 200 {
+                    self.warnings.push(w);
+                }
+            }
+            SyncEvent::Progress(t) => self.on_progress(t, self.elapsed_ms),
+        }
+    }
+
+    /// Progress arrived.
+    pub fn on_progress(&mut self, t: Tracker, elapsed_ms: u64) {
+        if let Some((path, _)) = &t.current {
+            let known = self.files.back().is_some_and(|(p, _)| p == path);
+            if !known {
+                if let Some(last) = self.files.back_mut() {
+                    last.1 = true;
+                }
+                if self.files.len() == RECENT_FILES {
+                    self.files.pop_front();
+                }
+                self.files.push_back((path.clone(), false));
+            }
+        } else if let Some(last) = self.files.back_mut() {
+            last.1 = true;
+        }
+        if self.rates.len() == RATE_HISTORY {
+            self.rates.pop_front();
+        }
+        self.rates.push_back(t.current_rate as u64);
+        self.tracker = Some(t);
+        self.elapsed_ms = elapsed_ms;
+    }
+
+    /// The dry run (plan) or the real run ended.
+    pub fn on_done(&mut self, dry_run: bool, result: Result<SyncReport, String>) {
+        match (dry_run, result) {
+            (true, Ok(plan)) => {
+                self.plan = Some(plan);
+                self.stage = Stage::Confirm;
+            }
+            (false, Ok(report)) => {
+                if let Some(last) = self.files.back_mut() {
+                    last.1 = true;
+                }
+                self.report = Some(report);
+                self.stage = Stage::Done;
+            }
+            (_, Err(e)) => {
+                self.error = Some(e);
+                self.stage = Stage::Failed;
+            }
+        }
+    }
+
+    /// How many deletions must be typed to go ahead, if the guard spoke.
+    pub fn deletes_to_confirm(&self) -> Option<u64> {
+        let p = self.plan.as_ref()?;
+        p.refusal.as_ref().map(|_| p.plan.deleted)
+    }
+
+    /// A key in the sync view; returns a command for the event loop, if any.
+    pub fn on_key(&mut self, key: &KeyEvent) -> Option<SyncCommand> {
+        let ctrl_c =
+            key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
+        match self.stage {
+            Stage::Planning | Stage::Done | Stage::Failed => {
+                if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) || ctrl_c
+                {
+                    return Some(SyncCommand::Close);
+                }
+                None
+            }
+            Stage::Confirm => match key.code {
+                KeyCode::Esc => Some(SyncCommand::Close),
+                _ if ctrl_c => Some(SyncCommand::Close),
+                KeyCode::Tab | KeyCode::Left | KeyCode::Right | KeyCode::BackTab => {
+                    self.focus_sync = !self.focus_sync;
+                    None
+                }
+                KeyCode::Char(c) if c.is_ascii_digit() && self.deletes_to_confirm().is_some() => {
+                    self.typed.push(c);
+                    None
+                }
+                KeyCode::Backspace => {
+                    self.typed.pop();
+                    None
+                }
+                KeyCode::Enter if !self.focus_sync => Some(SyncCommand::Close),
+                KeyCode::Enter => match self.deletes_to_confirm() {
+                    None => {
+                        self.stage = Stage::Running;
+                        Some(SyncCommand::Start {
+                            allow_deletes: None,
+                        })
+                    }
+                    Some(n) if self.typed == n.to_string() => {
+                        self.stage = Stage::Running;
+                        Some(SyncCommand::Start {
+                            allow_deletes: Some(n),
+                        })
+                    }
+                    Some(_) => None,
+                },
+                _ => None,
+            },
+            Stage::Running => {
+                // Quitting mid-run could leave the main frozen: every exit asks first.
+                if matches!(key.code, KeyCode::Esc | KeyCode::Char('q')) || ctrl_c {
+                    self.stage = Stage::ConfirmCancel;
+                }
+                None
+            }
+            Stage::ConfirmCancel => match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    self.stage = Stage::Running;
+                    self.phases.push("cancelling…".into());
+                    Some(SyncCommand::Cancel)
+                }
+                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Enter => {
+                    self.stage = Stage::Running;
+                    None
+                }
+                _ => None,
+            },
+        }
+    }
+}
