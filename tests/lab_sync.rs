@@ -344,3 +344,22 @@ fn documents_written_during_the_bulk_pass_are_all_on_the_mirror() {
         );
     }
 }
+
+#[test]
+fn one_sync_at_a_time_but_a_dead_consoles_lock_is_taken_over() {
+    let (lab, _g) = common::exclusive();
+    let lock = lab.dir.join("nodes/alpha/state/sync.lock");
+    std::fs::create_dir_all(&lock).unwrap();
+    std::fs::write(lock.join("owner"), "elsewhere.example.org:4242\n").unwrap();
+    let (code, _, err) = okmirror(lab, &["sync", "--yes"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("another sync holds the lock"), "{err}");
+    assert!(err.contains("elsewhere.example.org:4242"), "{err}");
+    // A lock left by a console of this host that no longer runs is stale.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    std::fs::write(lock.join("owner"), format!("{}:999999999\n", host.trim())).unwrap();
+    let (code, out, err) = okmirror(lab, &["sync", "--yes"]);
+    let _ = std::fs::remove_dir_all(&lock);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!lock.exists(), "the run releases its lock");
+}

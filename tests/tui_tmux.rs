@@ -194,3 +194,25 @@ fn a_stopped_sql_thread_is_shown_with_the_reason() {
     t.keys(&["q"]);
     t.wait_for("okmirror-exited=0");
 }
+
+#[test]
+fn a_sync_from_the_console_plans_confirms_runs_and_verifies() {
+    let (lab, _g) = common::exclusive();
+    let t = Tmux::start(&lab.config_path);
+    t.wait_for("(heartbeat)");
+    t.keys(&["S"]);
+    let s = t.wait_for("sync: confirm the plan");
+    assert!(s.contains("alpha -> bravo"), "{s}");
+    assert!(s.contains("[ Cancel ]"), "{s}");
+    t.keys(&["Tab"]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("verified:");
+    assert!(s.contains("files identical (SHA-256)"), "{s}");
+    t.keys(&["Escape"]);
+    t.wait_for("replication");
+    // The dashboard reads the record the sync left on the mirror.
+    let s = t.wait_for("alpha -> bravo, ");
+    assert!(s.contains("verified"), "{s}");
+    t.keys(&["q"]);
+    t.wait_for("okmirror-exited=0");
+}

@@ -2,6 +2,7 @@
 //! stopped, final delta with the index, database caught up), then SHA-256 verification and
 //! the last-sync record. The main is always restarted, whatever fails after the freeze.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -410,27 +411,54 @@ impl Lock {
     async fn take(ssh: &crate::node::NodeSsh, state_dir: &str) -> Result<Lock> {
         let path = format!("{state_dir}/sync.lock");
         let p = quote(&path);
-        let me = format!(
-            "{}:{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "okmirror".into()),
-            std::process::id()
-        );
-        // Stale: taken more than 12 h ago (a crashed run); otherwise refuse.
-        let script = format!(
-            "mkdir -p {sd} && if mkdir {p} 2>/dev/null; then echo {me} > {p}/owner; echo TAKEN; \
-             elif [ -n \"$(find {p} -maxdepth 0 -mmin +720)\" ]; then echo {me} > {p}/owner; touch {p}; echo STALE; \
-             else echo HELD; cat {p}/owner 2>/dev/null; fi",
-            sd = quote(state_dir),
-            me = quote(&me)
-        );
-        let out = ssh.run(&script, Duration::from_secs(30)).await?;
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "okmirror".into());
+        let me = format!("{host}:{}", std::process::id());
+        let claim = |how: &str| {
+            format!(
+                "mkdir -p {sd} && if mkdir {p} 2>/dev/null; then echo {me} > {p}/owner; echo TAKEN; \
+                 elif [ {how} ]; then echo {me} > {p}/owner; touch {p}; echo STALE; \
+                 else echo HELD; cat {p}/owner 2>/dev/null; fi",
+                sd = quote(state_dir),
+                me = quote(&me)
+            )
+        };
+        // Stale: taken more than 12 h ago, or by a console on this host that is gone.
+        let out = ssh
+            .run(
+                &claim(&format!("-n \"$(find {p} -maxdepth 0 -mmin +720)\"")),
+                Duration::from_secs(30),
+            )
+            .await?;
+        let owner = out
+            .stdout
+            .lines()
+            .nth(1)
+            .unwrap_or("unknown")
+            .trim()
+            .to_string();
         match out.stdout.lines().next() {
-            Some("TAKEN") | Some("STALE") => Ok(Lock { path }),
-            _ => Err(eyre!(
-                "another sync holds the lock {path} (owner {}); if none runs, remove that folder",
-                out.stdout.lines().nth(1).unwrap_or("unknown")
-            )),
+            Some("TAKEN") | Some("STALE") => return Ok(Lock { path }),
+            _ => {}
         }
+        let dead_here = owner
+            .split_once(':')
+            .is_some_and(|(h, pid)| h == host && !Path::new(&format!("/proc/{pid}")).exists());
+        if dead_here {
+            let out = ssh
+                .run(
+                    &claim(&format!("\"$(cat {p}/owner)\" = {}", quote(&owner))),
+                    Duration::from_secs(30),
+                )
+                .await?;
+            if matches!(out.stdout.lines().next(), Some("TAKEN") | Some("STALE")) {
+                return Ok(Lock { path });
+            }
+        }
+        Err(eyre!(
+            "another sync holds the lock {path} (owner {owner}); if none runs, remove that folder"
+        ))
     }
 
     async fn release(self, ssh: &crate::node::NodeSsh) {

@@ -94,6 +94,14 @@ pub const BINDINGS: &[Binding] = &[
         Some("diffs"),
     ),
     b(
+        &[Char('S')],
+        "S",
+        Action::Sync,
+        Dashboard,
+        "sync main -> mirror: plan, confirm, run, verify",
+        Some("sync"),
+    ),
+    b(
         &[Char('r')],
         "r",
         Action::Refresh,
@@ -259,6 +267,10 @@ mod tests {
         assert_eq!(
             action_for(&key(KeyCode::Char('d'), none), Dashboard),
             Some(Action::Diffs)
+        );
+        assert_eq!(
+            action_for(&key(KeyCode::Char('S'), KeyModifiers::SHIFT), Dashboard),
+            Some(Action::Sync)
         );
         assert_eq!(
             action_for(&key(KeyCode::Char('G'), KeyModifiers::SHIFT), Diffs),

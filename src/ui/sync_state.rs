@@ -137,6 +137,11 @@ impl SyncUi {
         p.refusal.as_ref().map(|_| p.plan.deleted)
     }
 
+    fn start_running(&mut self) {
+        self.stage = Stage::Running;
+        self.phases.push("— confirmed: the sync starts —".into());
+    }
+
     /// A key in the sync view; returns a command for the event loop, if any.
     pub fn on_key(&mut self, key: &KeyEvent) -> Option<SyncCommand> {
         let ctrl_c =
