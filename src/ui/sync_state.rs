@@ -172,13 +172,13 @@ impl SyncUi {
                 KeyCode::Enter if !self.focus_sync => Some(SyncCommand::Close),
                 KeyCode::Enter => match self.deletes_to_confirm() {
                     None => {
-                        self.stage = Stage::Running;
+                        self.start_running();
                         Some(SyncCommand::Start {
                             allow_deletes: None,
                         })
                     }
                     Some(n) if self.typed == n.to_string() => {
-                        self.stage = Stage::Running;
+                        self.start_running();
                         Some(SyncCommand::Start {
                             allow_deletes: Some(n),
                         })
