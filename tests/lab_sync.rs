@@ -153,10 +153,14 @@ fn a_sync_is_refused_while_both_nodes_are_writable() {
     assert!(err.contains("refusing to sync: SPLIT BRAIN"), "{err}");
 }
 
-/// Writes a copy of the lab config with a bandwidth limit, so a transfer lasts a while.
+/// Writes a copy of the lab config with a bandwidth limit, so a transfer lasts a while,
+/// and a short I/O timeout, so a hung target is noticed quickly.
 fn slow_config(lab: &common::Lab, dir: &Path, kbps: u64) -> std::path::PathBuf {
     let text = std::fs::read_to_string(&lab.config_path).unwrap();
-    let text = text.replace("[sync]\n", &format!("[sync]\nbwlimit_kbps = {kbps}\n"));
+    let text = text.replace(
+        "[sync]\n",
+        &format!("[sync]\nbwlimit_kbps = {kbps}\nio_timeout_secs = 5\n"),
+    );
     let p = dir.join("slow.toml");
     std::fs::write(&p, text).unwrap();
     p
@@ -362,4 +366,65 @@ fn one_sync_at_a_time_but_a_dead_consoles_lock_is_taken_over() {
     let _ = std::fs::remove_dir_all(&lock);
     assert_eq!(code, 0, "{out}{err}");
     assert!(!lock.exists(), "the run releases its lock");
+}
+
+#[test]
+fn a_mirror_frozen_mid_run_fails_clearly_and_the_rerun_verifies() {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let big_dir = ds(lab, "alpha").join("zx/zx/zx/zx");
+    std::fs::create_dir_all(&big_dir).unwrap();
+    for i in 0..3u8 {
+        std::fs::write(big_dir.join(format!("big-{i}")), vec![i; 5_000_000]).unwrap();
+    }
+    let slow = slow_config(lab, tmp.path(), 3000);
+    let child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(&slow)
+        .args(["sync", "--yes"])
+        .env("OKMIRROR_DATA_DIR", tmp.path())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let needle = lab.dir.join("nodes/alpha/openkm/").display().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while rsync_pids(&needle).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bulk pass never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    common::lab_script(&["freeze", "bravo"]);
+    let out = child.wait_with_output();
+    common::lab_script(&["thaw", "bravo"]);
+    let out = out.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let clean = |lab: &common::Lab| {
+        let _ = std::fs::remove_dir_all(ds(lab, "alpha").join("zx"));
+        let _ = std::fs::remove_dir_all(ds(lab, "bravo").join("zx"));
+    };
+    if out.status.code() == Some(0) {
+        clean(lab);
+        panic!("a frozen mirror must fail the run: {err}");
+    }
+    assert!(err.contains("okmirror: rsync:"), "a clear failure: {err}");
+    // Nothing half-written under a real name on the mirror.
+    for i in 0..3u8 {
+        let f = ds(lab, "bravo").join(format!("zx/zx/zx/zx/big-{i}"));
+        if f.exists() {
+            assert_eq!(std::fs::read(&f).unwrap(), vec![i; 5_000_000]);
+        }
+    }
+    let (code, out, err) = okmirror(lab, &["sync", "--yes", "--json"]);
+    if code != 0 {
+        clean(lab);
+        panic!("rerun failed: {out}\n{err}");
+    }
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["verified"], true);
+    assert_eq!(tree(&ds(lab, "alpha")), tree(&ds(lab, "bravo")));
+    clean(lab);
 }

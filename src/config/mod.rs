@@ -209,6 +209,9 @@ pub struct SyncConfig {
     pub delete_limit_percent: f64,
     /// rsync `--bwlimit`, in KiB/s; unlimited when unset.
     pub bwlimit_kbps: Option<u64>,
+    /// rsync `--timeout`: a transfer with no I/O for this long fails (a hung target).
+    #[serde(default = "default_io_timeout")]
+    pub io_timeout_secs: u64,
 }
 
 impl Default for SyncConfig {
@@ -218,6 +221,7 @@ impl Default for SyncConfig {
             delete_limit_count: default_delete_limit_count(),
             delete_limit_percent: default_delete_limit_percent(),
             bwlimit_kbps: None,
+            io_timeout_secs: default_io_timeout(),
         }
     }
 }
@@ -282,6 +286,9 @@ fn default_diff_interval() -> u64 {
 }
 fn default_disk_warning() -> f64 {
     10.0
+}
+fn default_io_timeout() -> u64 {
+    120
 }
 fn default_state_dir() -> PathBuf {
     PathBuf::from("/var/lib/okmirror")

@@ -153,6 +153,12 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
             p.push((format!("sync.excludes[{j}]"), "must not be empty".into()));
         }
     }
+    if s.io_timeout_secs == 0 {
+        p.push((
+            "sync.io_timeout_secs".into(),
+            "0 would mean no timeout to rsync: a hung target would hang the sync".into(),
+        ));
+    }
     if s.bwlimit_kbps == Some(0) {
         p.push((
             "sync.bwlimit_kbps".into(),

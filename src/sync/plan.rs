@@ -142,6 +142,7 @@ pub fn rsync_command(
     if let Some(bw) = sync.bwlimit_kbps {
         parts.push(format!("--bwlimit={bw}"));
     }
+    parts.push(format!("--timeout={}", sync.io_timeout_secs));
     parts.push("-e".into());
     parts.push(q(&peer_ssh(source, target)));
     parts.push(q(&format!("{}/", source.openkm_home.display())));
@@ -229,7 +230,7 @@ mod tests {
             cmd,
             "LC_ALL=C rsync -a --delete --itemize-changes '--out-format=%i %l %n' --dry-run \
              '--exclude=/repository/.system.key' '--exclude=/logs' '--exclude=/repository/index' \
-             '--exclude=/repository/cache' -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' \
+             '--exclude=/repository/cache' --timeout=120 -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' \
              /opt/openkm-6.3/tomcat/ root@dms2.example.org:/opt/openkm-6.3/tomcat/ 2>&1"
         );
     }
