@@ -428,3 +428,83 @@ fn a_mirror_frozen_mid_run_fails_clearly_and_the_rerun_verifies() {
     assert_eq!(tree(&ds(lab, "alpha")), tree(&ds(lab, "bravo")));
     clean(lab);
 }
+
+#[test]
+fn dump_mode_never_shows_the_password_and_keeps_the_mirror_read_only() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&lab.config_path).unwrap();
+    let cfg = tmp.path().join("dump.toml");
+    std::fs::write(
+        &cfg,
+        text.replace("[sync]\n", "[sync]\ndatabase = \"dump\"\n"),
+    )
+    .unwrap();
+    let password = std::fs::read_to_string(lab.dir.join("secrets/db_password")).unwrap();
+    let password = password.trim().to_string();
+    assert!(password.len() >= 8);
+    // Scan every process's command line while the sync runs.
+    let done = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let scans = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let scanner = {
+        let (done, seen, scans, password) = (
+            Arc::clone(&done),
+            Arc::clone(&seen),
+            Arc::clone(&scans),
+            password.clone(),
+        );
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                    if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+                        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                        if cmd.contains(&password) {
+                            seen.lock().unwrap().push(cmd);
+                        }
+                    }
+                }
+                scans.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let (code, out, err) = common::okmirror(Some(&cfg), &["sync", "--yes", "--json"]);
+    done.store(true, Ordering::SeqCst);
+    scanner.join().unwrap();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("dumping the main's database into the mirror"),
+        "{err}"
+    );
+    assert!(scans.load(Ordering::SeqCst) > 10, "the scanner ran");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "password on a command line: {:?}",
+        seen.lock().unwrap()
+    );
+    assert_eq!(
+        lab.sql("bravo", "SELECT @@read_only, (SELECT CFG_VALUE FROM okmdb.OKM_CONFIG WHERE CFG_KEY='system.readonly')"),
+        "1\ttrue"
+    );
+    // The import stayed out of the mirror's binlog: replication is unharmed.
+    lab.sql("alpha", "FLUSH LOGS");
+    lab.wait_replicated("alpha", "bravo");
+    assert_eq!(
+        lab.sql("bravo", "SHOW GLOBAL STATUS LIKE 'Slave_running'"),
+        "Slave_running\tON"
+    );
+    assert!(
+        !lab.sql("bravo", "SELECT @@gtid_binlog_pos")
+            .contains("0-2-"),
+        "no errant GTID on bravo"
+    );
+    // No option file is left behind in the nodes' temp folders.
+    let leftovers = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("my.cnf").exists())
+        .count();
+    assert_eq!(leftovers, 0);
+}

@@ -212,6 +212,20 @@ pub struct SyncConfig {
     /// rsync `--timeout`: a transfer with no I/O for this long fails (a hung target).
     #[serde(default = "default_io_timeout")]
     pub io_timeout_secs: u64,
+    /// How the mirror's database reaches the main's state at the consistency point.
+    #[serde(default)]
+    pub database: DbSyncMode,
+}
+
+/// Replication (wait for the main's GTID position) or dump (the recipe's way, done safely).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbSyncMode {
+    #[default]
+    Replication,
+    /// `mysqldump --single-transaction` streamed into the mirror, credentials in private
+    /// option files; `system.readonly` set back to true afterwards.
+    Dump,
 }
 
 impl Default for SyncConfig {
@@ -222,6 +236,7 @@ impl Default for SyncConfig {
             delete_limit_percent: default_delete_limit_percent(),
             bwlimit_kbps: None,
             io_timeout_secs: default_io_timeout(),
+            database: DbSyncMode::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! File sync between the nodes: planning (what rsync would change main -> mirror) now,
 //! and the sync runs that build on it.
 
+pub mod dump;
 pub mod exit;
 pub mod guard;
 pub mod itemize;

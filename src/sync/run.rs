@@ -207,10 +207,20 @@ pub async fn run(
                 &opts.cancel,
             )
             .await?;
-            phase("waiting for the mirror's database to apply the main's position").await;
-            monitor
-                .wait_mirror_caught_up(src, dst, Duration::from_secs(60))
-                .await
+            match monitor.cfg.sync.database {
+                crate::config::DbSyncMode::Replication => {
+                    phase("waiting for the mirror's database to apply the main's position").await;
+                    monitor
+                        .wait_mirror_caught_up(src, dst, Duration::from_secs(60))
+                        .await
+                }
+                crate::config::DbSyncMode::Dump => {
+                    phase("dumping the main's database into the mirror").await;
+                    super::dump::dump_into_mirror(&s_ssh, &s_cfg, &d_ssh, &d_cfg)
+                        .await
+                        .map(|()| "dump".to_string())
+                }
+            }
         }
         .await;
         phase(&format!("unfreezing: starting OpenKM on {}", s_cfg.name)).await;

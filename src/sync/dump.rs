@@ -1,0 +1,135 @@
+//! Dump mode: the recipe's `mysqldump | mysql`, done safely. Credentials go into private
+//! option files (mode 600, written from standard input) on each node and are removed
+//! afterwards; no password is ever on a command line. The import is kept out of the
+//! mirror's binlog, and `system.readonly` is set back to true afterwards (a dump from
+//! the main carries `false`).
+
+use std::time::Duration;
+
+use color_eyre::eyre::{Result, eyre};
+
+use super::plan::{peer_ssh, quote};
+use crate::config::NodeConfig;
+use crate::node::NodeSsh;
+
+/// A `[client]` option file for a node's database.
+fn option_file(node: &NodeConfig) -> Result<String> {
+    let password = node
+        .database
+        .password_source()
+        .map_err(|e| eyre!("node {}: database: {e}", node.name))?
+        .resolve()
+        .map_err(|e| eyre!("node {}: database password: {e}", node.name))?;
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    Ok(format!(
+        "[client]\nuser=\"{}\"\npassword=\"{}\"\nhost=\"{}\"\nport={}\n",
+        esc(&node.database.user),
+        esc(password.expose()),
+        esc(&node.database.host),
+        node.database.port
+    ))
+}
+
+/// Writes an option file into a new private temp folder on the node; returns the folder.
+async fn place(ssh: &NodeSsh, node: &NodeConfig) -> Result<String> {
+    let content = option_file(node)?;
+    let out = ssh
+        .run_with_stdin(
+            "umask 077 && d=$(mktemp -d) && cat > \"$d/my.cnf\" && echo \"$d\"",
+            Some(content.as_bytes()),
+            Duration::from_secs(30),
+        )
+        .await?;
+    let dir = out.stdout.trim().to_string();
+    if !out.success() || dir.is_empty() {
+        return Err(eyre!(
+            "node {}: cannot write a private option file: {}",
+            node.name,
+            out.stderr.trim()
+        ));
+    }
+    Ok(dir)
+}
+
+/// Streams the main's schema into the mirror and re-applies the mirror's read-only flag.
+pub async fn dump_into_mirror(
+    src: &NodeSsh,
+    s: &NodeConfig,
+    dst: &NodeSsh,
+    d: &NodeConfig,
+) -> Result<()> {
+    let s_dir = place(src, s).await?;
+    let d_dir = match place(dst, d).await {
+        Ok(dir) => dir,
+        Err(e) => {
+            let _ = src
+                .run(
+                    &format!("rm -rf {}", quote(&s_dir)),
+                    Duration::from_secs(30),
+                )
+                .await;
+            return Err(e);
+        }
+    };
+    let schema = quote(&s.database.schema);
+    let target_schema = quote(&d.database.schema);
+    let remote_mysql = format!(
+        "mysql --defaults-extra-file={}/my.cnf {target_schema}",
+        quote(&d_dir)
+    );
+    let pipeline = format!(
+        "{{ echo 'SET SESSION sql_log_bin=0;'; mysqldump --defaults-extra-file={sd}/my.cnf \
+         --single-transaction {schema}; }} | {peer} {target} {remote}",
+        sd = quote(&s_dir),
+        peer = peer_ssh(s, d),
+        target = quote(&format!("{}@{}", d.ssh.user, d.ssh.host)),
+        remote = quote(&remote_mysql),
+    );
+    let result = async {
+        let out = src
+            .run(
+                &format!("bash -o pipefail -c {}", quote(&pipeline)),
+                Duration::from_secs(6 * 3600),
+            )
+            .await?;
+        if !out.success() {
+            return Err(eyre!(
+                "mysqldump | mysql from {} to {} failed: {}",
+                s.name,
+                d.name,
+                out.stderr.trim()
+            ));
+        }
+        let flag = "SET SESSION sql_log_bin=0; \
+                    UPDATE OKM_CONFIG SET CFG_VALUE='true' WHERE CFG_KEY='system.readonly';";
+        let out = dst
+            .run_with_stdin(
+                &remote_mysql,
+                Some(flag.as_bytes()),
+                Duration::from_secs(60),
+            )
+            .await?;
+        if !out.success() {
+            return Err(eyre!(
+                "setting system.readonly on {}: {}",
+                d.name,
+                out.stderr.trim()
+            ));
+        }
+        Ok(())
+    }
+    .await;
+    let _ = src
+        .run(
+            &format!("rm -rf {}", quote(&s_dir)),
+            Duration::from_secs(30),
+        )
+        .await;
+    let _ = dst
+        .run(
+            &format!("rm -rf {}", quote(&d_dir)),
+            Duration::from_secs(30),
+        )
+        .await;
+    result
+}
