@@ -180,6 +180,11 @@ pub async fn run(
             s_cfg.name, d_cfg.name
         ))
         .await;
+        // The mirror's own instance holds its index open: stop it before the
+        // main freezes (it takes no writes), so the main's downtime does not include it.
+        let _ = d_ssh
+            .run(&d_cfg.service.stop, Duration::from_secs(120))
+            .await;
         let frozen = Instant::now();
         let stop = s_ssh
             .run(&s_cfg.service.stop, Duration::from_secs(120))
@@ -191,10 +196,6 @@ pub async fn run(
                 stop.stdout.trim()
             ));
         }
-        // The mirror's own instance holds its index open: stop it for the final pass too.
-        let _ = d_ssh
-            .run(&d_cfg.service.stop, Duration::from_secs(120))
-            .await;
         let frozen_work = async {
             phase("final pass (with the index)").await;
             transfer(
