@@ -184,73 +184,100 @@ fn rsync_pids(needle: &str) -> Vec<i32> {
     pids
 }
 
-#[test]
-fn a_killed_rsync_fails_clearly_leaves_no_partial_file_and_the_rerun_verifies() {
-    let (lab, _g) = common::exclusive();
-    let tmp = tempfile::tempdir().unwrap();
-    let big_dir = ds(lab, "alpha").join("zz/zz/zz/zz");
-    std::fs::create_dir_all(&big_dir).unwrap();
-    for i in 0..3 {
-        let data: Vec<u8> = (0..6_000_000u32)
-            .map(|x| (x.wrapping_mul(2654435761) >> 13) as u8 ^ i)
-            .collect();
-        std::fs::write(big_dir.join(format!("big-{i}")), data).unwrap();
-    }
-    let slow = slow_config(lab, tmp.path(), 3000);
+/// Big files on alpha under `dir` (a name no hex UUID folder can have), each distinct.
+fn big_files(lab: &common::Lab, dir: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let root = ds(lab, "alpha").join(format!("{dir}/{dir}/{dir}/{dir}"));
+    std::fs::create_dir_all(&root).unwrap();
+    (0..3u8)
+        .map(|i| {
+            let data: Vec<u8> = (0..5_000_000u32)
+                .map(|x| (x.wrapping_mul(2_654_435_761) >> 13) as u8 ^ i)
+                .collect();
+            let p = root.join(format!("big-{i}"));
+            std::fs::write(&p, &data).unwrap();
+            (p, data)
+        })
+        .collect()
+}
+
+/// Starts `okmirror sync --yes` with a slow config and waits until rsync moves files.
+fn start_slow_sync(lab: &common::Lab, tmp: &Path) -> std::process::Child {
     let child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
         .arg("--config")
-        .arg(&slow)
+        .arg(slow_config(lab, tmp, 3000))
         .args(["sync", "--yes"])
-        .env("OKMIRROR_DATA_DIR", tmp.path())
+        .env("OKMIRROR_DATA_DIR", tmp)
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Kill the sending rsync (on alpha) once it is moving the big files.
-    let needle = lab.dir.join("nodes/alpha/openkm/").display().to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mut killed = false;
-    while std::time::Instant::now() < deadline && !killed {
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        for pid in rsync_pids(&needle) {
-            // By PID, the one rsync found above.
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            killed = true;
-        }
+    while running_rsyncs(lab).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bulk pass never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    assert!(killed, "no rsync to kill was seen");
-    let out = child.wait_with_output().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    child
+}
+
+fn running_rsyncs(lab: &common::Lab) -> Vec<i32> {
+    rsync_pids(&lab.dir.join("nodes/alpha/openkm/").display().to_string())
+}
+
+/// After an interrupted run: a clear failure, no half-written file under a real name on
+/// the mirror, and a rerun that completes and verifies. Cleans `dir` up on both nodes.
+fn check_interrupted_then_rerun(
+    lab: &common::Lab,
+    out: std::process::Output,
+    files: &[(std::path::PathBuf, Vec<u8>)],
+    dir: &str,
+) {
+    let clean = || {
+        let _ = std::fs::remove_dir_all(ds(lab, "alpha").join(dir));
+        let _ = std::fs::remove_dir_all(ds(lab, "bravo").join(dir));
+    };
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("okmirror: rsync:"), "a clear failure: {err}");
-    // No half-written file under its real name on the mirror.
-    let on_bravo = ds(lab, "bravo").join("zz/zz/zz/zz");
-    for i in 0..3 {
-        let f = on_bravo.join(format!("big-{i}"));
-        if f.exists() {
-            assert_eq!(
-                std::fs::read(&f).unwrap(),
-                std::fs::read(big_dir.join(format!("big-{i}"))).unwrap()
+    if out.status.code() == Some(0) || !err.contains("okmirror: rsync:") {
+        clean();
+        panic!("an interrupted run must fail clearly: {err}");
+    }
+    for (path, data) in files {
+        let rel = path.strip_prefix(ds(lab, "alpha")).unwrap();
+        let on_bravo = ds(lab, "bravo").join(rel);
+        if on_bravo.exists() {
+            assert!(
+                std::fs::read(&on_bravo).unwrap() == *data,
+                "{} is half-written",
+                on_bravo.display()
             );
         }
     }
+    let (code, out, err) = okmirror(lab, &["sync", "--yes", "--json"]);
+    let verified = code == 0
+        && serde_json::from_str::<serde_json::Value>(&out).is_ok_and(|r| r["verified"] == true)
+        && tree(&ds(lab, "alpha")) == tree(&ds(lab, "bravo"));
+    clean();
+    assert!(verified, "the rerun must complete and verify: {out}\n{err}");
+}
+
+#[test]
+fn a_killed_rsync_fails_clearly_leaves_no_partial_file_and_the_rerun_verifies() {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let files = big_files(lab, "zz");
+    let child = start_slow_sync(lab, tmp.path());
+    for pid in running_rsyncs(lab) {
+        // By PID: the sending rsync found above.
+        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+    }
+    let out = child.wait_with_output().unwrap();
     // The main was never frozen: it still serves.
     let (code, _) = common::http(&["http://127.0.0.2:8080/OpenKM/Status"]);
     assert_eq!(code, 200);
-
-    let (code, out, err) = okmirror(lab, &["sync", "--yes", "--json"]);
-    let clean = |lab: &common::Lab| {
-        let _ = std::fs::remove_dir_all(ds(lab, "alpha").join("zz"));
-        let _ = std::fs::remove_dir_all(ds(lab, "bravo").join("zz"));
-    };
-    if code != 0 {
-        clean(lab);
-        panic!("rerun failed: {out}\n{err}");
-    }
-    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(r["verified"], true);
-    assert_eq!(tree(&ds(lab, "alpha")), tree(&ds(lab, "bravo")));
-    clean(lab);
+    check_interrupted_then_rerun(lab, out, &files, "zz");
 }
 
 #[test]
@@ -372,61 +399,12 @@ fn one_sync_at_a_time_but_a_dead_consoles_lock_is_taken_over() {
 fn a_mirror_frozen_mid_run_fails_clearly_and_the_rerun_verifies() {
     let (lab, _g) = common::exclusive();
     let tmp = tempfile::tempdir().unwrap();
-    let big_dir = ds(lab, "alpha").join("zx/zx/zx/zx");
-    std::fs::create_dir_all(&big_dir).unwrap();
-    for i in 0..3u8 {
-        std::fs::write(big_dir.join(format!("big-{i}")), vec![i; 5_000_000]).unwrap();
-    }
-    let slow = slow_config(lab, tmp.path(), 3000);
-    let child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
-        .arg("--config")
-        .arg(&slow)
-        .args(["sync", "--yes"])
-        .env("OKMIRROR_DATA_DIR", tmp.path())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let needle = lab.dir.join("nodes/alpha/openkm/").display().to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while rsync_pids(&needle).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the bulk pass never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    let files = big_files(lab, "zx");
+    let child = start_slow_sync(lab, tmp.path());
     common::lab_script(&["freeze", "bravo"]);
     let out = child.wait_with_output();
     common::lab_script(&["thaw", "bravo"]);
-    let out = out.unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    let clean = |lab: &common::Lab| {
-        let _ = std::fs::remove_dir_all(ds(lab, "alpha").join("zx"));
-        let _ = std::fs::remove_dir_all(ds(lab, "bravo").join("zx"));
-    };
-    if out.status.code() == Some(0) {
-        clean(lab);
-        panic!("a frozen mirror must fail the run: {err}");
-    }
-    assert!(err.contains("okmirror: rsync:"), "a clear failure: {err}");
-    // Nothing half-written under a real name on the mirror.
-    for i in 0..3u8 {
-        let f = ds(lab, "bravo").join(format!("zx/zx/zx/zx/big-{i}"));
-        if f.exists() {
-            assert_eq!(std::fs::read(&f).unwrap(), vec![i; 5_000_000]);
-        }
-    }
-    let (code, out, err) = okmirror(lab, &["sync", "--yes", "--json"]);
-    if code != 0 {
-        clean(lab);
-        panic!("rerun failed: {out}\n{err}");
-    }
-    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(r["verified"], true);
-    assert_eq!(tree(&ds(lab, "alpha")), tree(&ds(lab, "bravo")));
-    clean(lab);
+    check_interrupted_then_rerun(lab, out.unwrap(), &files, "zx");
 }
 
 #[test]
