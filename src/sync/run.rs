@@ -188,12 +188,24 @@ pub async fn run(
         let frozen = Instant::now();
         let stop = s_ssh
             .run(&s_cfg.service.stop, Duration::from_secs(120))
-            .await?;
-        if !stop.success() {
+            .await;
+        let stop_failure = match &stop {
+            Ok(o) if o.success() => None,
+            Ok(o) => Some(o.stdout.trim().to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = stop_failure {
+            // Leave nothing half-changed: both services are started again (a start on a
+            // running instance is harmless for init scripts).
+            let _ = s_ssh
+                .run(&s_cfg.service.start, Duration::from_secs(300))
+                .await;
+            let _ = d_ssh
+                .run(&d_cfg.service.start, Duration::from_secs(300))
+                .await;
             return Err(eyre!(
-                "stopping OpenKM on {}: {}",
-                s_cfg.name,
-                stop.stdout.trim()
+                "stopping OpenKM on {}: {why}; both services were started again",
+                s_cfg.name
             ));
         }
         let frozen_work = async {
