@@ -34,16 +34,7 @@ pub async fn sync(
     )
     .await?;
     let t = &plan.plan;
-    let summary = format!(
-        "plan {} -> {}: {} new ({}), {} changed ({}), {} deleted",
-        plan.source,
-        plan.target,
-        t.new_files,
-        format::bytes(t.new_bytes),
-        t.changed_files,
-        format::bytes(t.changed_bytes),
-        t.deleted
-    );
+    let summary = format!("plan {} -> {}: {}", plan.source, plan.target, t.summary());
     if let Some(r) = &plan.refusal {
         if json {
             super::print_out(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?;

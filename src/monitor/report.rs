@@ -164,15 +164,7 @@ pub fn last_sync_line(s: &PairStatus, now: u64) -> String {
 pub fn pending_line(s: &PairStatus) -> String {
     match (&s.pending, &s.pending_error) {
         (Some(t), _) if t.is_empty() => "none: the mirror's files match the main's".into(),
-        (Some(t), _) => format!(
-            "{} new ({}), {} changed ({}), {} deleted, {} attribute-only",
-            t.new_files,
-            format::bytes(t.new_bytes),
-            t.changed_files,
-            format::bytes(t.changed_bytes),
-            t.deleted,
-            t.attribute_only
-        ),
+        (Some(t), _) => format!("{}, {} attribute-only", t.summary(), t.attribute_only),
         (None, Some(e)) => format!("unknown ({e})"),
         (None, None) => "not computed".into(),
     }

@@ -55,6 +55,19 @@ impl PlanTotals {
     pub fn is_empty(&self) -> bool {
         *self == PlanTotals::default()
     }
+
+    /// The counts for people, as every face shows them:
+    /// `3 new (8.8 KiB), 1 changed (2.0 KiB), 0 deleted`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} new ({}), {} changed ({}), {} deleted",
+            self.new_files,
+            crate::format::bytes(self.new_bytes),
+            self.changed_files,
+            crate::format::bytes(self.changed_bytes),
+            self.deleted
+        )
+    }
 }
 
 /// A computed plan.

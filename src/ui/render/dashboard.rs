@@ -312,14 +312,7 @@ fn render_summary(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             let mut s = if t.is_empty() {
                 "none: the mirror's files match the main's".to_string()
             } else {
-                format!(
-                    "{} new ({}), {} changed ({}), {} deleted (d)",
-                    t.new_files,
-                    format::bytes(t.new_bytes),
-                    t.changed_files,
-                    format::bytes(t.changed_bytes),
-                    t.deleted
-                )
+                format!("{} (d)", t.summary())
             };
             if planning {
                 s.push_str(" · planning…");

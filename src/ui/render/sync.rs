@@ -89,12 +89,8 @@ fn render_confirm(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
         Line::from(vec![
             Span::styled("plan       ", theme.dim),
             Span::raw(format!(
-                "{} new ({}), {} changed ({}), {} deleted, {} attribute-only",
-                t.new_files,
-                format::bytes(t.new_bytes),
-                t.changed_files,
-                format::bytes(t.changed_bytes),
-                t.deleted,
+                "{}, {} attribute-only",
+                t.summary(),
                 t.attribute_only
             )),
         ]),
