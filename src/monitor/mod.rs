@@ -31,7 +31,12 @@ pub struct NodeLink {
     pub ssh: Arc<NodeSsh>,
     db: Mutex<Option<Conn>>,
     beat_db: Mutex<Option<Conn>>,
+    /// The datastore's last file count and bytes, and when they were taken.
+    files: std::sync::Mutex<Option<(Instant, u64, u64)>>,
 }
+
+/// How often the datastore is walked to count its files (it is costly on a big main).
+const FILE_COUNT_EVERY: Duration = Duration::from_secs(60);
 
 /// The engine's view of the pair.
 pub struct Monitor {
@@ -66,6 +71,7 @@ impl Monitor {
                     ssh: Arc::new(NodeSsh::new(n.ssh.clone(), &socket_dir)),
                     db: Mutex::new(None),
                     beat_db: Mutex::new(None),
+                    files: std::sync::Mutex::new(None),
                 })
             })
             .collect();
@@ -140,7 +146,12 @@ impl Monitor {
                 .and_then(|s| s.resolve())
                 .map_err(|e| format!("OpenKM password: {e}"))?;
             let stdin = remote::curl_config(&link.cfg.http.user, password.expose());
-            let script = remote::probe_script(&link.cfg);
+            let last = *link
+                .files
+                .lock()
+                .map_err(|_| "file count lock poisoned".to_string())?;
+            let count_files = last.is_none_or(|(at, _, _)| at.elapsed() >= FILE_COUNT_EVERY);
+            let script = remote::probe_script(&link.cfg, count_files);
             // Connection set-up is not round-trip time: open (or reuse) the session first.
             link.ssh.session().await.map_err(|e| e.to_string())?;
             let t = Instant::now();
@@ -150,7 +161,17 @@ impl Monitor {
                 .await
                 .map_err(|e| e.to_string())?;
             let wall = t.elapsed().as_micros() as f64;
-            let facts = remote::parse_facts(&out.stdout);
+            let mut facts = remote::parse_facts(&out.stdout);
+            if let Ok(mut slot) = link.files.lock() {
+                match (facts.datastore_files, facts.datastore_bytes, *slot) {
+                    (Some(n), Some(b), _) => *slot = Some((Instant::now(), n, b)),
+                    (None, None, Some((_, n, b))) if !facts.datastore_missing => {
+                        facts.datastore_files = Some(n);
+                        facts.datastore_bytes = Some(b);
+                    }
+                    _ => {}
+                }
+            }
             let rtt = facts
                 .script_micros
                 .map(|s| ((wall - s as f64).max(0.0)) / 1000.0);

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use crate::config::NodeConfig;
 
 /// The shell script that gathers a node's facts. Credentials for curl arrive on stdin
-/// (`curl -K -`), never on a command line.
-pub fn probe_script(node: &NodeConfig) -> String {
+/// (`curl -K -`), never on a command line. Counting the datastore walks every file, so
+/// it runs only when `count_files` is set (the monitor does it once a minute).
+pub fn probe_script(node: &NodeConfig, count_files: bool) -> String {
     let q = |s: &str| {
         shlex::try_quote(s)
             .map(|c| c.into_owned())
@@ -17,6 +18,7 @@ pub fn probe_script(node: &NodeConfig) -> String {
     let url = q(&node.http.health_url);
     let uuid_url = q(&repository_uuid_url(&node.http.health_url));
     let status = &node.service.status;
+    let count = u8::from(count_files);
     format!(
         r#"LC_ALL=C; export LC_ALL
 CURLCFG=$(cat)
@@ -25,7 +27,7 @@ out=$( {{ {status} ; }} 2>&1 ); rc=$?
 echo "service_rc=$rc"
 echo "service_out=$(printf '%s' "$out" | head -c 160 | tr '\n\r' '  ')"
 df -P -B1 {ds} 2>/dev/null | awk 'NR==2 {{print "disk_total="$2; print "disk_free="$4}}'
-if [ -d {ds} ]; then find {ds} -type f -printf '%s\n' 2>/dev/null | awk '{{n++; b+=$1}} END {{print "ds_files="n+0; print "ds_bytes="b+0}}'; else echo "ds_missing=1"; fi
+if [ ! -d {ds} ]; then echo "ds_missing=1"; elif [ {count} = 1 ]; then find {ds} -type f -printf '%s\n' 2>/dev/null | awk '{{n++; b+=$1}} END {{print "ds_files="n+0; print "ds_bytes="b+0}}'; fi
 if command -v curl >/dev/null 2>&1; then
   echo "http=$(printf '%s\n' "$CURLCFG" | curl -K - -s -o /dev/null -w '%{{http_code}} %{{time_total}}' --max-time 4 {url})"
   echo "repo_uuid=$(printf '%s\n' "$CURLCFG" | curl -K - -s --max-time 4 {uuid_url} | head -c 64 | tr -d '\n\r')"
