@@ -140,6 +140,7 @@ fn plan(n: usize) -> Plan {
         totals,
         warnings: vec![],
         took_ms: 10,
+        dirs: Vec::new(),
     }
 }
 

@@ -100,7 +100,12 @@ pub async fn sync(
             format::bytes(report.bytes),
             format::duration_secs(report.duration_ms as f64 / 1000.0),
             format::duration_secs(report.main_downtime_ms as f64 / 1000.0),
-            if report.verified {
+            if report.verified && report.newer_than_sync > 0 {
+                format!(
+                    "OK, {} files identical ({} newer on the main, for the next sync)",
+                    report.verified_files, report.newer_than_sync
+                )
+            } else if report.verified {
                 format!("OK, {} files identical", report.verified_files)
             } else {
                 format!("{} MISMATCHES", report.mismatches.len())

@@ -215,6 +215,30 @@ pub struct SyncConfig {
     /// How the mirror's database reaches the main's state at the consistency point.
     #[serde(default)]
     pub database: DbSyncMode,
+    /// How the main is frozen for the final pass.
+    #[serde(default)]
+    pub freeze: FreezeMode,
+    /// The final pass copies the versions created since the bulk pass began, minus this
+    /// margin (for transactions that committed late), read from OpenKM's version table.
+    #[serde(default = "default_journal_margin")]
+    pub journal_margin_secs: u64,
+}
+
+/// How the main stops taking writes at the consistency point.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FreezeMode {
+    /// Stop OpenKM on both nodes: the Lucene index is copied too (OpenKM's own advice).
+    #[default]
+    Service,
+    /// Set the main's database read-only (FLUSH TABLES WITH READ LOCK around it): OpenKM
+    /// keeps serving reads and refuses writes for about a second. The index is in use
+    /// and is not copied: the mirror's search index must be rebuilt after a failover.
+    Database,
+}
+
+fn default_journal_margin() -> u64 {
+    600
 }
 
 /// Replication (wait for the main's GTID position) or dump (the recipe's way, done safely).
@@ -237,6 +261,8 @@ impl Default for SyncConfig {
             bwlimit_kbps: None,
             io_timeout_secs: default_io_timeout(),
             database: DbSyncMode::default(),
+            freeze: FreezeMode::default(),
+            journal_margin_secs: default_journal_margin(),
         }
     }
 }

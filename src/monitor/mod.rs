@@ -133,6 +133,16 @@ impl Monitor {
         }
     }
 
+    /// Runs `f` on `node`'s database connection (the engine's flows use this; a failed
+    /// or slow statement drops the connection, which also releases its locks).
+    pub async fn db<T>(
+        &self,
+        node: usize,
+        f: impl AsyncFnOnce(&mut Conn) -> Result<T>,
+    ) -> Result<T> {
+        self.with_db(&self.nodes[node], false, f).await
+    }
+
     /// Probes one node: the batched SSH command and the database, concurrently.
     pub async fn probe_node(&self, i: usize) -> NodeStatus {
         let link = &self.nodes[i];

@@ -3,8 +3,10 @@
 
 pub mod dump;
 pub mod exit;
+pub mod freeze;
 pub mod guard;
 pub mod itemize;
+pub mod journal;
 pub mod manifest;
 pub mod plan;
 pub mod progress;

@@ -76,6 +76,9 @@ pub struct Plan {
     pub source: String,
     pub target: String,
     pub changes: Vec<Change>,
+    /// Folders created or deleted (counted in the totals, not listed; the transfer needs them).
+    #[serde(skip)]
+    pub dirs: Vec<Change>,
     pub totals: PlanTotals,
     /// Lines rsync printed that were not itemized changes (errors, warnings).
     pub warnings: Vec<String>,
@@ -89,8 +92,21 @@ pub enum Pass {
     Plan,
     /// The bulk pass while the main stays live: no index, files land atomically.
     Live,
-    /// The final pass while OpenKM is stopped: the Lucene index comes along.
+    /// The final pass while the main is frozen: with a service freeze the Lucene index
+    /// comes along.
     Frozen,
+}
+
+/// What a pass walks: the whole tree, or only the paths in a list file on the source
+/// (NUL-separated, relative to the Tomcat home), so it needs no tree scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// Scan the whole Tomcat home (deletions included).
+    Tree,
+    /// Only the listed paths. In a live pass, listed paths missing on the source are
+    /// deleted on the target (the plan's deletions); in a frozen pass, listed folders
+    /// (the index) are copied whole, with their deletions.
+    Listed(&'a str),
 }
 
 /// rsync's partial folder on the target (auto-excluded by rsync): an interrupted run
@@ -121,16 +137,34 @@ pub fn rsync_command(
     target: &NodeConfig,
     sync: &SyncConfig,
     pass: Pass,
+    scope: Scope,
+    with_index: bool,
 ) -> String {
     let q = quote;
-    let mut parts: Vec<String> = vec![
-        "LC_ALL=C".into(),
-        "rsync".into(),
-        "-a".into(),
-        "--delete".into(),
-        "--itemize-changes".into(),
-        q("--out-format=%i %l %n"),
-    ];
+    let mut parts: Vec<String> = vec!["LC_ALL=C".into(), "rsync".into(), "-a".into()];
+    match (scope, pass) {
+        (Scope::Tree, _) => parts.push("--delete".into()),
+        (Scope::Listed(list), Pass::Frozen) => {
+            // A version purged since it was journaled is simply not there any more.
+            parts.extend([
+                "-r".into(),
+                "--delete".into(),
+                "--ignore-missing-args".into(),
+                "--from0".into(),
+            ]);
+            parts.push(q(&format!("--files-from={list}")));
+        }
+        (Scope::Listed(list), _) => {
+            parts.extend([
+                "--from0".into(),
+                q(&format!("--files-from={list}")),
+                "--delete-missing-args".into(),
+                "--force".into(),
+            ]);
+        }
+    }
+    parts.push("--itemize-changes".into());
+    parts.push(q("--out-format=%i %l %n"));
     match pass {
         Pass::Plan => parts.push("--dry-run".into()),
         Pass::Live | Pass::Frozen => {
@@ -139,7 +173,7 @@ pub fn rsync_command(
             parts.push("--info=progress1".into());
         }
     }
-    let skip: &[&str] = if pass == Pass::Frozen {
+    let skip: &[&str] = if pass == Pass::Frozen && with_index {
         &LIVE_EXCLUDES[1..]
     } else {
         LIVE_EXCLUDES
@@ -178,10 +212,11 @@ pub async fn plan(
     timeout: Duration,
 ) -> Result<Plan> {
     let started = Instant::now();
-    let cmd = rsync_command(source, target, sync, Pass::Plan);
+    let cmd = rsync_command(source, target, sync, Pass::Plan, Scope::Tree, false);
     let (tx, mut rx) = mpsc::channel::<String>(4096);
     let collect = tokio::spawn(async move {
         let mut changes = Vec::new();
+        let mut dirs = Vec::new();
         let mut totals = PlanTotals::default();
         let mut warnings = Vec::new();
         while let Some(line) = rx.recv().await {
@@ -191,6 +226,8 @@ pub async fn plan(
                     // Folders are counted, not listed: their files are.
                     if c.entry != EntryType::Dir {
                         changes.push(c);
+                    } else {
+                        dirs.push(c);
                     }
                 }
                 Ok(None) => {}
@@ -201,13 +238,13 @@ pub async fn plan(
                 }
             }
         }
-        (changes, totals, warnings)
+        (changes, dirs, totals, warnings)
     });
     let code = ssh
         .stream(&cmd, timeout, tx)
         .await
         .map_err(|e| eyre!("planning on {}: {e}", source.name))?;
-    let (changes, totals, warnings) = collect
+    let (changes, dirs, totals, warnings) = collect
         .await
         .map_err(|e| eyre!("planning on {}: collector failed: {e}", source.name))?;
     if !exit::is_success(code, true) {
@@ -224,6 +261,7 @@ pub async fn plan(
         source: source.name.clone(),
         target: target.name.clone(),
         changes,
+        dirs,
         totals,
         warnings,
         took_ms: started.elapsed().as_millis(),
@@ -238,7 +276,14 @@ mod tests {
     #[test]
     fn the_command_pushes_from_the_source_with_excludes_quoted() {
         let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
-        let cmd = rsync_command(&cfg.nodes[0], &cfg.nodes[1], &cfg.sync, Pass::Plan);
+        let cmd = rsync_command(
+            &cfg.nodes[0],
+            &cfg.nodes[1],
+            &cfg.sync,
+            Pass::Plan,
+            Scope::Tree,
+            false,
+        );
         assert_eq!(
             cmd,
             "LC_ALL=C rsync -a --delete --itemize-changes '--out-format=%i %l %n' --dry-run \
@@ -251,15 +296,62 @@ mod tests {
     #[test]
     fn the_frozen_pass_brings_the_index_and_lands_files_atomically() {
         let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
-        let cmd = rsync_command(&cfg.nodes[0], &cfg.nodes[1], &cfg.sync, Pass::Frozen);
+        let cmd = rsync_command(
+            &cfg.nodes[0],
+            &cfg.nodes[1],
+            &cfg.sync,
+            Pass::Frozen,
+            Scope::Tree,
+            true,
+        );
         assert!(
             cmd.contains("'--partial-dir=.okmirror-partial' --delay-updates --info=progress1"),
             "{cmd}"
         );
         assert!(!cmd.contains("repository/index"), "{cmd}");
         assert!(!cmd.contains("--dry-run"), "{cmd}");
-        let live = rsync_command(&cfg.nodes[0], &cfg.nodes[1], &cfg.sync, Pass::Live);
+        let live = rsync_command(
+            &cfg.nodes[0],
+            &cfg.nodes[1],
+            &cfg.sync,
+            Pass::Live,
+            Scope::Tree,
+            false,
+        );
         assert!(live.contains("'--exclude=/repository/index'"), "{live}");
+    }
+
+    #[test]
+    fn listed_passes_walk_only_their_list() {
+        let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
+        let (a, b, s) = (&cfg.nodes[0], &cfg.nodes[1], &cfg.sync);
+        let live = rsync_command(
+            a,
+            b,
+            s,
+            Pass::Live,
+            Scope::Listed("/var/lib/okmirror/l"),
+            false,
+        );
+        assert!(
+            live.starts_with(
+                "LC_ALL=C rsync -a --from0 --files-from=/var/lib/okmirror/l --delete-missing-args --force --itemize-changes"
+            ),
+            "{live}"
+        );
+        assert!(!live.contains(" --delete "), "{live}");
+        let frozen = rsync_command(a, b, s, Pass::Frozen, Scope::Listed("/l"), true);
+        assert!(
+            frozen.starts_with("LC_ALL=C rsync -a -r --delete --ignore-missing-args --from0 --files-from=/l --itemize"),
+            "{frozen}"
+        );
+        assert!(!frozen.contains("--exclude=/repository/index"), "{frozen}");
+        // A database freeze leaves OpenKM running: its index is never copied.
+        let db_frozen = rsync_command(a, b, s, Pass::Frozen, Scope::Listed("/l"), false);
+        assert!(
+            db_frozen.contains("'--exclude=/repository/index'"),
+            "{db_frozen}"
+        );
     }
 
     #[test]

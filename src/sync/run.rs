@@ -11,10 +11,14 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::exit;
+use super::freeze;
 use super::guard;
+use super::journal::{self, Watermark};
 use super::manifest::{self, Mismatch};
-use super::plan::{Pass, PlanTotals, peer_ssh, quote, rsync_command};
+use super::plan::LIVE_EXCLUDES;
+use super::plan::{Pass, Plan, PlanTotals, Scope, peer_ssh, quote, rsync_command};
 use super::progress::{RunLine, Tracker, parse_run_line};
+use crate::config::FreezeMode;
 use crate::monitor::Monitor;
 use crate::monitor::model::LastSync;
 
@@ -56,6 +60,8 @@ pub struct SyncReport {
     pub refusal: Option<String>,
     /// The operator cancelled: the main was restarted, nothing was verified or recorded.
     pub cancelled: bool,
+    /// Files on the main that were created after the consistency point (not mismatches).
+    pub newer_than_sync: u64,
 }
 
 /// Runs a sync (or a dry run) between the nodes, direction from live roles only.
@@ -109,6 +115,9 @@ pub async fn run(
         ));
     }
 
+    // The journal's watermark before the plan's scan: every version created after the
+    // scan began is then in the final pass's list.
+    let watermark = journal_watermark(&monitor, src).await;
     phase("planning").await;
     let plan = monitor.plan(src, dst).await?;
     let mirror_files = status.nodes[dst]
@@ -151,6 +160,7 @@ pub async fn run(
         mismatches: Vec::new(),
         refusal,
         cancelled: false,
+        newer_than_sync: 0,
     };
     if opts.dry_run {
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -158,111 +168,128 @@ pub async fn run(
     }
 
     let lock = Lock::take(&s_ssh, &s_cfg.state_dir.display().to_string()).await?;
+    let sync_cfg = &monitor.cfg.sync;
+    let mode = sync_cfg.freeze;
     let result = async {
-        phase("bulk pass (the main stays live)").await;
         let mut tracker = Tracker::new(&plan.totals);
-        transfer(
-            &s_ssh,
-            &rsync_command(&s_cfg, &d_cfg, &monitor.cfg.sync, Pass::Live),
-            true,
-            &mut tracker,
-            &events,
-            &lock,
-            &opts.cancel,
-        )
-        .await?;
-        if is_cancelled(&opts.cancel) {
-            return Err(eyre!(CANCELLED));
-        }
-
-        phase(&format!(
-            "freezing: stopping OpenKM on {} and {}",
-            s_cfg.name, d_cfg.name
-        ))
-        .await;
-        // The mirror's own instance holds its index open: stop it before the
-        // main freezes (it takes no writes), so the main's downtime does not include it.
-        let _ = d_ssh
-            .run(&d_cfg.service.stop, Duration::from_secs(120))
-            .await;
-        let frozen = Instant::now();
-        let stop = s_ssh
-            .run(&s_cfg.service.stop, Duration::from_secs(120))
-            .await;
-        let stop_failure = match &stop {
-            Ok(o) if o.success() => None,
-            Ok(o) => Some(o.stdout.trim().to_string()),
-            Err(e) => Some(e.to_string()),
-        };
-        if let Some(why) = stop_failure {
-            // Leave nothing half-changed: both services are started again (a start on a
-            // running instance is harmless for init scripts).
-            let _ = s_ssh
-                .run(&s_cfg.service.start, Duration::from_secs(300))
-                .await;
-            let _ = d_ssh
-                .run(&d_cfg.service.start, Duration::from_secs(300))
-                .await;
-            return Err(eyre!(
-                "stopping OpenKM on {}: {why}; both services were started again",
-                s_cfg.name
-            ));
-        }
-        let frozen_work = async {
-            phase("final pass (with the index)").await;
+        let bulk = bulk_list(&plan);
+        if bulk.is_empty() {
+            phase("bulk pass: nothing to copy").await;
+        } else {
+            phase("bulk pass (the main stays live)").await;
+            let list = format!("{}/bulk.list", lock.path);
+            put_list(&s_ssh, &list, &bulk).await?;
             transfer(
                 &s_ssh,
-                &rsync_command(&s_cfg, &d_cfg, &monitor.cfg.sync, Pass::Frozen),
-                false,
+                &rsync_command(
+                    &s_cfg,
+                    &d_cfg,
+                    sync_cfg,
+                    Pass::Live,
+                    Scope::Listed(&list),
+                    false,
+                ),
+                true,
                 &mut tracker,
                 &events,
                 &lock,
                 &opts.cancel,
             )
             .await?;
-            match monitor.cfg.sync.database {
+        }
+        if is_cancelled(&opts.cancel) {
+            return Err(eyre!(CANCELLED));
+        }
+
+        phase(&match mode {
+            FreezeMode::Service => format!(
+                "freezing: stopping OpenKM on {} and {}",
+                s_cfg.name, d_cfg.name
+            ),
+            FreezeMode::Database => format!("freezing: {}'s database read-only", s_cfg.name),
+        })
+        .await;
+        let frozen = Instant::now();
+        freeze::freeze(&monitor, mode, src, dst).await?;
+        let frozen_work = async {
+            let with_index = mode == FreezeMode::Service;
+            let journal = match &watermark {
+                Some(w) => final_list(&monitor, src, w, with_index).await,
+                None => None,
+            };
+            let cmd = match &journal {
+                Some(paths) if paths.is_empty() => None,
+                Some(paths) => {
+                    let list = format!("{}/final.list", lock.path);
+                    put_list(&s_ssh, &list, paths).await?;
+                    Some(rsync_command(
+                        &s_cfg,
+                        &d_cfg,
+                        sync_cfg,
+                        Pass::Frozen,
+                        Scope::Listed(&list),
+                        with_index,
+                    ))
+                }
+                None => Some(rsync_command(
+                    &s_cfg,
+                    &d_cfg,
+                    sync_cfg,
+                    Pass::Frozen,
+                    Scope::Tree,
+                    with_index,
+                )),
+            };
+            match (&cmd, &journal) {
+                (None, _) => phase("final pass: no new document versions").await,
+                (Some(_), Some(p)) => {
+                    phase(&format!("final pass: {} journal paths", p.len())).await
+                }
+                (Some(_), None) => phase("final pass (full scan)").await,
+            }
+            if let Some(cmd) = cmd {
+                transfer(
+                    &s_ssh,
+                    &cmd,
+                    false,
+                    &mut tracker,
+                    &events,
+                    &lock,
+                    &opts.cancel,
+                )
+                .await?;
+            }
+            let pos = match sync_cfg.database {
                 crate::config::DbSyncMode::Replication => {
                     phase("waiting for the mirror's database to apply the main's position").await;
                     monitor
                         .wait_mirror_caught_up(src, dst, Duration::from_secs(60))
-                        .await
+                        .await?
                 }
                 crate::config::DbSyncMode::Dump => {
                     phase("dumping the main's database into the mirror").await;
-                    super::dump::dump_into_mirror(&s_ssh, &s_cfg, &d_ssh, &d_cfg)
-                        .await
-                        .map(|()| "dump".to_string())
+                    super::dump::dump_into_mirror(&s_ssh, &s_cfg, &d_ssh, &d_cfg).await?;
+                    "dump".to_string()
                 }
-            }
+            };
+            // Versions newer than this were written after the consistency point.
+            let point = journal_watermark(&monitor, src).await;
+            Ok::<_, color_eyre::eyre::Report>((pos, point))
         }
         .await;
-        phase(&format!("unfreezing: starting OpenKM on {}", s_cfg.name)).await;
-        let start = s_ssh
-            .run(&s_cfg.service.start, Duration::from_secs(300))
-            .await;
+        phase(&format!("unfreezing {}", s_cfg.name)).await;
+        let thawed = freeze::unfreeze(&monitor, mode, src).await;
         let downtime = frozen.elapsed();
-        let _ = d_ssh
-            .run(&d_cfg.service.start, Duration::from_secs(300))
-            .await;
-        match start {
-            Ok(o) if o.success() => {}
-            Ok(o) => {
-                return Err(eyre!(
-                    "OpenKM did not start again on {}: {}",
-                    s_cfg.name,
-                    o.stdout.trim()
-                ));
-            }
-            Err(e) => return Err(eyre!("OpenKM did not start again on {}: {e}", s_cfg.name)),
-        }
-        let pos = frozen_work?;
-        Ok::<_, color_eyre::eyre::Report>((tracker, downtime, pos))
+        freeze::resume_mirror(&monitor, mode, dst).await;
+        thawed?;
+        let (pos, point) = frozen_work?;
+        Ok::<_, color_eyre::eyre::Report>((tracker, downtime, pos, point))
     }
     .await;
     lock.release(&s_ssh).await;
-    let (tracker, downtime, pos) = match result {
+    let (tracker, downtime, pos, point) = match result {
         Err(e) if e.to_string() == CANCELLED => {
-            phase("cancelled: the mirror keeps only complete files; OpenKM runs on the main").await;
+            phase("cancelled: the mirror keeps only complete files; the main takes writes").await;
             report.cancelled = true;
             report.duration_ms = started.elapsed().as_millis() as u64;
             return Ok(report);
@@ -289,8 +316,27 @@ pub async fn run(
     );
     let (a, b) = (a?, b?);
     report.mismatches = manifest::compare(&a, &b);
+    if let Some(point) = point
+        && report
+            .mismatches
+            .iter()
+            .any(|m| matches!(m, Mismatch::MissingOnTarget { .. }))
+    {
+        // The main took writes again after the consistency point: its newer versions are
+        // for the next sync, not a flaw of this one.
+        let newer = newer_versions(&monitor, src, &point).await;
+        let before = report.mismatches.len();
+        report.mismatches.retain(|m| match m {
+            Mismatch::MissingOnTarget { path } => !path
+                .rsplit('/')
+                .next()
+                .is_some_and(|name| newer.contains(name)),
+            _ => true,
+        });
+        report.newer_than_sync = (before - report.mismatches.len()) as u64;
+    }
     report.verified = report.mismatches.is_empty();
-    report.verified_files = a.len() as u64;
+    report.verified_files = a.iter().filter(|(p, e)| b.get(*p) == Some(*e)).count() as u64;
     report.duration_ms = started.elapsed().as_millis() as u64;
 
     phase("recording the sync on the mirror").await;
@@ -330,6 +376,112 @@ pub async fn run(
         );
     }
     Ok(report)
+}
+
+/// The bulk pass's list: every path the plan changes, its folders included.
+fn bulk_list(plan: &Plan) -> Vec<String> {
+    plan.dirs
+        .iter()
+        .chain(plan.changes.iter())
+        .map(|c| c.path.trim_end_matches('/').to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Writes a NUL-separated path list to a file on the source (rsync `--files-from --from0`).
+async fn put_list(ssh: &crate::node::NodeSsh, path: &str, paths: &[String]) -> Result<()> {
+    let mut body = Vec::with_capacity(paths.len() * 64);
+    for p in paths {
+        body.extend_from_slice(p.as_bytes());
+        body.push(0);
+    }
+    let out = ssh
+        .run_with_stdin(
+            &format!("cat > {}", quote(path)),
+            Some(&body),
+            Duration::from_secs(60),
+        )
+        .await?;
+    if !out.success() {
+        return Err(eyre!("writing the path list {path}: {}", out.stderr.trim()));
+    }
+    Ok(())
+}
+
+/// The journal's watermark on `main`; `None` (with a log line) when the version table
+/// cannot be read, and the final pass then scans the whole tree.
+async fn journal_watermark(monitor: &Monitor, main: usize) -> Option<Watermark> {
+    let schema = monitor.nodes[main].cfg.database.schema.clone();
+    match monitor
+        .db(main, async |c| journal::watermark(c, &schema).await)
+        .await
+    {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!("journal unavailable, the final pass scans the tree: {e:#}");
+            None
+        }
+    }
+}
+
+/// The final pass's list: the datastore files of versions created since `since` (minus
+/// the margin) and, with a service freeze, the index folder. `None` when the journal
+/// cannot be used (the pass then scans the tree).
+async fn final_list(
+    monitor: &Monitor,
+    main: usize,
+    since: &Watermark,
+    with_index: bool,
+) -> Option<Vec<String>> {
+    let cfg = &monitor.nodes[main].cfg;
+    let prefix = journal::datastore_prefix(&cfg.openkm_home, &cfg.datastore_path())?;
+    let schema = cfg.database.schema.clone();
+    let margin = monitor.cfg.sync.journal_margin_secs;
+    let versions = match monitor
+        .db(main, async |c| {
+            journal::versions_since(c, &schema, since, margin).await
+        })
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!("journal unavailable, the final pass scans the tree: {e:#}");
+            return None;
+        }
+    };
+    let mut paths: Vec<String> = versions
+        .iter()
+        .filter_map(|v| journal::datastore_file(v))
+        .map(|f| format!("{prefix}/{f}"))
+        .collect();
+    if with_index {
+        paths.push(LIVE_EXCLUDES[0].to_string());
+    }
+    Some(paths)
+}
+
+/// Version UUIDs created after the consistency point (empty if the journal fails).
+async fn newer_versions(
+    monitor: &Monitor,
+    main: usize,
+    point: &Watermark,
+) -> std::collections::HashSet<String> {
+    let schema = monitor.nodes[main].cfg.database.schema.clone();
+    monitor
+        .db(main, async |c| {
+            use mysql_async::prelude::Queryable;
+            let Some(w) = &point.0 else {
+                return journal::versions_since(c, &schema, point, 0).await;
+            };
+            let q = format!(
+                "SELECT NDV_UUID FROM `{}`.OKM_NODE_DOCUMENT_VERSION WHERE NDV_CREATED > CAST(? AS DATETIME(6))",
+                schema.replace('`', "``")
+            );
+            Ok(c.exec(q, (w,)).await?)
+        })
+        .await
+        .map(|v| v.into_iter().collect())
+        .unwrap_or_default()
 }
 
 /// One rsync pass on the source, its output followed line by line.
