@@ -67,6 +67,7 @@ fn main() {
         source: "a".into(),
         target: "b".into(),
         changes,
+        dirs: vec![],
         totals,
         warnings: vec![],
         took_ms: 0,

@@ -280,78 +280,73 @@ fn a_killed_rsync_fails_clearly_leaves_no_partial_file_and_the_rerun_verifies() 
     check_interrupted_then_rerun(lab, out, &files, "zz");
 }
 
-#[test]
-fn documents_written_during_the_bulk_pass_are_all_on_the_mirror() {
-    use std::io::BufRead;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
-    let (lab, _g) = common::exclusive();
-    let tmp = tempfile::tempdir().unwrap();
-    // Some bulk to move, so the bulk pass lasts while documents keep coming.
-    let bulk = ds(lab, "alpha").join("zy/zy/zy/zy");
-    std::fs::create_dir_all(&bulk).unwrap();
-    std::fs::write(bulk.join("bulk"), vec![7u8; 4_000_000]).unwrap();
-    let slow = slow_config(lab, tmp.path(), 2000);
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let writer = {
-        let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
-        let content = tmp.path().join("doc.txt");
-        std::fs::write(&content, b"written during a sync").unwrap();
-        std::thread::spawn(move || {
-            let mut i = 0;
-            while !stop.load(Ordering::SeqCst) {
-                let path = format!("/okm:root/during-sync/{}-{i}.txt", std::process::id());
-                let (code, _) = common::http(&[
-                    "-u",
-                    "okmAdmin:admin",
-                    "-F",
-                    &format!("docPath={path}"),
-                    "-F",
-                    &format!("content=@{}", content.display()),
-                    "http://127.0.0.1:8080/OpenKM/services/rest/document/createSimple",
-                ]);
-                if code == 200 {
-                    acked.lock().unwrap().push(path);
+/// A client writing documents through the front door until stopped; it keeps the paths
+/// OpenKM acknowledged.
+struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+const WRITER_CONTENT: &[u8] = b"written during a sync";
+
+impl Writer {
+    fn start(dir: &Path, folder: &str) -> Writer {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+        let content = dir.join(format!("{folder}.txt"));
+        std::fs::write(&content, WRITER_CONTENT).unwrap();
+        let folder = format!("{folder}-{}", std::process::id());
+        let thread = {
+            let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let path = format!("/okm:root/{folder}/{i}.txt");
+                    let (code, _) = common::http(&[
+                        "-u",
+                        "okmAdmin:admin",
+                        "-F",
+                        &format!("docPath={path}"),
+                        "-F",
+                        &format!("content=@{}", content.display()),
+                        "http://127.0.0.1:8080/OpenKM/services/rest/document/createSimple",
+                    ]);
+                    if code == 200 {
+                        acked.lock().unwrap().push(path);
+                    }
+                    i += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                i += 1;
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-        })
-    };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
-        .arg("--config")
-        .arg(&slow)
-        .args(["sync", "--yes"])
-        .env("OKMIRROR_DATA_DIR", tmp.path())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut log = String::new();
-    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if line.contains("sync: freezing") {
-            // Documents acknowledged before the freeze must all reach the mirror.
-            stop.store(true, Ordering::SeqCst);
+            })
+        };
+        Writer {
+            stop,
+            acked,
+            thread: Some(thread),
         }
-        log.push_str(&line);
-        log.push('\n');
     }
-    stop.store(true, Ordering::SeqCst);
-    writer.join().unwrap();
-    let status = child.wait().unwrap();
-    let _ = std::fs::remove_dir_all(ds(lab, "alpha").join("zy"));
-    assert!(status.success(), "{log}");
-    let acked = acked.lock().unwrap().clone();
-    assert!(
-        acked.len() >= 5,
-        "the writer got {} documents in: {log}",
-        acked.len()
-    );
-    let _ = std::fs::remove_dir_all(ds(lab, "bravo").join("zy"));
+
+    fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Stops the writer and returns the acknowledged paths.
+    fn finish(mut self) -> Vec<String> {
+        self.stop();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        self.acked.lock().unwrap().clone()
+    }
+}
+
+/// Every acknowledged document is in bravo's database and its file on bravo's datastore.
+fn assert_all_on_bravo(lab: &common::Lab, acked: &[String]) {
     lab.wait_replicated("alpha", "bravo");
-    for path in &acked {
+    for path in acked {
         let uuid = lab.sql(
             "bravo",
             &format!(
@@ -369,11 +364,115 @@ fn documents_written_during_the_bulk_pass_are_all_on_the_mirror() {
         ));
         assert_eq!(
             std::fs::read(&file).unwrap_or_default(),
-            b"written during a sync",
+            WRITER_CONTENT,
             "{path}: {}",
             file.display()
         );
     }
+}
+
+/// Runs `okmirror sync --yes` on `config`, calling `on_line` for each stderr line.
+fn sync_following(
+    config: &Path,
+    data: &Path,
+    mut on_line: impl FnMut(&str),
+) -> (std::process::ExitStatus, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(config)
+        .args(["sync", "--yes"])
+        .env("OKMIRROR_DATA_DIR", data)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        on_line(&line);
+        log.push_str(&line);
+        log.push('\n');
+    }
+    (child.wait().unwrap(), log)
+}
+
+#[test]
+fn documents_written_during_the_bulk_pass_are_all_on_the_mirror() {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    // Some bulk to move, so the bulk pass lasts while documents keep coming.
+    let bulk = ds(lab, "alpha").join("zy/zy/zy/zy");
+    std::fs::create_dir_all(&bulk).unwrap();
+    std::fs::write(bulk.join("bulk"), vec![7u8; 4_000_000]).unwrap();
+    let slow = slow_config(lab, tmp.path(), 2000);
+    let writer = Writer::start(tmp.path(), "during-sync");
+    let (status, log) = sync_following(&slow, tmp.path(), |line| {
+        if line.contains("sync: freezing") {
+            // Documents acknowledged before the freeze must all reach the mirror.
+            writer.stop();
+        }
+    });
+    let acked = writer.finish();
+    let _ = std::fs::remove_dir_all(ds(lab, "alpha").join("zy"));
+    assert!(status.success(), "{log}");
+    assert!(
+        acked.len() >= 5,
+        "the writer got {} documents in: {log}",
+        acked.len()
+    );
+    // They came after the plan: the final pass found them in OpenKM's version journal.
+    assert!(
+        log.contains("final pass: ") && log.contains("journal paths"),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(ds(lab, "bravo").join("zy"));
+    assert_all_on_bravo(lab, &acked);
+}
+
+#[test]
+fn a_database_freeze_keeps_openkm_running_and_writes_resume_after_it() {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&lab.config_path).unwrap();
+    let config = tmp.path().join("dbfreeze.toml");
+    std::fs::write(
+        &config,
+        text.replace("[sync]\n", "[sync]\nfreeze = \"database\"\n"),
+    )
+    .unwrap();
+    let pid = |n: &str| {
+        std::fs::read_to_string(lab.dir.join(format!("nodes/{n}/run/openkm.pid"))).unwrap()
+    };
+    let before = (pid("alpha"), pid("bravo"));
+    // Writes go on through the whole run, the freeze included (some are refused then).
+    let writer = Writer::start(tmp.path(), "db-freeze");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (status, log) = sync_following(&config, tmp.path(), |_| {});
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let acked = writer.finish();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("freezing: alpha's database read-only"),
+        "{log}"
+    );
+    // Writes that landed after the consistency point are for the next sync, not mismatches.
+    assert!(log.contains("verify: OK"), "{log}");
+    assert_eq!(
+        (pid("alpha"), pid("bravo")),
+        before,
+        "no OpenKM was restarted"
+    );
+    assert_eq!(
+        lab.sql("alpha", "SELECT @@read_only"),
+        "0",
+        "alpha takes writes again"
+    );
+    assert_eq!(lab.sql("bravo", "SELECT @@read_only"), "1");
+    assert!(acked.len() >= 10, "{} documents: {log}", acked.len());
+    let (status, log) = sync_following(&config, tmp.path(), |_| {});
+    assert!(status.success(), "{log}");
+    assert_all_on_bravo(lab, &acked);
 }
 
 #[test]

@@ -343,6 +343,8 @@ fn sync_plan(deleted: u64, refusal: bool) -> okmirror::sync::run::SyncReport {
             format!("refusing to sync: the plan deletes {deleted} files on the mirror (80.0% of its 250)")
         }),
         cancelled: false,
+        newer_than_sync: 0,
+        verify_ms: 0,
     }
 }
 

@@ -23,6 +23,10 @@ pub async fn sync(
 ) -> Result<ExitCode> {
     let monitor = Arc::new(Monitor::new(Arc::new(cfg)));
     let tty = std::io::stderr().is_terminal();
+    if yes && !dry_run {
+        // One plan only: the run plans, guards and says what it found before it moves a byte.
+        return execute(monitor, allow_deletes, tty, json).await;
+    }
     let plan = run_with_output(
         Arc::clone(&monitor),
         SyncOptions {
@@ -55,8 +59,12 @@ pub async fn sync(
         if !std::io::stdin().is_terminal() {
             return Err(eyre!("not a terminal: confirm with --yes to run the sync"));
         }
+        let freeze = match monitor.cfg.sync.freeze {
+            crate::config::FreezeMode::Service => "OpenKM stops on both nodes",
+            crate::config::FreezeMode::Database => "the database is read-only",
+        };
         eprint!(
-            "Run this sync now? OpenKM on {} stops for the final pass. [y/N] ",
+            "Run this sync now? On {}, {freeze} for the final pass. [y/N] ",
             plan.source
         );
         let _ = std::io::stderr().flush();
@@ -67,6 +75,16 @@ pub async fn sync(
             return Ok(ExitCode::from(1));
         }
     }
+    execute(monitor, allow_deletes, tty, json).await
+}
+
+/// The real run, with Ctrl-C as a clean cancel; prints the report.
+async fn execute(
+    monitor: Arc<Monitor>,
+    allow_deletes: Option<u64>,
+    tty: bool,
+    json: bool,
+) -> Result<ExitCode> {
     // Ctrl-C cancels cleanly: rsync is stopped by its PID and OpenKM restarted.
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -115,10 +115,18 @@ pub const PARTIAL_DIR: &str = ".okmirror-partial";
 
 /// The ssh command `source` uses to reach `target` (rsync's `-e`).
 pub fn peer_ssh(source: &NodeConfig, target: &NodeConfig) -> String {
+    // One connection serves the preflight, the plan and both passes: a handshake each
+    // would add to the main's downtime. The socket lives in the state dir (0700 by
+    // ssh's own rules on the socket) and closes a minute after its last use.
+    let mux = quote(&format!(
+        "-oControlPath={}/peer-%C",
+        source.state_dir.display()
+    ));
+    let mux = format!("-oControlMaster=auto {mux} -oControlPersist=60");
     match &source.ssh.peer_ssh_config {
-        Some(cfg) => format!("ssh -F {}", quote(&cfg.display().to_string())),
+        Some(cfg) => format!("ssh -F {} {mux}", quote(&cfg.display().to_string())),
         None => format!(
-            "ssh -p {} -o BatchMode=yes -o StrictHostKeyChecking=yes",
+            "ssh -p {} -o BatchMode=yes -o StrictHostKeyChecking=yes {mux}",
             target.ssh.port
         ),
     }
@@ -212,6 +220,16 @@ pub async fn plan(
     timeout: Duration,
 ) -> Result<Plan> {
     let started = Instant::now();
+    // The peer connection's socket lives in the state dir.
+    let _ = ssh
+        .run(
+            &format!(
+                "mkdir -p {}",
+                quote(&source.state_dir.display().to_string())
+            ),
+            Duration::from_secs(30),
+        )
+        .await;
     let cmd = rsync_command(source, target, sync, Pass::Plan, Scope::Tree, false);
     let (tx, mut rx) = mpsc::channel::<String>(4096);
     let collect = tokio::spawn(async move {
@@ -288,7 +306,7 @@ mod tests {
             cmd,
             "LC_ALL=C rsync -a --delete --itemize-changes '--out-format=%i %l %n' --dry-run \
              '--exclude=/repository/.system.key' '--exclude=/logs' '--exclude=/repository/index' \
-             '--exclude=/repository/cache' --timeout=120 -e 'ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes' \
+             '--exclude=/repository/cache' --timeout=120 -e \"ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes -oControlMaster=auto '-oControlPath=/var/lib/okmirror/peer-%C' -oControlPersist=60\" \
              /opt/openkm-6.3/tomcat/ root@dms2.example.org:/opt/openkm-6.3/tomcat/ 2>&1"
         );
     }
@@ -335,14 +353,14 @@ mod tests {
         );
         assert!(
             live.starts_with(
-                "LC_ALL=C rsync -a --from0 --files-from=/var/lib/okmirror/l --delete-missing-args --force --itemize-changes"
+                "LC_ALL=C rsync -a --from0 '--files-from=/var/lib/okmirror/l' --delete-missing-args --force --itemize-changes"
             ),
             "{live}"
         );
         assert!(!live.contains(" --delete "), "{live}");
         let frozen = rsync_command(a, b, s, Pass::Frozen, Scope::Listed("/l"), true);
         assert!(
-            frozen.starts_with("LC_ALL=C rsync -a -r --delete --ignore-missing-args --from0 --files-from=/l --itemize"),
+            frozen.starts_with("LC_ALL=C rsync -a -r --delete --ignore-missing-args --from0 '--files-from=/l' --itemize"),
             "{frozen}"
         );
         assert!(!frozen.contains("--exclude=/repository/index"), "{frozen}");

@@ -62,6 +62,8 @@ pub struct SyncReport {
     pub cancelled: bool,
     /// Files on the main that were created after the consistency point (not mismatches).
     pub newer_than_sync: u64,
+    /// Time spent verifying (part of `duration_ms`).
+    pub verify_ms: u64,
 }
 
 /// Runs a sync (or a dry run) between the nodes, direction from live roles only.
@@ -101,7 +103,8 @@ pub async fn run(
     ))
     .await;
     let probe = format!(
-        "{} {} true",
+        "mkdir -p {} && {} {} true",
+        quote(&s_cfg.state_dir.display().to_string()),
         peer_ssh(&s_cfg, &d_cfg),
         quote(&format!("{}@{}", d_cfg.ssh.user, d_cfg.ssh.host))
     );
@@ -132,6 +135,13 @@ pub async fn run(
         opts.allow_deletes,
     )
     .err();
+    phase(&format!(
+        "plan {} -> {}: {}",
+        s_cfg.name,
+        d_cfg.name,
+        plan.totals.summary()
+    ))
+    .await;
     if let (Some(r), false) = (&refusal, opts.dry_run) {
         return Err(eyre!("{r}"));
     }
@@ -161,6 +171,7 @@ pub async fn run(
         refusal,
         cancelled: false,
         newer_than_sync: 0,
+        verify_ms: 0,
     };
     if opts.dry_run {
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -215,6 +226,12 @@ pub async fn run(
             let with_index = mode == FreezeMode::Service;
             let journal = match &watermark {
                 Some(w) => final_list(&monitor, src, w, with_index).await,
+                None => None,
+            };
+            // Datastore files are immutable and land atomically: one the mirror already
+            // has is complete, and needs no rsync in the frozen window.
+            let journal = match journal {
+                Some(paths) => Some(absent_on(&d_ssh, &d_cfg, paths).await?),
                 None => None,
             };
             let cmd = match &journal {
@@ -302,6 +319,7 @@ pub async fn run(
     report.gtid_position = Some(pos);
 
     phase("verifying: SHA-256 of both datastores").await;
+    let verify_started = Instant::now();
     let (s_ds, s_sd) = (
         s_cfg.datastore_path().display().to_string(),
         s_cfg.state_dir.display().to_string(),
@@ -338,6 +356,7 @@ pub async fn run(
     report.verified = report.mismatches.is_empty();
     report.verified_files = a.iter().filter(|(p, e)| b.get(*p) == Some(*e)).count() as u64;
     report.duration_ms = started.elapsed().as_millis() as u64;
+    report.verify_ms = verify_started.elapsed().as_millis() as u64;
 
     phase("recording the sync on the mirror").await;
     let record = LastSync {
@@ -458,6 +477,37 @@ async fn final_list(
         paths.push(LIVE_EXCLUDES[0].to_string());
     }
     Some(paths)
+}
+
+/// The listed paths (relative to the Tomcat home) that `node` lacks; folders always kept.
+async fn absent_on(
+    ssh: &crate::node::NodeSsh,
+    node: &crate::config::NodeConfig,
+    paths: Vec<String>,
+) -> Result<Vec<String>> {
+    if paths.is_empty() {
+        return Ok(paths);
+    }
+    let mut body = Vec::with_capacity(paths.len() * 64);
+    for p in &paths {
+        body.extend_from_slice(p.as_bytes());
+        body.push(0);
+    }
+    let script = format!(
+        "cd {} && xargs -0r sh -c 'for p; do [ -f \"$p\" ] || printf \"%s\\n\" \"$p\"; done' okmirror-check",
+        quote(&node.openkm_home.display().to_string())
+    );
+    let out = ssh
+        .run_with_stdin(&script, Some(&body), Duration::from_secs(60))
+        .await?;
+    if !out.success() {
+        return Err(eyre!(
+            "checking which new files {} lacks: {}",
+            node.name,
+            out.stderr.trim()
+        ));
+    }
+    Ok(out.stdout.lines().map(str::to_string).collect())
 }
 
 /// Version UUIDs created after the consistency point (empty if the journal fails).
