@@ -1,6 +1,7 @@
 //! The command line: a thin face over the engine, for operators, cron and monitoring.
 
 mod config_cmd;
+mod flow_cmd;
 mod status_cmd;
 mod sync_cmd;
 
@@ -65,6 +66,40 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         allow_deletes: Option<u64>,
     },
+    /// Planned move of the service to the mirror (both nodes up, no data loss).
+    Switchover {
+        /// The node that becomes the main.
+        #[arg(long, value_name = "NODE")]
+        to: String,
+        #[command(flatten)]
+        flow: FlowArgs,
+    },
+    /// The main is down: fence it and promote the mirror.
+    Failover {
+        /// The node that becomes the main.
+        #[arg(long, value_name = "NODE")]
+        to: String,
+        #[command(flatten)]
+        flow: FlowArgs,
+    },
+    /// Bring a former main back as the mirror of the current main.
+    Rejoin {
+        /// The former main.
+        node: String,
+        #[command(flatten)]
+        flow: FlowArgs,
+    },
+    /// Continue the unfinished flow from its first unfinished step.
+    Resume {
+        #[command(flatten)]
+        flow: FlowArgs,
+    },
+    /// Close the unfinished flow's journal without running anything more (after the
+    /// nodes were checked by hand). Needs the word typed: --confirm-node abandon.
+    Abandon {
+        #[command(flatten)]
+        flow: FlowArgs,
+    },
     /// List what a sync would change on the mirror (main -> mirror).
     Diff {
         /// Print JSON.
@@ -81,6 +116,23 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+}
+
+/// Options shared by the guided flows.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FlowArgs {
+    /// Show every step (commands and SQL) and touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Answer yes to ordinary confirmations (not to typed ones).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Confirm a step that needs a node's name typed (fencing, promotion); repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub confirm_node: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `okmirror agent ...`
@@ -146,6 +198,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let (_, cfg) = load(cli.config.as_deref())?;
             sync_cmd::sync(cfg, dry_run, yes, json, allow_deletes).await
         }
+        Some(Command::Switchover { to, flow }) => {
+            let (_, cfg) = load(cli.config.as_deref())?;
+            flow_cmd::start(cfg, crate::failover::FlowKind::Switchover, &to, flow).await
+        }
+        Some(Command::Failover { to, flow }) => {
+            let (_, cfg) = load(cli.config.as_deref())?;
+            flow_cmd::start(cfg, crate::failover::FlowKind::Failover, &to, flow).await
+        }
+        Some(Command::Rejoin { node, flow }) => {
+            let (_, cfg) = load(cli.config.as_deref())?;
+            flow_cmd::start(cfg, crate::failover::FlowKind::Rejoin, &node, flow).await
+        }
+        Some(Command::Resume { flow }) => {
+            let (_, cfg) = load(cli.config.as_deref())?;
+            flow_cmd::resume(cfg, flow).await
+        }
+        Some(Command::Abandon { flow }) => flow_cmd::abandon(flow),
         Some(Command::Diff { json }) => {
             let (_, cfg) = load(cli.config.as_deref())?;
             status_cmd::diff(cfg, json).await

@@ -37,6 +37,70 @@ pub struct Config {
     pub sync: SyncConfig,
     #[serde(default)]
     pub monitor: MonitorConfig,
+    /// How nodes replicate from each other after a switchover, failover or rejoin.
+    pub replication: Option<ReplicationConfig>,
+    #[serde(default)]
+    pub failover: FailoverConfig,
+}
+
+/// The replication account a demoted node uses to follow the new main.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationConfig {
+    pub user: String,
+    pub password: Option<Secret>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+impl ReplicationConfig {
+    /// Where the replication password comes from; `Err` when none or several are given.
+    pub fn password_source(&self) -> Result<SecretSource, &'static str> {
+        SecretSource::from_keys(
+            self.password.as_ref(),
+            self.password_env.as_deref(),
+            self.password_file.as_deref(),
+        )
+    }
+}
+
+/// Guided failover, switchover and rejoin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailoverConfig {
+    /// Run locally to isolate an unreachable old main before the mirror is promoted
+    /// (power off, cut its network...); `{node}` is replaced by its name. Exit 0 = fenced.
+    pub fence_command: Option<String>,
+    /// A switchover refuses to start when the mirror is further behind than this.
+    #[serde(default = "default_max_lag")]
+    pub max_lag_secs: f64,
+    /// ... or when a write transaction on the main has been open this long.
+    #[serde(default = "default_long_trx")]
+    pub long_transaction_secs: u64,
+    /// Default timeout of a step, in seconds (each step may have its own floor).
+    #[serde(default = "default_step_timeout")]
+    pub step_timeout_secs: u64,
+}
+
+impl Default for FailoverConfig {
+    fn default() -> Self {
+        FailoverConfig {
+            fence_command: None,
+            max_lag_secs: default_max_lag(),
+            long_transaction_secs: default_long_trx(),
+            step_timeout_secs: default_step_timeout(),
+        }
+    }
+}
+
+fn default_max_lag() -> f64 {
+    5.0
+}
+fn default_long_trx() -> u64 {
+    30
+}
+fn default_step_timeout() -> u64 {
+    120
 }
 
 /// One OpenKM server: its host, its Tomcat home and its database.
@@ -159,6 +223,10 @@ pub struct DatabaseConfig {
     /// Connect through the node's SSH session (host and port are then as seen from the node).
     #[serde(default)]
     pub tunnel: bool,
+    /// Where the other node's database reaches this one for replication; defaults to
+    /// `host` (or the SSH host when tunnelled) and `port`.
+    pub replication_host: Option<String>,
+    pub replication_port: Option<u16>,
 }
 
 impl DatabaseConfig {

@@ -125,6 +125,17 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
         }
     }
     validate_traffic(config, &mut p);
+    if let Some(r) = config.replication.as_mut() {
+        if r.user.trim().is_empty() {
+            p.push(("replication.user".into(), "must not be empty".into()));
+        }
+        if let Err(m) = r.password_source() {
+            p.push(("replication".into(), m.into()));
+        }
+        if let Some(f) = r.password_file.as_mut() {
+            *f = expand_home(f);
+        }
+    }
     let m = &config.monitor;
     if m.interval_secs == 0 {
         p.push(("monitor.interval_secs".into(), "must be at least 1".into()));

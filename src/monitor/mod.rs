@@ -143,6 +143,12 @@ impl Monitor {
         self.with_db(&self.nodes[node], false, f).await
     }
 
+    /// A connection of its own to `node`'s database, for statements that may take longer
+    /// than a probe (waits, locks); dropped by the caller.
+    pub async fn connect_node(&self, node: usize) -> Result<Conn> {
+        self.connect(&self.nodes[node]).await
+    }
+
     /// Probes one node: the batched SSH command and the database, concurrently.
     pub async fn probe_node(&self, i: usize) -> NodeStatus {
         let link = &self.nodes[i];

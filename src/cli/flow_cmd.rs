@@ -1,0 +1,207 @@
+//! `okmirror switchover|failover|rejoin|resume|abandon`: the guided flows from the
+//! command line. Progress goes to stderr, the report (`--json`) to stdout; exit 0 only
+//! when the flow completed.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use color_eyre::eyre::{Result, eyre};
+use tokio::sync::mpsc;
+
+use super::FlowArgs;
+use crate::config::Config;
+use crate::failover::exec::{ChannelConfirmer, journal_dir, node_index};
+use crate::failover::journal::{self, Entry, Journal, now_ms};
+use crate::failover::{Confirm, FlowEvent, FlowKind, FlowReport, Runner, Step};
+use crate::monitor::Monitor;
+
+/// Plans and runs a new flow. `node` is the target (switchover, failover) or the
+/// former main (rejoin).
+pub async fn start(cfg: Config, kind: FlowKind, node: &str, args: FlowArgs) -> Result<ExitCode> {
+    let monitor = Arc::new(Monitor::new(Arc::new(cfg)));
+    let idx = node_index(&monitor, node)?;
+    let other = 1 - idx;
+    let (old, new) = match kind {
+        FlowKind::Rejoin => (idx, other),
+        _ => (other, idx),
+    };
+    let runner = Runner::plan(monitor, kind, old, new).await;
+    if args.dry_run {
+        if args.json {
+            super::print_out(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&runner.steps)?
+            ))?;
+        } else {
+            eprintln!("{} plan (dry run: nothing is touched):", kind.word());
+            for s in &runner.steps {
+                print_step(s);
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (tx, rx) = mpsc::channel(64);
+    let task = tokio::spawn(async move {
+        let mut confirmer = ChannelConfirmer(tx.clone());
+        runner.run(&mut confirmer, &tx).await
+    });
+    follow(rx, &args).await;
+    let report = task
+        .await
+        .map_err(|e| eyre!("the flow task failed: {e}"))??;
+    finish(&report, args.json)
+}
+
+/// Continues the unfinished flow.
+pub async fn resume(cfg: Config, args: FlowArgs) -> Result<ExitCode> {
+    let dir = journal_dir()?;
+    let Some(path) = journal::unfinished(&dir)?.pop() else {
+        eprintln!("no unfinished flow in {}", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    };
+    let monitor = Arc::new(Monitor::new(Arc::new(cfg)));
+    let (runner, j) = Runner::reopen(monitor, &path).await?;
+    eprintln!(
+        "resuming the {} journaled in {} ({} steps done)",
+        runner.kind.word(),
+        path.display(),
+        j.done_steps().len()
+    );
+    if args.dry_run {
+        let done = j.done_steps();
+        for s in runner.steps.iter().filter(|s| !done.contains(&s.id)) {
+            print_step(s);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (tx, rx) = mpsc::channel(64);
+    let task = tokio::spawn(async move {
+        let mut confirmer = ChannelConfirmer(tx.clone());
+        runner.execute(j, &mut confirmer, &tx).await
+    });
+    follow(rx, &args).await;
+    let report = task
+        .await
+        .map_err(|e| eyre!("the flow task failed: {e}"))??;
+    finish(&report, args.json)
+}
+
+/// Closes the unfinished flow's journal without acting.
+pub fn abandon(args: FlowArgs) -> Result<ExitCode> {
+    let dir = journal_dir()?;
+    let Some(path) = journal::unfinished(&dir)?.pop() else {
+        eprintln!("no unfinished flow in {}", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    };
+    if !args.confirm_node.iter().any(|n| n == "abandon") {
+        return Err(eyre!(
+            "abandoning {} leaves the nodes as they are now; check them, then confirm with --confirm-node abandon",
+            path.display()
+        ));
+    }
+    let mut j = Journal::open(&path)?;
+    j.append(Entry::End {
+        outcome: "abandoned by the operator".into(),
+        at_ms: now_ms(),
+    })?;
+    eprintln!("abandoned {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_step(s: &Step) {
+    let confirm = match &s.confirm {
+        Confirm::None => String::new(),
+        Confirm::Yes => "  [asks yes/no]".into(),
+        Confirm::TypedNode(n) => format!("  [type {n:?}]"),
+    };
+    eprintln!("  {}  {}{confirm}", s.id, s.title);
+    eprintln!("        {}", s.detail);
+}
+
+/// Prints progress and answers questions until the flow's channel closes.
+async fn follow(mut rx: mpsc::Receiver<FlowEvent>, args: &FlowArgs) {
+    let mut steps: Vec<Step> = Vec::new();
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            FlowEvent::Planned(s) => steps = s,
+            FlowEvent::AlreadyDone(d) => eprintln!("already done: {}", d.join(", ")),
+            FlowEvent::Started(i) => {
+                if let Some(s) = steps.get(i) {
+                    eprintln!("[{:>2}/{}] {} ...", i + 1, steps.len(), s.title);
+                }
+            }
+            FlowEvent::Done { ok, output, ms, .. } => {
+                let word = if ok { "done" } else { "FAILED" };
+                eprintln!("        {word} in {ms} ms: {output}");
+            }
+            FlowEvent::RolledBack(m) => eprintln!("rolled back: {m}"),
+            FlowEvent::Ask { step, reply } => {
+                let yes = answer(&step, args).await;
+                reply.send(yes);
+            }
+        }
+    }
+}
+
+/// The answer to a confirmation: from the flags, else from the terminal.
+async fn answer(step: &Step, args: &FlowArgs) -> bool {
+    match &step.confirm {
+        Confirm::None => return true,
+        Confirm::Yes if args.yes => return true,
+        Confirm::TypedNode(n) if args.confirm_node.iter().any(|c| c == n) => return true,
+        _ => {}
+    }
+    if !std::io::stdin().is_terminal() {
+        let need = match &step.confirm {
+            Confirm::TypedNode(n) => format!("--confirm-node {n}"),
+            _ => "--yes".into(),
+        };
+        eprintln!("not confirmed: {} (no terminal; give {need})", step.title);
+        return false;
+    }
+    let prompt = match &step.confirm {
+        Confirm::TypedNode(n) => format!(
+            "{}\n  {}\nType {n:?} to confirm (anything else cancels): ",
+            step.title, step.detail
+        ),
+        _ => format!("{}\n  {}\nGo on? [y/N] ", step.title, step.detail),
+    };
+    let expected = match &step.confirm {
+        Confirm::TypedNode(n) => Some(n.clone()),
+        _ => None,
+    };
+    tokio::task::spawn_blocking(move || {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line).is_err() {
+            return false;
+        }
+        match expected {
+            Some(n) => line.trim() == n,
+            None => matches!(line.trim(), "y" | "Y" | "yes"),
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn finish(report: &FlowReport, json: bool) -> Result<ExitCode> {
+    if json {
+        super::print_out(&format!("{}\n", serde_json::to_string_pretty(report)?))?;
+    }
+    eprintln!(
+        "{} {} -> {}: {} (journal {})",
+        report.kind,
+        report.from,
+        report.to,
+        report.outcome,
+        report.journal.display()
+    );
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,1193 @@
+//! Runs a flow: each step is journaled before and after it acts, confirmed when it must
+//! be, bounded by its timeout, and written so that running it twice is harmless (it
+//! checks its own effect first). A failure before promotion gives the old main back
+//! its writes; a failure after it stops and says where, for `okmirror resume`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
+use mysql_async::Conn;
+use mysql_async::prelude::Queryable;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::flow::{self, Action, Confirm, Ends, FlowKind, Step};
+use super::journal::{self, Entry, Journal, now_ms};
+use super::{haproxy, sql};
+use crate::db::status::{DbStatus, Flavour, read_status};
+use crate::monitor::Monitor;
+use crate::monitor::roles::PairRoles;
+use crate::sync::plan::{Pass, Scope, quote, rsync_command};
+
+/// Progress of a flow, for the faces.
+#[derive(Debug, Clone)]
+pub enum FlowEvent {
+    /// The steps, before anything runs (index = position).
+    Planned(Vec<Step>),
+    /// Steps already done in an earlier run of this flow (resume).
+    AlreadyDone(Vec<String>),
+    Started(usize),
+    Done {
+        step: usize,
+        ok: bool,
+        output: String,
+        ms: u64,
+    },
+    /// A rollback ran after a failure before promotion.
+    RolledBack(String),
+    /// The operator must answer before `step` acts (see `ChannelConfirmer`).
+    Ask {
+        step: Box<Step>,
+        reply: Reply,
+    },
+}
+
+/// The answer slot of an `Ask` (cloneable, answered once).
+#[derive(Debug, Clone)]
+pub struct Reply(Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<bool>>>>);
+
+impl Reply {
+    /// Answers; later answers are ignored.
+    pub fn send(&self, yes: bool) {
+        if let Some(tx) = self.0.lock().ok().and_then(|mut g| g.take()) {
+            let _ = tx.send(yes);
+        }
+    }
+}
+
+/// Asks the operator before a step that needs confirmation.
+pub trait Confirmer {
+    /// `true` to go on with `step`. For `Confirm::TypedNode`, only the exact name counts.
+    fn confirm(&mut self, step: &Step) -> impl std::future::Future<Output = bool> + Send;
+}
+
+/// Asks through the event channel, so questions arrive in order with the progress:
+/// the face answers each `FlowEvent::Ask` (the CLI from flags or a prompt, the TUI from
+/// a dialog). A face that goes away counts as "no".
+pub struct ChannelConfirmer(pub mpsc::Sender<FlowEvent>);
+
+impl Confirmer for ChannelConfirmer {
+    async fn confirm(&mut self, step: &Step) -> bool {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let ask = FlowEvent::Ask {
+            step: Box::new(step.clone()),
+            reply: Reply(Arc::new(std::sync::Mutex::new(Some(tx)))),
+        };
+        if self.0.send(ask).await.is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+}
+
+/// How a flow ended, built from its journal.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowReport {
+    pub id: String,
+    pub kind: String,
+    pub from: String,
+    pub to: String,
+    pub outcome: String,
+    pub ok: bool,
+    pub journal: PathBuf,
+    pub steps: Vec<StepReport>,
+}
+
+/// One step as journaled.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub id: String,
+    pub title: String,
+    /// `done`, `failed`, `interrupted` (started, never finished) or `not run`.
+    pub state: String,
+    pub output: String,
+    pub started_ms: Option<u64>,
+    pub ended_ms: Option<u64>,
+}
+
+/// Where flow journals live.
+pub fn journal_dir() -> Result<PathBuf> {
+    Ok(crate::paths::data_dir()?.join("flows"))
+}
+
+/// The database flavour of `node` (for the SQL a plan shows).
+pub async fn flavour_of(monitor: &Monitor, node: usize) -> Result<Flavour> {
+    monitor
+        .db(node, async |c| {
+            let v: String = c.query_first("SELECT VERSION()").await?.unwrap_or_default();
+            Ok(if v.to_ascii_lowercase().contains("mariadb") {
+                Flavour::MariaDb
+            } else {
+                Flavour::MySql
+            })
+        })
+        .await
+}
+
+/// Finds a node by name (case-insensitive), with a clear error.
+pub fn node_index(monitor: &Monitor, name: &str) -> Result<usize> {
+    monitor
+        .nodes
+        .iter()
+        .position(|n| n.cfg.name.eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            eyre!(
+                "no node named {name:?}; the nodes are {} and {}",
+                monitor.nodes[0].cfg.name,
+                monitor.nodes[1].cfg.name
+            )
+        })
+}
+
+/// A flow ready to run (new or resumed).
+pub struct Runner {
+    pub monitor: Arc<Monitor>,
+    pub kind: FlowKind,
+    pub old: usize,
+    pub new: usize,
+    pub steps: Vec<Step>,
+    pub flavour: Flavour,
+}
+
+impl Runner {
+    /// Plans a flow; `flavour` comes from whichever node answers (MariaDB if none).
+    pub async fn plan(monitor: Arc<Monitor>, kind: FlowKind, old: usize, new: usize) -> Runner {
+        let flavour = match flavour_of(&monitor, new).await {
+            Ok(f) => f,
+            Err(_) => flavour_of(&monitor, old).await.unwrap_or(Flavour::MariaDb),
+        };
+        let steps = flow::plan(
+            kind,
+            &Ends {
+                cfg: &monitor.cfg,
+                old,
+                new,
+                flavour,
+            },
+        );
+        Runner {
+            monitor,
+            kind,
+            old,
+            new,
+            steps,
+            flavour,
+        }
+    }
+
+    /// Starts the flow with a new journal and runs it.
+    pub async fn run<C: Confirmer>(
+        self,
+        confirmer: &mut C,
+        events: &mpsc::Sender<FlowEvent>,
+    ) -> Result<FlowReport> {
+        let dir = journal_dir()?;
+        if let Some(p) = journal::unfinished(&dir)?.first() {
+            return Err(eyre!(
+                "an unfinished flow is journaled in {}: finish it with `okmirror resume` (or `okmirror abandon` after checking the nodes by hand)",
+                p.display()
+            ));
+        }
+        let id = format!(
+            "{}-{}-{}-to-{}",
+            now_ms(),
+            self.kind.word(),
+            self.monitor.nodes[self.old].cfg.name,
+            self.monitor.nodes[self.new].cfg.name
+        );
+        let j = Journal::create(
+            &dir,
+            Entry::Flow {
+                id,
+                kind: self.kind.word().into(),
+                from: self.monitor.nodes[self.old].cfg.name.clone(),
+                to: self.monitor.nodes[self.new].cfg.name.clone(),
+                steps: self.steps.iter().map(|s| s.id.clone()).collect(),
+                at_ms: now_ms(),
+            },
+        )?;
+        self.execute(j, confirmer, events).await
+    }
+
+    /// Reopens an unfinished journal and plans the same flow again.
+    pub async fn reopen(monitor: Arc<Monitor>, path: &Path) -> Result<(Runner, Journal)> {
+        let j = Journal::open(path)?;
+        let Some(Entry::Flow {
+            kind,
+            from,
+            to,
+            steps,
+            ..
+        }) = j.entries.first().cloned()
+        else {
+            return Err(eyre!("{}: no flow at its start", path.display()));
+        };
+        let kind = FlowKind::from_word(&kind)
+            .ok_or_else(|| eyre!("{}: unknown flow {kind:?}", path.display()))?;
+        let (old, new) = (node_index(&monitor, &from)?, node_index(&monitor, &to)?);
+        let r = Runner::plan(monitor, kind, old, new).await;
+        let ids: Vec<String> = r.steps.iter().map(|s| s.id.clone()).collect();
+        if ids != steps {
+            return Err(eyre!(
+                "{}: the journaled steps differ from this okmirror's {} (a different version?); finish by hand",
+                path.display(),
+                kind.word()
+            ));
+        }
+        Ok((r, j))
+    }
+
+    /// Runs the steps not yet done in `j`.
+    pub async fn execute<C: Confirmer>(
+        self,
+        mut j: Journal,
+        confirmer: &mut C,
+        events: &mpsc::Sender<FlowEvent>,
+    ) -> Result<FlowReport> {
+        let _ = events.send(FlowEvent::Planned(self.steps.clone())).await;
+        let done = j.done_steps();
+        if !done.is_empty() {
+            let _ = events.send(FlowEvent::AlreadyDone(done.clone())).await;
+        }
+        let mut ctx = Ctx::default();
+        for (i, step) in self.steps.iter().enumerate() {
+            if done.contains(&step.id) {
+                continue;
+            }
+            if step.confirm != Confirm::None && !confirmer.confirm(step).await {
+                let why = format!("not confirmed: {}", step.title);
+                j.append(Entry::Done {
+                    step: step.id.clone(),
+                    ok: false,
+                    output: why.clone(),
+                    at_ms: now_ms(),
+                })?;
+                return self.fail(j, i, why, events).await;
+            }
+            j.append(Entry::Start {
+                step: step.id.clone(),
+                at_ms: now_ms(),
+            })?;
+            let _ = events.send(FlowEvent::Started(i)).await;
+            let t0 = Instant::now();
+            let r = match tokio::time::timeout(step.timeout, self.act(step, &mut ctx)).await {
+                Ok(r) => r,
+                Err(_) => Err(eyre!("timed out after {} s", step.timeout.as_secs())),
+            };
+            let ms = t0.elapsed().as_millis() as u64;
+            let (ok, output) = match r {
+                Ok(o) => (true, o),
+                Err(e) => (false, format!("{e:#}")),
+            };
+            j.append(Entry::Done {
+                step: step.id.clone(),
+                ok,
+                output: output.clone(),
+                at_ms: now_ms(),
+            })?;
+            let _ = events
+                .send(FlowEvent::Done {
+                    step: i,
+                    ok,
+                    output: output.clone(),
+                    ms,
+                })
+                .await;
+            if !ok {
+                return self.fail(j, i, output, events).await;
+            }
+        }
+        j.append(Entry::End {
+            outcome: "completed".into(),
+            at_ms: now_ms(),
+        })?;
+        Ok(report(&j.path, &j.entries, &self.steps))
+    }
+
+    /// Ends a flow after a failed step: rolls the old main back when promotion has not
+    /// happened, and journals the outcome.
+    async fn fail(
+        &self,
+        mut j: Journal,
+        i: usize,
+        why: String,
+        events: &mpsc::Sender<FlowEvent>,
+    ) -> Result<FlowReport> {
+        let step = &self.steps[i];
+        let outcome = if step.before_promotion && self.kind == FlowKind::Switchover {
+            match self.rollback().await {
+                Ok(msg) => {
+                    let _ = events.send(FlowEvent::RolledBack(msg.clone())).await;
+                    format!("failed at {}: {why}; rolled back: {msg}", step.id)
+                }
+                Err(e) => format!(
+                    "failed at {}: {why}; ROLLBACK FAILED: {e:#}; check {} by hand",
+                    step.id, self.monitor.nodes[self.old].cfg.name
+                ),
+            }
+        } else if step.before_promotion {
+            format!("failed at {}: {why}; nothing was promoted", step.id)
+        } else {
+            // After promotion the way back is forward: the journal stays open for resume.
+            return Ok(report(&j.path, &j.entries, &self.steps));
+        };
+        j.append(Entry::End {
+            outcome,
+            at_ms: now_ms(),
+        })?;
+        Ok(report(&j.path, &j.entries, &self.steps))
+    }
+
+    /// Gives the old main its writes back and starts both OpenKMs.
+    pub async fn rollback(&self) -> Result<String> {
+        let m = &self.monitor;
+        let mut c = m.connect_node(self.old).await?;
+        let st = read_status(&mut c, &m.nodes[self.old].cfg.database.schema).await?;
+        if st.replica.is_some() {
+            return Err(eyre!(
+                "{} already replicates from another node; not touching it",
+                m.nodes[self.old].cfg.name
+            ));
+        }
+        if st.flavour == Flavour::MySql {
+            c.query_drop("SET GLOBAL super_read_only = OFF").await?;
+        }
+        c.query_drop("SET GLOBAL read_only = OFF").await?;
+        service(m, self.old, Svc::Start).await?;
+        let _ = service(m, self.new, Svc::Start).await;
+        Ok(format!(
+            "{} takes writes again; OpenKM started on both",
+            m.nodes[self.old].cfg.name
+        ))
+    }
+
+    async fn act(&self, step: &Step, ctx: &mut Ctx) -> Result<String> {
+        let m = &*self.monitor;
+        let (old, new) = (self.old, self.new);
+        let name = |i: usize| m.nodes[i].cfg.name.clone();
+        match step.action {
+            Action::Preflight => preflight(m, old, new).await,
+            Action::Assess => match self.kind {
+                FlowKind::Rejoin => assess_rejoin(m, old, new).await,
+                _ => assess_failover(m, old, new, ctx).await,
+            },
+            Action::LiveSync => rsync(m, old, new, Pass::Live).await,
+            Action::FreezeOldMain => {
+                service(m, new, Svc::Stop).await?;
+                service(m, old, Svc::Stop).await?;
+                run_sql(m, old, &sql::fence(self.flavour)).await?;
+                Ok(format!(
+                    "OpenKM stopped on {} and {}; {} read-only",
+                    name(old),
+                    name(new),
+                    name(old)
+                ))
+            }
+            Action::FinalSync => rsync(m, old, new, Pass::Frozen).await,
+            Action::CatchUp => {
+                let (main, replica) = match self.kind {
+                    FlowKind::Rejoin => (new, old),
+                    _ => (old, new),
+                };
+                let pos = m.wait_mirror_caught_up(main, replica, step.timeout).await?;
+                Ok(format!(
+                    "{} applied {}'s position {pos}",
+                    name(replica),
+                    name(main)
+                ))
+            }
+            Action::FenceOldMain => fence_old_main(m, old, self.flavour, ctx).await,
+            Action::DrainRelay => drain_relay(m, new, step.timeout).await,
+            Action::Promote => promote(m, old, new, self.flavour).await,
+            Action::Flags => {
+                set_flag(m, new, false).await?;
+                let mut out = format!("{}: system.readonly = false", name(new));
+                if self.kind == FlowKind::Switchover {
+                    set_flag(m, old, true).await?;
+                    out.push_str(&format!("; {}: system.readonly = true", name(old)));
+                }
+                Ok(out)
+            }
+            Action::StartNewMain => {
+                if self.kind == FlowKind::Failover {
+                    // OpenKM reads the flag only at start-up.
+                    service(m, new, Svc::Stop).await?;
+                }
+                service(m, new, Svc::Start).await
+            }
+            Action::SwitchTraffic => switch_traffic(m, old, new).await,
+            Action::CheckFrontDoor => check_front_door(m, new, step.timeout).await,
+            Action::DemoteOldMain | Action::Repoint => {
+                repoint(m, old, new, self.flavour, step.timeout).await
+            }
+            Action::StartOldMain => service(m, old, Svc::Start).await,
+            Action::ProveDirection => prove_direction(m, new, old, step.timeout).await,
+            Action::LossReport => Ok(loss_report(m, old, new, ctx).await),
+            Action::FenceStale => {
+                service(m, old, Svc::Stop).await?;
+                run_sql(m, old, &sql::fence(self.flavour)).await?;
+                Ok(format!(
+                    "OpenKM stopped on {}; its database is read-only",
+                    name(old)
+                ))
+            }
+            Action::ErrantCheck => errant_check(m, old, new).await,
+            Action::SyncFiles => {
+                let (tx, mut rx) = mpsc::channel(256);
+                let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                let r = crate::sync::run::run(
+                    Arc::clone(&self.monitor),
+                    crate::sync::run::SyncOptions::default(),
+                    tx,
+                )
+                .await;
+                let _ = drain.await;
+                let r = r?;
+                if !r.verified {
+                    return Err(eyre!(
+                        "the sync ran but its verify found {} mismatches",
+                        r.mismatches.len()
+                    ));
+                }
+                Ok(format!(
+                    "{} files, {} bytes copied; {} files verified identical",
+                    r.files, r.bytes, r.verified_files
+                ))
+            }
+            Action::StartRejoined => {
+                set_flag(m, old, true).await?;
+                service(m, old, Svc::Start).await
+            }
+        }
+    }
+}
+
+/// What steps learn and later steps use (within one run of the flow).
+#[derive(Default)]
+struct Ctx {
+    /// The mirror's last heartbeat age at assessment (seconds).
+    last_beat_age: Option<f64>,
+    /// How the old main was fenced.
+    fenced_by: Option<String>,
+}
+
+/// Builds the report from the journal (the one source).
+pub fn report(path: &Path, entries: &[Entry], steps: &[Step]) -> FlowReport {
+    let (mut id, mut kind, mut from, mut to) = Default::default();
+    if let Some(Entry::Flow {
+        id: i,
+        kind: k,
+        from: f,
+        to: t,
+        ..
+    }) = entries.first()
+    {
+        (id, kind, from, to) = (i.clone(), k.clone(), f.clone(), t.clone());
+    }
+    let outcome = entries
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Entry::End { outcome, .. } => Some(outcome.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "unfinished: resume with `okmirror resume`".into());
+    let steps = steps
+        .iter()
+        .map(|s| {
+            let started = entries.iter().rev().find_map(|e| match e {
+                Entry::Start { step, at_ms } if *step == s.id => Some(*at_ms),
+                _ => None,
+            });
+            let done = entries.iter().rev().find_map(|e| match e {
+                Entry::Done {
+                    step,
+                    ok,
+                    output,
+                    at_ms,
+                } if *step == s.id => Some((*ok, output.clone(), *at_ms)),
+                _ => None,
+            });
+            let (state, output, ended) = match (started, done) {
+                (_, Some((true, o, at))) => ("done", o, Some(at)),
+                (_, Some((false, o, at))) => ("failed", o, Some(at)),
+                (Some(_), None) => ("interrupted", String::new(), None),
+                (None, None) => ("not run", String::new(), None),
+            };
+            StepReport {
+                id: s.id.clone(),
+                title: s.title.clone(),
+                state: state.into(),
+                output,
+                started_ms: started,
+                ended_ms: ended,
+            }
+        })
+        .collect::<Vec<_>>();
+    FlowReport {
+        ok: outcome == "completed",
+        id,
+        kind,
+        from,
+        to,
+        outcome,
+        journal: path.to_path_buf(),
+        steps,
+    }
+}
+
+// ---------------------------------------------------------------- the actions
+
+#[derive(Clone, Copy)]
+enum Svc {
+    Start,
+    Stop,
+}
+
+async fn service(m: &Monitor, i: usize, what: Svc) -> Result<String> {
+    let n = &m.nodes[i];
+    let (cmd, word) = match what {
+        Svc::Start => (&n.cfg.service.start, "start"),
+        Svc::Stop => (&n.cfg.service.stop, "stop"),
+    };
+    let out = n
+        .ssh
+        .run(cmd, Duration::from_secs(300))
+        .await
+        .wrap_err_with(|| format!("{word} OpenKM on {}", n.cfg.name))?;
+    if !out.success() {
+        return Err(eyre!(
+            "{word} OpenKM on {}: {} {}",
+            n.cfg.name,
+            out.stdout.trim(),
+            out.stderr.trim()
+        ));
+    }
+    Ok(format!("{}: {}", n.cfg.name, out.stdout.trim()))
+}
+
+async fn status_of(m: &Monitor, i: usize) -> Result<(Conn, DbStatus)> {
+    let mut c = m.connect_node(i).await?;
+    let st = read_status(&mut c, &m.nodes[i].cfg.database.schema).await?;
+    Ok((c, st))
+}
+
+async fn run_sql(m: &Monitor, i: usize, stmts: &[String]) -> Result<()> {
+    let mut c = m.connect_node(i).await?;
+    for s in stmts {
+        c.query_drop(s)
+            .await
+            .wrap_err_with(|| format!("on {}: {}", m.nodes[i].cfg.name, first_words(s)))?;
+    }
+    Ok(())
+}
+
+/// A statement's opening words, for errors (never the password part).
+fn first_words(s: &str) -> String {
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+async fn rsync(m: &Monitor, from: usize, to: usize, pass: Pass) -> Result<String> {
+    let (s, d) = (&m.nodes[from], &m.nodes[to]);
+    let cmd = rsync_command(
+        &s.cfg,
+        &d.cfg,
+        &m.cfg.sync,
+        pass,
+        Scope::Tree,
+        pass == Pass::Frozen,
+    );
+    let cmd = format!(
+        "mkdir -p {} && {cmd}",
+        quote(&s.cfg.state_dir.display().to_string())
+    );
+    let out = s.ssh.run(&cmd, Duration::from_secs(24 * 3600)).await?;
+    let live = pass == Pass::Live;
+    if !crate::sync::exit::is_success(out.status, live) {
+        let last = out.stdout.lines().last().unwrap_or("").to_string();
+        return Err(eyre!(
+            "rsync: {} ({last})",
+            crate::sync::exit::describe(out.status)
+        ));
+    }
+    let files = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("<f") || l.starts_with(">f"))
+        .count();
+    Ok(format!(
+        "{files} files copied {} -> {}",
+        s.cfg.name, d.cfg.name
+    ))
+}
+
+async fn preflight(m: &Monitor, old: usize, new: usize) -> Result<String> {
+    let cfg = &m.cfg.failover;
+    let status = m.probe_pair(Some(Duration::from_secs(2))).await;
+    let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
+    if status.roles
+        != (PairRoles::Normal {
+            main: old,
+            mirror: new,
+        })
+    {
+        return Err(eyre!(
+            "{on} must be the writable main and {nn} the read-only mirror; the pair is {:?}",
+            status.roles
+        ));
+    }
+    let mut lines = vec![format!("roles: {on} main, {nn} mirror")];
+    let replica = status.nodes[new]
+        .db
+        .as_ref()
+        .and_then(|d| d.replica.clone())
+        .ok_or_else(|| eyre!("{nn} does not replicate from {on}"))?;
+    if !replica.healthy() {
+        return Err(eyre!(
+            "{nn}'s replication is not running (IO {}, SQL {}): {}",
+            replica.io.word(),
+            replica.sql.word(),
+            replica
+                .last_io_error
+                .or(replica.last_sql_error)
+                .unwrap_or_default()
+        ));
+    }
+    match status.lag.heartbeat_secs {
+        Some(l) if l > cfg.max_lag_secs => {
+            return Err(eyre!(
+                "{nn} lags {l:.1} s behind (max_lag_secs = {})",
+                cfg.max_lag_secs
+            ));
+        }
+        Some(l) => lines.push(format!("lag: {l:.3} s")),
+        None => lines.push("lag: not measured (no heartbeat yet)".into()),
+    }
+    let errant = errant_list(m, new, old).await?;
+    if !errant.is_empty() {
+        return Err(eyre!(
+            "errant transactions on {nn} (written there, never on {on}): {}; a switchover would lose or replay them",
+            errant.join(", ")
+        ));
+    }
+    lines.push(format!("no errant transactions on {nn}"));
+    let long = m
+        .db(old, async |c| {
+            let n: Option<u64> = c
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.innodb_trx \
+                     WHERE trx_rows_modified > 0 AND trx_started < NOW() - INTERVAL ? SECOND",
+                    (cfg.long_transaction_secs,),
+                )
+                .await?;
+            Ok(n.unwrap_or(0))
+        })
+        .await?;
+    if long > 0 {
+        return Err(eyre!(
+            "{long} write transaction(s) open on {on} for more than {} s; wait for them",
+            cfg.long_transaction_secs
+        ));
+    }
+    lines.push("no long write transactions on the main".into());
+    Ok(lines.join("; "))
+}
+
+/// Transactions on `candidate` that `main` never saw (GTID).
+async fn errant_list(m: &Monitor, candidate: usize, main: usize) -> Result<Vec<String>> {
+    let (mut cc, cst) = status_of(m, candidate).await?;
+    let (mut mc, _) = status_of(m, main).await?;
+    match cst.flavour {
+        Flavour::MariaDb => {
+            let q = "SELECT @@gtid_binlog_state";
+            let c: String = cc.query_first(q).await?.unwrap_or_default();
+            let mm: String = mc.query_first(q).await?.unwrap_or_default();
+            Ok(sql::errant_mariadb(&c, &mm))
+        }
+        Flavour::MySql => {
+            let c: String = cc
+                .query_first("SELECT @@gtid_executed")
+                .await?
+                .unwrap_or_default();
+            let left: Option<String> = mc
+                .exec_first("SELECT GTID_SUBTRACT(?, @@gtid_executed)", (c,))
+                .await?;
+            Ok(left
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| vec![s.replace('\n', "")])
+                .unwrap_or_default())
+        }
+    }
+}
+
+async fn assess_failover(m: &Monitor, old: usize, new: usize, ctx: &mut Ctx) -> Result<String> {
+    let status = m.probe_pair(None).await;
+    let (o, n) = (&status.nodes[old], &status.nodes[new]);
+    let nst = n.db.as_ref().ok_or_else(|| {
+        eyre!(
+            "{} is not reachable either: {}",
+            n.name,
+            n.db_error.clone().unwrap_or_default()
+        )
+    })?;
+    if nst.writable() {
+        return Err(eyre!("{} is already writable: nothing to promote", n.name));
+    }
+    let mut lines = Vec::new();
+    lines.push(match (&o.ssh_error, &o.db_error) {
+        (Some(s), Some(d)) => format!("{}: SSH fails ({s}); database fails ({d})", o.name),
+        (None, Some(d)) => format!("{}: SSH answers; database fails ({d})", o.name),
+        (Some(s), None) => format!("{}: SSH fails ({s}); database answers", o.name),
+        (None, None) => format!("{}: reachable (it will be fenced before promotion)", o.name),
+    });
+    if let Some(r) = &nst.replica {
+        lines.push(format!(
+            "{}: replication IO {} ({}), SQL {}",
+            n.name,
+            r.io.word(),
+            r.last_io_error
+                .clone()
+                .unwrap_or_else(|| r.io_state.clone()),
+            r.sql.word()
+        ));
+    }
+    ctx.last_beat_age = status.lag.last_beat_age_secs.or(status.lag.heartbeat_secs);
+    if let Some(a) = ctx.last_beat_age {
+        lines.push(format!(
+            "{}'s last heartbeat from {} is {a:.1} s old",
+            n.name, o.name
+        ));
+    }
+    Ok(lines.join("; "))
+}
+
+async fn assess_rejoin(m: &Monitor, old: usize, new: usize) -> Result<String> {
+    let status = m.probe_pair(None).await;
+    let (o, n) = (&status.nodes[old], &status.nodes[new]);
+    if n.writable() != Some(true) {
+        return Err(eyre!(
+            "{} is not a writable main (its database: {:?})",
+            n.name,
+            n.db_error
+        ));
+    }
+    if o.ssh_error.is_some() && o.db_error.is_some() {
+        return Err(eyre!("{} is not reachable: nothing to rejoin yet", o.name));
+    }
+    Ok(format!(
+        "{} is the main; {} is back ({})",
+        n.name,
+        o.name,
+        match o.writable() {
+            Some(true) => "WRITABLE: split brain until fenced",
+            Some(false) => "read-only",
+            None => "database not answering",
+        }
+    ))
+}
+
+async fn fence_old_main(
+    m: &Monitor,
+    old: usize,
+    flavour: Flavour,
+    ctx: &mut Ctx,
+) -> Result<String> {
+    let n = &m.nodes[old];
+    let mut done = Vec::new();
+    let ssh_ok = matches!(
+        tokio::time::timeout(Duration::from_secs(15), n.ssh.run(&n.cfg.service.stop, Duration::from_secs(60))).await,
+        Ok(Ok(ref o)) if o.success()
+    );
+    if ssh_ok {
+        done.push("OpenKM stopped".to_string());
+    }
+    let db_ok = matches!(
+        tokio::time::timeout(
+            Duration::from_secs(15),
+            run_sql(m, old, &sql::fence(flavour)),
+        )
+        .await,
+        Ok(Ok(()))
+    );
+    if db_ok {
+        done.push("database read-only".to_string());
+    }
+    if !ssh_ok && !db_ok {
+        match &m.cfg.failover.fence_command {
+            Some(cmd) => {
+                let cmd = cmd.replace("{node}", &n.cfg.name);
+                let out = tokio::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(&cmd)
+                    .output()
+                    .await
+                    .wrap_err_with(|| format!("running the fence command {cmd:?}"))?;
+                if !out.status.success() {
+                    return Err(eyre!(
+                        "the fence command failed ({}): {}; {} is not fenced",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr).trim(),
+                        n.cfg.name
+                    ));
+                }
+                done.push(format!("unreachable; fenced by `{cmd}`"));
+            }
+            None => done.push("unreachable; the operator attested it is down or isolated".into()),
+        }
+    }
+    // Whatever happened: a reachable, writable old main blocks the promotion.
+    if let Ok(Ok((_, st))) = tokio::time::timeout(Duration::from_secs(5), status_of(m, old)).await
+        && st.writable()
+    {
+        return Err(eyre!(
+            "{} is reachable and still writable: refusing to go on",
+            n.cfg.name
+        ));
+    }
+    let s = done.join("; ");
+    ctx.fenced_by = Some(s.clone());
+    Ok(format!("{}: {s}", n.cfg.name))
+}
+
+async fn drain_relay(m: &Monitor, new: usize, timeout: Duration) -> Result<String> {
+    let (mut c, st) = status_of(m, new).await?;
+    let Some(r) = st.replica else {
+        return Ok("no replication configured (already promoted?)".into());
+    };
+    let received = r.retrieved_gtid.trim().to_string();
+    if received.is_empty() {
+        return Ok("nothing received to apply".into());
+    }
+    let sql = match st.flavour {
+        Flavour::MariaDb => "SELECT MASTER_GTID_WAIT(?, ?)",
+        Flavour::MySql => "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)",
+    };
+    let r: Option<i64> = c
+        .exec_first(
+            sql,
+            (received.clone(), timeout.as_secs().saturating_sub(5).max(1)),
+        )
+        .await?;
+    if r != Some(0) {
+        return Err(eyre!(
+            "{} did not apply its received position {received} in time",
+            m.nodes[new].cfg.name
+        ));
+    }
+    Ok(format!("applied everything received ({received})"))
+}
+
+async fn promote(m: &Monitor, old: usize, new: usize, flavour: Flavour) -> Result<String> {
+    let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
+    // Never two writable nodes: refuse while the old main answers and takes writes.
+    if let Ok(Ok((_, st))) = tokio::time::timeout(Duration::from_secs(5), status_of(m, old)).await
+        && st.writable()
+    {
+        return Err(eyre!(
+            "refusing to promote {nn}: {on} is reachable and writable (fence it first)"
+        ));
+    }
+    let (_, st) = status_of(m, new).await?;
+    if st.writable() && st.replica.is_none() {
+        return Ok(format!("{nn} is already a writable main"));
+    }
+    run_sql(m, new, &sql::promote(flavour)).await?;
+    Ok(format!("{nn} promoted: replication reset, writable"))
+}
+
+/// Sets OpenKM's flag on one node, out of the binlog; a read-only server is opened for
+/// that one statement (OpenKM is stopped there, so nothing else can write).
+async fn set_flag(m: &Monitor, i: usize, readonly: bool) -> Result<()> {
+    let (mut c, st) = status_of(m, i).await?;
+    if st.system_readonly == Some(readonly) {
+        return Ok(());
+    }
+    let stmts = sql::set_system_readonly(&m.nodes[i].cfg.database.schema, readonly);
+    let first = async {
+        for s in &stmts {
+            c.query_drop(s).await?;
+        }
+        Ok::<_, mysql_async::Error>(())
+    }
+    .await;
+    match first {
+        Ok(()) => Ok(()),
+        Err(mysql_async::Error::Server(e)) if e.code == 1290 || e.code == 1836 => {
+            let lift: &[&str] = match st.flavour {
+                Flavour::MySql => &[
+                    "SET GLOBAL super_read_only = OFF",
+                    "SET GLOBAL read_only = OFF",
+                ],
+                Flavour::MariaDb => &["SET GLOBAL read_only = OFF"],
+            };
+            for s in lift {
+                c.query_drop(*s).await?;
+            }
+            let r = async {
+                for s in &stmts {
+                    c.query_drop(s).await?;
+                }
+                Ok::<_, mysql_async::Error>(())
+            }
+            .await;
+            run_sql(m, i, &sql::fence(st.flavour)).await?;
+            r.wrap_err("setting system.readonly")
+        }
+        Err(e) => Err(e).wrap_err("setting system.readonly"),
+    }
+}
+
+async fn switch_traffic(m: &Monitor, old: usize, new: usize) -> Result<String> {
+    let t = &m.cfg.traffic;
+    let (o, n) = (&m.nodes[old].cfg, &m.nodes[new].cfg);
+    let mut done = Vec::new();
+    if t.haproxy_socket.is_some() || t.haproxy_address.is_some() {
+        let be = t.haproxy_backend.as_deref().unwrap_or("openkm");
+        let srv = |c: &crate::config::NodeConfig| {
+            c.traffic
+                .haproxy_server
+                .clone()
+                .unwrap_or_else(|| c.name.clone())
+        };
+        haproxy::switch(t, be, &srv(o), &srv(n)).await?;
+        done.push(format!(
+            "HAProxy {be}: {} ready, {} in maintenance",
+            srv(n),
+            srv(o)
+        ));
+    }
+    if let Some(h) = &t.hook {
+        let cmd = h.replace("{from}", &o.name).replace("{to}", &n.name);
+        let out = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .output()
+            .await
+            .wrap_err_with(|| format!("running the traffic hook {cmd:?}"))?;
+        if !out.status.success() {
+            return Err(eyre!(
+                "the traffic hook failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        done.push(format!("hook `{cmd}` ran"));
+    }
+    if done.is_empty() {
+        done.push("no traffic switch configured: move clients yourself".into());
+    }
+    Ok(done.join("; "))
+}
+
+/// Writes a marker document through the front door and finds it in the new main's
+/// database; retried while HAProxy's checks notice the change.
+async fn check_front_door(m: &Monitor, new: usize, timeout: Duration) -> Result<String> {
+    let Some(front) = m.cfg.traffic.front_url.clone() else {
+        return Ok("no front_url configured; skipped".into());
+    };
+    let n = &m.nodes[new].cfg;
+    let password = n
+        .http
+        .password_source()
+        .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?
+        .resolve()
+        .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?;
+    let path = format!("/okm:root/okmirror-check/{}.txt", now_ms());
+    let url = format!(
+        "{}/OpenKM/services/rest/document/createSimple",
+        front.trim_end_matches('/')
+    );
+    let deadline = Instant::now() + timeout.saturating_sub(Duration::from_secs(2));
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let mut child = tokio::process::Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+                "-K",
+                "-",
+            ])
+            .args([
+                "-F",
+                &format!("docPath={path}"),
+                "-F",
+                "content=okmirror front door check",
+            ])
+            .arg(&url)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .wrap_err("running curl")?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use tokio::io::AsyncWriteExt;
+            stdin
+                .write_all(
+                    crate::monitor::remote::curl_config(&n.http.user, password.expose()).as_bytes(),
+                )
+                .await?;
+        }
+        let out = child.wait_with_output().await?;
+        let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if code == "200" {
+            let schema = n.database.schema.clone();
+            let p = path.clone();
+            let found = m
+                .db(new, async |c| {
+                    let k: Option<u64> = c
+                        .exec_first(
+                            format!(
+                                "SELECT COUNT(*) FROM `{}`.OKM_NODE_DOCUMENT_VERSION WHERE NDV_PATH = ?",
+                                schema.replace('`', "``")
+                            ),
+                            (p,),
+                        )
+                        .await?;
+                    Ok(k.unwrap_or(0))
+                })
+                .await?;
+            if found > 0 {
+                return Ok(format!("{path} written through {front} is on {}", n.name));
+            }
+            return Err(eyre!(
+                "a write through {front} succeeded but is not on {}: traffic goes elsewhere",
+                n.name
+            ));
+        }
+        last = format!(
+            "HTTP {code} {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(eyre!(
+        "no write through {front} succeeded in time (last: {last})"
+    ))
+}
+
+async fn repoint(
+    m: &Monitor,
+    old: usize,
+    new: usize,
+    flavour: Flavour,
+    timeout: Duration,
+) -> Result<String> {
+    let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
+    let src = flow::replication_source(&m.cfg, new);
+    let (_, st) = status_of(m, old).await?;
+    let already = st.replica.as_ref().is_some_and(|r| {
+        r.healthy() && r.source_host == src.host && r.source_port == Some(src.port)
+    });
+    if !already {
+        if st.writable() {
+            return Err(eyre!("{on} is writable: fence it before it replicates"));
+        }
+        let repl = m.cfg.replication.as_ref().ok_or_else(|| {
+            eyre!("no [replication] section: okmirror does not know the replication account")
+        })?;
+        let password = repl
+            .password_source()
+            .map_err(|e| eyre!("replication password: {e}"))?
+            .resolve()
+            .map_err(|e| eyre!("replication password: {e}"))?;
+        run_sql(m, old, &sql::repoint(flavour, &src, password.expose())).await?;
+    }
+    let deadline = Instant::now() + timeout.saturating_sub(Duration::from_secs(2));
+    loop {
+        let (_, st) = status_of(m, old).await?;
+        match st.replica {
+            Some(r) if r.healthy() => {
+                return Ok(format!(
+                    "{on} replicates from {nn} ({}:{})",
+                    src.host, src.port
+                ));
+            }
+            Some(r) if Instant::now() >= deadline => {
+                return Err(eyre!(
+                    "{on}'s replication from {nn} does not run: IO {} SQL {} {}",
+                    r.io.word(),
+                    r.sql.word(),
+                    r.last_io_error.or(r.last_sql_error).unwrap_or_default()
+                ));
+            }
+            None if Instant::now() >= deadline => {
+                return Err(eyre!("{on} has no replication configured"));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+async fn prove_direction(
+    m: &Monitor,
+    main: usize,
+    replica: usize,
+    timeout: Duration,
+) -> Result<String> {
+    let seq = m.beat(main).await?;
+    let (_, st) = status_of(m, main).await?;
+    let deadline = Instant::now() + timeout.saturating_sub(Duration::from_secs(2));
+    while Instant::now() < deadline {
+        let seen = m
+            .db(replica, async |c| {
+                crate::db::heartbeat::read(c, st.server_id).await
+            })
+            .await?;
+        if seen.as_ref().is_some_and(|(_, s)| *s >= seq) {
+            return Ok(format!(
+                "marker {seq} written on {} arrived on {}",
+                m.nodes[main].cfg.name, m.nodes[replica].cfg.name
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(eyre!(
+        "marker {seq} written on {} did not arrive on {}",
+        m.nodes[main].cfg.name,
+        m.nodes[replica].cfg.name
+    ))
+}
+
+async fn errant_check(m: &Monitor, old: usize, new: usize) -> Result<String> {
+    let errant = errant_list(m, old, new).await?;
+    let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
+    if errant.is_empty() {
+        return Ok(format!("{on} has nothing {nn} lacks"));
+    }
+    Err(eyre!(
+        "errant transactions on {on}, never seen by {nn}: {}. They were written on {on} and \
+         would be lost; nothing was changed. Save what they hold (mysqlbinlog on {on}), then \
+         reseed {on} from a dump of {nn}, or reconcile by hand",
+        errant.join(", ")
+    ))
+}
+
+async fn loss_report(m: &Monitor, old: usize, new: usize, ctx: &Ctx) -> String {
+    let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
+    let mut parts = Vec::new();
+    match ctx.last_beat_age {
+        Some(a) => parts.push(format!(
+            "database: transactions on {on} in the last {a:.1} s before the failure may be lost"
+        )),
+        None => parts.push("database: no heartbeat measured; the loss window is unknown".into()),
+    }
+    let status = m.probe_node(new).await;
+    match status.last_sync {
+        Some(s) => parts.push(format!(
+            "files: documents created on {on} after the last sync ({} s ago) are only in {on}'s datastore",
+            now_ms() / 1000 - s.finished_at.min(now_ms() / 1000)
+        )),
+        None => parts.push(format!("files: {nn} has no last-sync record")),
+    }
+    if let Some(f) = &ctx.fenced_by {
+        parts.push(format!("fencing: {f}"));
+    }
+    parts.join("; ")
+}

@@ -1,0 +1,11 @@
+//! Guided switchover, failover and rejoin: flows of journaled, confirmable, resumable
+//! steps that never let two nodes take writes.
+
+pub mod exec;
+pub mod flow;
+pub mod haproxy;
+pub mod journal;
+pub mod sql;
+
+pub use exec::{Confirmer, FlowEvent, FlowReport, Runner};
+pub use flow::{Action, Confirm, FlowKind, Step};
