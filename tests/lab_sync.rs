@@ -280,95 +280,10 @@ fn a_killed_rsync_fails_clearly_leaves_no_partial_file_and_the_rerun_verifies() 
     check_interrupted_then_rerun(lab, out, &files, "zz");
 }
 
-/// A client writing documents through the front door until stopped; it keeps the paths
-/// OpenKM acknowledged.
-struct Writer {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    acked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-const WRITER_CONTENT: &[u8] = b"written during a sync";
-
-impl Writer {
-    fn start(dir: &Path, folder: &str) -> Writer {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        use std::sync::{Arc, Mutex};
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-        let content = dir.join(format!("{folder}.txt"));
-        std::fs::write(&content, WRITER_CONTENT).unwrap();
-        let folder = format!("{folder}-{}", std::process::id());
-        let thread = {
-            let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
-            std::thread::spawn(move || {
-                let mut i = 0;
-                while !stop.load(Ordering::SeqCst) {
-                    let path = format!("/okm:root/{folder}/{i}.txt");
-                    let (code, _) = common::http(&[
-                        "-u",
-                        "okmAdmin:admin",
-                        "-F",
-                        &format!("docPath={path}"),
-                        "-F",
-                        &format!("content=@{}", content.display()),
-                        "http://127.0.0.1:8080/OpenKM/services/rest/document/createSimple",
-                    ]);
-                    if code == 200 {
-                        acked.lock().unwrap().push(path);
-                    }
-                    i += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-            })
-        };
-        Writer {
-            stop,
-            acked,
-            thread: Some(thread),
-        }
-    }
-
-    fn stop(&self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    /// Stops the writer and returns the acknowledged paths.
-    fn finish(mut self) -> Vec<String> {
-        self.stop();
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-        self.acked.lock().unwrap().clone()
-    }
-}
-
 /// Every acknowledged document is in bravo's database and its file on bravo's datastore.
 fn assert_all_on_bravo(lab: &common::Lab, acked: &[String]) {
     lab.wait_replicated("alpha", "bravo");
-    for path in acked {
-        let uuid = lab.sql(
-            "bravo",
-            &format!(
-                "SELECT NDV_UUID FROM okmdb.OKM_NODE_DOCUMENT_VERSION WHERE NDV_PATH = '{path}'"
-            ),
-        );
-        assert_eq!(uuid.len(), 36, "{path} is not in bravo's database");
-        let hex: String = uuid.chars().filter(|c| *c != '-').collect();
-        let file = ds(lab, "bravo").join(format!(
-            "{}/{}/{}/{}/{uuid}",
-            &hex[0..2],
-            &hex[2..4],
-            &hex[4..6],
-            &hex[6..8]
-        ));
-        assert_eq!(
-            std::fs::read(&file).unwrap_or_default(),
-            WRITER_CONTENT,
-            "{path}: {}",
-            file.display()
-        );
-    }
+    lab.assert_docs_on("bravo", acked);
 }
 
 /// Runs `okmirror sync --yes` on `config`, calling `on_line` for each stderr line.
@@ -406,7 +321,7 @@ fn documents_written_during_the_bulk_pass_are_all_on_the_mirror() {
     std::fs::create_dir_all(&bulk).unwrap();
     std::fs::write(bulk.join("bulk"), vec![7u8; 4_000_000]).unwrap();
     let slow = slow_config(lab, tmp.path(), 2000);
-    let writer = Writer::start(tmp.path(), "during-sync");
+    let writer = common::Writer::start(tmp.path(), "during-sync", 50);
     let (status, log) = sync_following(&slow, tmp.path(), |line| {
         if line.contains("sync: freezing") {
             // Documents acknowledged before the freeze must all reach the mirror.
@@ -446,7 +361,7 @@ fn a_database_freeze_keeps_openkm_running_and_writes_resume_after_it() {
     };
     let before = (pid("alpha"), pid("bravo"));
     // Writes go on through the whole run, the freeze included (some are refused then).
-    let writer = Writer::start(tmp.path(), "db-freeze");
+    let writer = common::Writer::start(tmp.path(), "db-freeze", 50);
     std::thread::sleep(std::time::Duration::from_millis(500));
     let (status, log) = sync_following(&config, tmp.path(), |_| {});
     std::thread::sleep(std::time::Duration::from_millis(500));

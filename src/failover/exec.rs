@@ -316,7 +316,17 @@ impl Runner {
         events: &mpsc::Sender<FlowEvent>,
     ) -> Result<FlowReport> {
         let step = &self.steps[i];
-        let outcome = if step.before_promotion && self.kind == FlowKind::Switchover {
+        // Only a frozen old main needs its writes given back.
+        let frozen = self
+            .steps
+            .iter()
+            .filter(|s| s.action == Action::FreezeOldMain)
+            .any(|s| {
+                j.entries
+                    .iter()
+                    .any(|e| matches!(e, Entry::Start { step, .. } if *step == s.id))
+            });
+        let outcome = if step.before_promotion && frozen {
             match self.rollback().await {
                 Ok(msg) => {
                     let _ = events.send(FlowEvent::RolledBack(msg.clone())).await;

@@ -28,14 +28,44 @@ pub struct LabGuard {
 impl Drop for LabGuard {
     fn drop(&mut self) {
         if self.restore {
+            // Nothing here may panic: this also runs while a failed test unwinds.
             // Whatever the test did to processes (stop, freeze), leave the lab running.
-            let _ = lab_script(&["up"]);
+            let up = try_lab_script(&["up"]);
+            // A failed flow test may leave the roles swapped: rebuild the standard pair
+            // (alpha main, bravo its replica, both in HAProxy) so later tests start clean.
+            let lab = lab();
+            if up.is_err() || !lab.standard_topology() {
+                eprintln!("lab: not the standard pair after the test; resetting the lab");
+                if let Err(e) = try_lab_script(&["reset"]).and_then(|_| try_lab_script(&["up"])) {
+                    eprintln!("lab: reset failed: {e}");
+                }
+            }
+            let _ = lab.haproxy("set server openkm/alpha state ready");
+            let _ = lab.haproxy("set server openkm/bravo state ready");
         }
     }
 }
 
 pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `assets/lab/lab ARGS`; `Err` carries the script's output.
+pub fn try_lab_script(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(repo().join("assets/lab/lab"))
+        .args(args)
+        .output()
+        .map_err(|e| format!("running assets/lab/lab: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "lab {args:?} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
 
 /// Runs `assets/lab/lab ARGS`, returning stdout; panics with the script's output on failure.
@@ -118,6 +148,43 @@ pub fn exclusive() -> (&'static Lab, LabGuard) {
 }
 
 impl Lab {
+    /// alpha writable, bravo read-only and replicating from alpha with both threads up.
+    pub fn standard_topology(&self) -> bool {
+        let q = |n: &str, sql: &str, names: bool| self.try_sql(n, sql, names).unwrap_or_default();
+        let slave = q("bravo", "SHOW SLAVE STATUS\\G", true);
+        q("alpha", "SELECT @@read_only", false) == "0"
+            && q("bravo", "SELECT @@read_only", false) == "1"
+            && self
+                .try_sql("alpha", "SHOW SLAVE STATUS", false)
+                .is_ok_and(|s| s.is_empty())
+            && slave.contains("Master_Host: 127.0.0.2")
+            && slave.contains("Slave_IO_Running: Yes")
+            && slave.contains("Slave_SQL_Running: Yes")
+    }
+
+    /// One command on HAProxy's runtime API socket; its answer.
+    pub fn haproxy(&self, cmd: &str) -> std::io::Result<String> {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(self.dir.join("haproxy/haproxy.sock"))?;
+        s.write_all(format!("{cmd}\n").as_bytes())?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    }
+
+    /// Whether HAProxy sends traffic to `server` of backend openkm (running, not in
+    /// maintenance).
+    pub fn haproxy_in_service(&self, server: &str) -> bool {
+        let text = self
+            .haproxy("show servers state openkm")
+            .unwrap_or_default();
+        okmirror::failover::haproxy::parse_servers_state(&text, "openkm")
+            .iter()
+            .any(|(name, op, admin)| {
+                name == server && okmirror::failover::haproxy::in_service(*op, *admin)
+            })
+    }
+
     pub fn node(&self, name: &str) -> &NodeConfig {
         self.config
             .nodes
@@ -128,29 +195,44 @@ impl Lab {
 
     /// Runs SQL as root on a node's local socket (the lab's own administrative access).
     pub fn sql(&self, node: &str, sql: &str) -> String {
+        self.sql_as(node, sql, false)
+    }
+
+    /// `SHOW SLAVE STATUS` as `Name: value` lines (empty when not a replica).
+    pub fn slave_status(&self, node: &str) -> String {
+        self.sql_as(node, "SHOW SLAVE STATUS\\G", true)
+    }
+
+    fn sql_as(&self, node: &str, sql: &str, names: bool) -> String {
+        self.try_sql(node, sql, names)
+            .unwrap_or_else(|e| panic!("SQL on {node} failed: {sql}\n{e}"))
+    }
+
+    /// SQL as root on `node`; `Err` with the client's message (never panics).
+    pub fn try_sql(&self, node: &str, sql: &str, names: bool) -> Result<String, String> {
+        use std::io::Write;
         let sock = self.dir.join(format!("nodes/{node}/mysql/mysqld.sock"));
         let mut child = Command::new("mariadb")
-            .args(["--no-defaults", "-uroot", "--batch", "--skip-column-names"])
+            .args(["--no-defaults", "-uroot", "--batch"])
+            .args((!names).then_some("--skip-column-names"))
             .arg(format!("--socket={}", sock.display()))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("running the mariadb client");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(sql.as_bytes())
-            .expect("writing SQL");
-        let out = child.wait_with_output().expect("mariadb client");
-        assert!(
-            out.status.success(),
-            "SQL on {node} failed: {sql}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+            .map_err(|e| format!("running the mariadb client: {e}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(sql.as_bytes())
+                .map_err(|e| format!("writing SQL: {e}"))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("mariadb client: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
     /// Waits until `node` has applied everything alpha's binlog holds now.
@@ -196,3 +278,104 @@ pub fn okmirror(config: Option<&Path>, args: &[&str]) -> (i32, String, String) {
 
 /// A default for remote command timeouts in tests.
 pub const T: Duration = Duration::from_secs(10);
+
+/// A client writing documents through the front door until stopped; it keeps the paths
+/// OpenKM acknowledged.
+pub struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What every writer document holds.
+pub const WRITER_CONTENT: &[u8] = b"written during a sync";
+
+impl Writer {
+    /// Starts writing under `/okm:root/<folder>-<pid>/`, one document every `every_ms`.
+    pub fn start(dir: &Path, folder: &str, every_ms: u64) -> Writer {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+        let content = dir.join(format!("{folder}.txt"));
+        std::fs::write(&content, WRITER_CONTENT).unwrap();
+        let folder = format!("{folder}-{}", std::process::id());
+        let thread = {
+            let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let path = format!("/okm:root/{folder}/{i}.txt");
+                    let (code, _) = http(&[
+                        "-u",
+                        "okmAdmin:admin",
+                        "-F",
+                        &format!("docPath={path}"),
+                        "-F",
+                        &format!("content=@{}", content.display()),
+                        "http://127.0.0.1:8080/OpenKM/services/rest/document/createSimple",
+                    ]);
+                    if code == 200 {
+                        acked.lock().unwrap().push(path);
+                    }
+                    i += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(every_ms));
+                }
+            })
+        };
+        Writer {
+            stop,
+            acked,
+            thread: Some(thread),
+        }
+    }
+
+    /// Asks the writer to stop (it finishes its current request).
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many documents were acknowledged so far.
+    pub fn count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Stops the writer and returns the acknowledged paths.
+    pub fn finish(mut self) -> Vec<String> {
+        self.stop();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        self.acked.lock().unwrap().clone()
+    }
+}
+
+impl Lab {
+    /// Every acknowledged document is in `node`'s database and its file, with the
+    /// writer's content, on `node`'s datastore.
+    pub fn assert_docs_on(&self, node: &str, acked: &[String]) {
+        for path in acked {
+            let uuid = self.sql(
+                node,
+                &format!(
+                    "SELECT NDV_UUID FROM okmdb.OKM_NODE_DOCUMENT_VERSION WHERE NDV_PATH = '{path}'"
+                ),
+            );
+            assert_eq!(uuid.len(), 36, "{path} is not in {node}'s database");
+            let hex: String = uuid.chars().filter(|c| *c != '-').collect();
+            let file = self.node(node).datastore_path().join(format!(
+                "{}/{}/{}/{}/{uuid}",
+                &hex[0..2],
+                &hex[2..4],
+                &hex[4..6],
+                &hex[6..8]
+            ));
+            assert_eq!(
+                std::fs::read(&file).unwrap_or_default(),
+                WRITER_CONTENT,
+                "{path}: {} on {node}",
+                file.display()
+            );
+        }
+    }
+}
