@@ -60,6 +60,11 @@ fn assert_roles(lab: &common::Lab, main: &str, mirror: &str) {
         lab.haproxy_in_service(main),
         "HAProxy sends traffic to {main}"
     );
+}
+
+/// After a flow moved traffic: HAProxy keeps the mirror out (maintenance).
+fn assert_traffic_moved(lab: &common::Lab, main: &str, mirror: &str) {
+    assert_roles(lab, main, mirror);
     assert!(
         !lab.haproxy_in_service(mirror),
         "HAProxy keeps {mirror} out"
@@ -98,7 +103,7 @@ fn a_switchover_there_and_back_loses_no_acknowledged_document() {
     );
     std::thread::sleep(Duration::from_millis(500));
     let during_first = writer.count();
-    assert_roles(lab, "bravo", "alpha");
+    assert_traffic_moved(lab, "bravo", "alpha");
 
     let (code, out, err) = okm(
         lab,
@@ -124,7 +129,7 @@ fn a_switchover_there_and_back_loses_no_acknowledged_document() {
         "the writer got {during_first} then {} documents in",
         acked.len()
     );
-    assert_roles(lab, "alpha", "bravo");
+    assert_traffic_moved(lab, "alpha", "bravo");
     // Every acknowledged document, written on either node, is on the main again.
     lab.assert_docs_on("alpha", &acked);
 }
@@ -150,7 +155,7 @@ fn an_errant_transaction_on_the_mirror_blocks_a_switchover_by_name() {
     // Clean up before asserting: the errant GTID would block every later test.
     lab.sql(
         "bravo",
-        "SET SESSION sql_log_bin = 0; DROP DATABASE errant_probe; RESET MASTER;",
+        "STOP SLAVE; SET SESSION sql_log_bin = 0; DROP DATABASE errant_probe; RESET MASTER; START SLAVE;",
     );
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("errant transactions on bravo"), "{err}");
@@ -260,7 +265,7 @@ fn failover_to_bravo_when_alpha_dies_then_rejoin_alpha_as_its_mirror() {
     );
     assert_eq!(code, 0, "{out}{err}");
     lab.wait_replicated("bravo", "alpha");
-    assert_roles(lab, "bravo", "alpha");
+    assert_traffic_moved(lab, "bravo", "alpha");
     lab.assert_docs_on("alpha", &acked);
 
     // And back to the lab's standard roles, the planned way.
@@ -277,7 +282,7 @@ fn failover_to_bravo_when_alpha_dies_then_rejoin_alpha_as_its_mirror() {
         ],
     );
     assert_eq!(code, 0, "{out}{err}");
-    assert_roles(lab, "alpha", "bravo");
+    assert_traffic_moved(lab, "alpha", "bravo");
 }
 
 /// Starts a flow and kills the console (SIGKILL) as soon as it announces step `k`, that
@@ -370,7 +375,7 @@ fn a_console_killed_at_any_step_of_a_switchover_finishes_it_on_resume() {
             assert!(err.contains(": completed"), "killed at step {k}: {err}");
         }
         (main, mirror) = (mirror, main);
-        assert_roles(lab, main, mirror);
+        assert_traffic_moved(lab, main, mirror);
     }
     // Leave the lab's standard roles.
     if main != "alpha" {
@@ -388,5 +393,5 @@ fn a_console_killed_at_any_step_of_a_switchover_finishes_it_on_resume() {
         );
         assert_eq!(code, 0, "{out}{err}");
     }
-    assert_roles(lab, "alpha", "bravo");
+    assert_traffic_moved(lab, "alpha", "bravo");
 }

@@ -633,6 +633,7 @@ async fn rsync(m: &Monitor, from: usize, to: usize, pass: Pass) -> Result<String
     ))
 }
 
+/// Every check runs and every failure is reported, so the operator fixes all at once.
 async fn preflight(m: &Monitor, old: usize, new: usize) -> Result<String> {
     let cfg = &m.cfg.failover;
     let status = m.probe_pair(Some(Duration::from_secs(2))).await;
@@ -648,41 +649,40 @@ async fn preflight(m: &Monitor, old: usize, new: usize) -> Result<String> {
             status.roles
         ));
     }
-    let mut lines = vec![format!("roles: {on} main, {nn} mirror")];
-    let replica = status.nodes[new]
+    let mut ok = vec![format!("roles: {on} main, {nn} mirror")];
+    let mut bad = Vec::new();
+    match errant_list(m, new, old).await {
+        Ok(e) if e.is_empty() => ok.push(format!("no errant transactions on {nn}")),
+        Ok(e) => bad.push(format!(
+            "errant transactions on {nn} (written there, never on {on}): {}; a switchover would lose them",
+            e.join(", ")
+        )),
+        Err(e) => bad.push(format!("errant transaction check: {e:#}")),
+    }
+    match status.nodes[new]
         .db
         .as_ref()
         .and_then(|d| d.replica.clone())
-        .ok_or_else(|| eyre!("{nn} does not replicate from {on}"))?;
-    if !replica.healthy() {
-        return Err(eyre!(
+    {
+        None => bad.push(format!("{nn} does not replicate from {on}")),
+        Some(r) if !r.healthy() => bad.push(format!(
             "{nn}'s replication is not running (IO {}, SQL {}): {}",
-            replica.io.word(),
-            replica.sql.word(),
-            replica
-                .last_io_error
-                .or(replica.last_sql_error)
-                .unwrap_or_default()
-        ));
+            r.io.word(),
+            r.sql.word(),
+            r.last_sql_error.or(r.last_io_error).unwrap_or_default()
+        )),
+        Some(_) => ok.push("replication running".into()),
     }
     match status.lag.heartbeat_secs {
         Some(l) if l > cfg.max_lag_secs => {
-            return Err(eyre!(
+            bad.push(format!(
                 "{nn} lags {l:.1} s behind (max_lag_secs = {})",
                 cfg.max_lag_secs
             ));
         }
-        Some(l) => lines.push(format!("lag: {l:.3} s")),
-        None => lines.push("lag: not measured (no heartbeat yet)".into()),
+        Some(l) => ok.push(format!("lag: {l:.3} s")),
+        None => ok.push("lag: not measured (no heartbeat yet)".into()),
     }
-    let errant = errant_list(m, new, old).await?;
-    if !errant.is_empty() {
-        return Err(eyre!(
-            "errant transactions on {nn} (written there, never on {on}): {}; a switchover would lose or replay them",
-            errant.join(", ")
-        ));
-    }
-    lines.push(format!("no errant transactions on {nn}"));
     let long = m
         .db(old, async |c| {
             let n: Option<u64> = c
@@ -694,15 +694,20 @@ async fn preflight(m: &Monitor, old: usize, new: usize) -> Result<String> {
                 .await?;
             Ok(n.unwrap_or(0))
         })
-        .await?;
-    if long > 0 {
-        return Err(eyre!(
-            "{long} write transaction(s) open on {on} for more than {} s; wait for them",
+        .await;
+    match long {
+        Ok(0) => ok.push("no long write transactions on the main".into()),
+        Ok(n) => bad.push(format!(
+            "{n} write transaction(s) open on {on} for more than {} s; wait for them",
             cfg.long_transaction_secs
-        ));
+        )),
+        Err(e) => bad.push(format!("long transaction check: {e:#}")),
     }
-    lines.push("no long write transactions on the main".into());
-    Ok(lines.join("; "))
+    if bad.is_empty() {
+        Ok(ok.join("; "))
+    } else {
+        Err(eyre!("{}", bad.join("; ")))
+    }
 }
 
 /// Transactions on `candidate` that `main` never saw (GTID).
