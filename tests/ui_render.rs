@@ -456,3 +456,122 @@ fn sync_running_view_with_gauges() {
     a.on_key(&key('n'));
     assert!(!screen(&draw(&a, 100, 30)).contains("Cancel the sync?"));
 }
+
+// ---------------------------------------------------------------- the failover wizard
+
+fn wizard_steps() -> Vec<okmirror::failover::Step> {
+    let cfg = config::parse_str(config::EXAMPLE, Path::new("example.toml")).unwrap();
+    okmirror::failover::flow::plan(
+        okmirror::failover::FlowKind::Switchover,
+        &okmirror::failover::flow::Ends {
+            cfg: &cfg,
+            old: 0,
+            new: 1,
+            flavour: Flavour::MariaDb,
+        },
+    )
+}
+
+#[test]
+fn f_offers_a_switchover_to_the_mirror_of_a_normal_pair() {
+    let mut a = app();
+    a.apply(Action::Flow);
+    assert_eq!(a.view, View::Flow);
+    let s = screen(&draw(&a, 100, 30));
+    assert!(s.contains("switchover to dms2"), "{s}");
+    assert!(s.contains("planned, both nodes up: no data loss"), "{s}");
+}
+
+#[test]
+fn the_wizard_review_80x24_focuses_cancel() {
+    let mut a = app();
+    a.apply(Action::Flow);
+    a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    a.on_engine(EngineEvent::FlowPlanned(Ok(wizard_steps())));
+    let t = draw(&a, 80, 24);
+    // Cancel carries the focus (the selected style), Start does not.
+    let b = t.backend().buffer();
+    let row = (0..b.area.height)
+        .find(|y| screen(&t).lines().nth(*y as usize).unwrap().contains("[ Cancel ]"))
+        .unwrap();
+    let line = screen(&t).lines().nth(row as usize).unwrap().to_string();
+    let col = |text: &str| line.chars().take(line.find(text).unwrap()).count() as u16 + 2;
+    let selected = Theme::mono().selected;
+    assert_eq!(b[(col("[ Cancel ]"), row)].modifier, selected.add_modifier);
+    assert_ne!(b[(col("[ Start ]"), row)].modifier, selected.add_modifier);
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn the_wizard_asks_for_the_new_mains_name_before_promotion_100x30() {
+    use okmirror::failover::FlowEvent;
+    let mut a = app();
+    a.apply(Action::Flow);
+    a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let steps = wizard_steps();
+    a.on_engine(EngineEvent::FlowPlanned(Ok(steps.clone())));
+    a.on_key(&KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    for (i, ms) in [(0usize, 412u64), (1, 1021), (2, 44), (3, 730), (4, 2)] {
+        a.on_engine(EngineEvent::Flow(FlowEvent::Started(i)));
+        a.on_engine(EngineEvent::Flow(FlowEvent::Done {
+            step: i,
+            ok: true,
+            output: format!("ok {i}"),
+            ms,
+        }));
+    }
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    a.on_engine(EngineEvent::Flow(FlowEvent::Ask {
+        step: Box::new(steps[5].clone()),
+        reply: okmirror::failover::exec::Reply::new(tx),
+    }));
+    for c in "dms".chars() {
+        a.on_key(&key(c));
+    }
+    insta::assert_snapshot!(draw(&a, 100, 30).backend());
+    // A wrong name is a no.
+    a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert_eq!(rx.try_recv(), Ok(false));
+}
+
+#[test]
+fn flow_choices_follow_the_pair() {
+    use okmirror::failover::FlowKind;
+    use okmirror::ui::app::flow_choices;
+    let a = app();
+    let nodes = a.nodes.clone();
+    let mut s = status();
+    let kinds = |s: &PairStatus| {
+        flow_choices(Some(s), &nodes)
+            .0
+            .iter()
+            .map(|c| (c.kind, c.old, c.new))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds(&s), [(FlowKind::Switchover, 0, 1)]);
+    s.roles = PairRoles::Partial {
+        known: 1,
+        role: Role::Mirror,
+    };
+    assert_eq!(kinds(&s), [(FlowKind::Failover, 0, 1)]);
+    s.roles = PairRoles::SplitBrain;
+    assert_eq!(
+        kinds(&s),
+        [(FlowKind::Rejoin, 0, 1), (FlowKind::Rejoin, 1, 0)]
+    );
+    // A read-only node replicating from nobody is a stale former main.
+    s.roles = PairRoles::Normal { main: 1, mirror: 0 };
+    s.nodes[0].db.as_mut().unwrap().read_only = true;
+    assert_eq!(kinds(&s), [(FlowKind::Rejoin, 0, 1)]);
+    assert!(flow_choices(None, &nodes).0.is_empty());
+}
+
+#[test]
+fn a_readonly_console_has_no_failover() {
+    let cfg = config::parse_str(config::EXAMPLE, Path::new("example.toml")).unwrap();
+    let mut a = App::new(&cfg, "x.toml", true);
+    a.apply(Action::Flow);
+    assert_eq!(a.view, View::Dashboard);
+    assert!(a.flow.is_none());
+}

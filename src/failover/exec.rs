@@ -49,6 +49,11 @@ pub enum FlowEvent {
 pub struct Reply(Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<bool>>>>);
 
 impl Reply {
+    /// Wraps the sender half of a one-shot answer.
+    pub fn new(tx: tokio::sync::oneshot::Sender<bool>) -> Reply {
+        Reply(Arc::new(std::sync::Mutex::new(Some(tx))))
+    }
+
     /// Answers; later answers are ignored.
     pub fn send(&self, yes: bool) {
         if let Some(tx) = self.0.lock().ok().and_then(|mut g| g.take()) {
@@ -73,7 +78,7 @@ impl Confirmer for ChannelConfirmer {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let ask = FlowEvent::Ask {
             step: Box::new(step.clone()),
-            reply: Reply(Arc::new(std::sync::Mutex::new(Some(tx)))),
+            reply: Reply::new(tx),
         };
         if self.0.send(ask).await.is_err() {
             return false;

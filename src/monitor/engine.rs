@@ -28,6 +28,80 @@ pub enum EngineEvent {
         dry_run: bool,
         result: Result<crate::sync::run::SyncReport, String>,
     },
+    /// The steps of a flow the operator is reviewing.
+    FlowPlanned(Result<Vec<crate::failover::Step>, String>),
+    /// Progress (and questions) of a running flow.
+    Flow(crate::failover::FlowEvent),
+    /// A flow ended (its report comes from its journal).
+    FlowDone(Result<crate::failover::FlowReport, String>),
+}
+
+/// What to do with a flow in the background.
+#[derive(Debug, Clone)]
+pub enum FlowJob {
+    /// Plan only (for the review screen).
+    Plan {
+        kind: crate::failover::FlowKind,
+        old: usize,
+        new: usize,
+    },
+    /// Plan and run, asking through the events.
+    Run {
+        kind: crate::failover::FlowKind,
+        old: usize,
+        new: usize,
+    },
+    /// Continue the flow journaled at this path.
+    Resume(std::path::PathBuf),
+}
+
+/// Plans or runs a flow in the background; its events (questions included) go to `events`.
+pub fn start_flow(
+    monitor: Arc<Monitor>,
+    job: FlowJob,
+    events: mpsc::Sender<EngineEvent>,
+) -> tokio::task::JoinHandle<()> {
+    use crate::failover::exec::ChannelConfirmer;
+    use crate::failover::{FlowEvent, Runner};
+    tokio::spawn(async move {
+        let (tx, mut rx) = mpsc::channel::<FlowEvent>(64);
+        let forward = {
+            let events = events.clone();
+            tokio::spawn(async move {
+                while let Some(ev) = rx.recv().await {
+                    if events.send(EngineEvent::Flow(ev)).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let result = match job {
+            FlowJob::Plan { kind, old, new } => {
+                let r = Runner::plan(monitor, kind, old, new).await;
+                drop(tx);
+                let _ = forward.await;
+                let _ = events.send(EngineEvent::FlowPlanned(Ok(r.steps))).await;
+                return;
+            }
+            FlowJob::Run { kind, old, new } => {
+                let r = Runner::plan(monitor, kind, old, new).await;
+                let mut confirmer = ChannelConfirmer(tx.clone());
+                r.run(&mut confirmer, &tx).await
+            }
+            FlowJob::Resume(path) => match Runner::reopen(monitor, &path).await {
+                Ok((r, j)) => {
+                    let mut confirmer = ChannelConfirmer(tx.clone());
+                    r.execute(j, &mut confirmer, &tx).await
+                }
+                Err(e) => Err(e),
+            },
+        };
+        drop(tx);
+        let _ = forward.await;
+        let _ = events
+            .send(EngineEvent::FlowDone(result.map_err(|e| format!("{e:#}"))))
+            .await;
+    })
 }
 
 /// Starts a sync (or its dry run) in the background; its events go to `events`.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::flow_state::{Choice, FlowCommand, FlowUi};
 use super::keymap::{Action, Scope, action_for};
 use super::sync_state::{SyncCommand, SyncUi};
 use crate::config::Config;
@@ -25,6 +26,7 @@ pub enum View {
     Dashboard,
     Diffs,
     Sync,
+    Flow,
 }
 
 /// The dashboard pane that has focus (Tab moves it).
@@ -105,6 +107,10 @@ pub struct App {
     pub sync_plan_requested: bool,
     /// A command from the sync view for the event loop (start, cancel).
     pub sync_command: Option<SyncCommand>,
+    /// The failover/switchover/rejoin wizard, while it is open.
+    pub flow: Option<FlowUi>,
+    /// A command from the wizard for the event loop (plan, start, resume).
+    pub flow_command: Option<FlowCommand>,
 }
 
 impl App {
@@ -147,6 +153,8 @@ impl App {
             sync: None,
             sync_plan_requested: false,
             sync_command: None,
+            flow: None,
+            flow_command: None,
         }
     }
 
@@ -155,6 +163,7 @@ impl App {
             View::Dashboard => Scope::Dashboard,
             View::Diffs => Scope::Diffs,
             View::Sync => Scope::Sync,
+            View::Flow => Scope::Flow,
         }
     }
 
@@ -199,6 +208,44 @@ impl App {
                 if let Some(s) = self.sync.as_mut() {
                     s.on_progress(t, ms);
                 }
+            }
+            EngineEvent::FlowPlanned(r) => {
+                if let Some(f) = self.flow.as_mut() {
+                    f.on_planned(r);
+                }
+            }
+            EngineEvent::Flow(ev) => {
+                if let crate::failover::FlowEvent::Done {
+                    step, ok, output, ..
+                } = &ev
+                {
+                    let title = self
+                        .flow
+                        .as_ref()
+                        .and_then(|f| f.steps.get(*step))
+                        .map_or(String::new(), |s| s.title.clone());
+                    let word = if *ok { "done" } else { "FAILED" };
+                    self.push_log(format!("flow: {title}: {word}: {output}"));
+                }
+                match self.flow.as_mut() {
+                    Some(f) => f.on_event(ev),
+                    // No wizard to answer: a question is answered no.
+                    None => {
+                        if let crate::failover::FlowEvent::Ask { reply, .. } = ev {
+                            reply.send(false);
+                        }
+                    }
+                }
+            }
+            EngineEvent::FlowDone(r) => {
+                match &r {
+                    Ok(rep) => self.push_log(format!("flow {}: {}", rep.kind, rep.outcome)),
+                    Err(e) => self.push_log(format!("flow failed: {e}")),
+                }
+                if let Some(f) = self.flow.as_mut() {
+                    f.on_done(r);
+                }
+                self.refresh_requested = true;
             }
             EngineEvent::SyncDone { dry_run, result } => {
                 if let Err(e) = &result {
@@ -249,6 +296,23 @@ impl App {
     pub fn on_key(&mut self, key: &KeyEvent) -> bool {
         if self.input != Input::None {
             return self.on_input_key(key);
+        }
+        if self.view == View::Flow
+            && let Some(flow) = self.flow.as_mut()
+        {
+            if self.show_help {
+                self.show_help = false;
+                return true;
+            }
+            match flow.on_key(key) {
+                Some(FlowCommand::Close) => {
+                    self.flow = None;
+                    self.view = View::Dashboard;
+                }
+                Some(cmd) => self.flow_command = Some(cmd),
+                None => {}
+            }
+            return true;
         }
         if self.view == View::Sync
             && let Some(sync) = self.sync.as_mut()
@@ -365,6 +429,28 @@ impl App {
                     self.view = View::Sync;
                 }
             }
+            Action::Flow | Action::Rejoin => {
+                if self.readonly {
+                    self.message = Some("read-only console: failover is not available".into());
+                } else if self.flow.is_some() {
+                    self.view = View::Flow;
+                } else {
+                    let (mut choices, why) = flow_choices(self.status.as_deref(), &self.nodes);
+                    if action == Action::Rejoin {
+                        choices.retain(|c| c.kind == crate::failover::FlowKind::Rejoin);
+                    }
+                    let why =
+                        if choices.is_empty() {
+                            Some(why.unwrap_or_else(|| {
+                                "no flow applies to the pair as it is now".into()
+                            }))
+                        } else {
+                            why
+                        };
+                    self.flow = Some(FlowUi::choose(choices, why));
+                    self.view = View::Flow;
+                }
+            }
             Action::Refresh => self.refresh_requested = true,
             Action::Filter => self.input = Input::Filter(self.filter.clone()),
             Action::Command => self.input = Input::Command(String::new()),
@@ -395,7 +481,7 @@ impl App {
     fn move_cursor(&mut self, action: Action) {
         let (len, sel) = match self.view {
             View::Diffs => (self.diff_rows.len(), self.diff_selected),
-            View::Dashboard | View::Sync => (self.alert_count(), self.alert_selected),
+            View::Dashboard | View::Sync | View::Flow => (self.alert_count(), self.alert_selected),
         };
         let page = self.page_rows.max(1);
         let last = len.saturating_sub(1);
@@ -413,7 +499,7 @@ impl App {
                 self.diff_selected = new;
                 self.diff_offset = scroll_to(self.diff_offset, new, page);
             }
-            View::Dashboard | View::Sync => self.alert_selected = new,
+            View::Dashboard | View::Sync | View::Flow => self.alert_selected = new,
         }
     }
 
@@ -475,5 +561,109 @@ pub fn scroll_to(offset: usize, selected: usize, page: usize) -> usize {
         selected + 1 - page
     } else {
         offset
+    }
+}
+
+/// The flows that apply to the pair as last probed, and a note when none does or a
+/// choice needs care. Pure, so it is unit tested.
+pub fn flow_choices(
+    status: Option<&PairStatus>,
+    nodes: &[NodeRow],
+) -> (Vec<Choice>, Option<String>) {
+    use crate::failover::FlowKind::{Failover, Rejoin, Switchover};
+    use crate::monitor::roles::{PairRoles, Role};
+    let Some(s) = status else {
+        return (Vec::new(), Some("waiting for the first probe".into()));
+    };
+    let name = |i: usize| nodes.get(i).map_or("?", |n| n.name.as_str()).to_string();
+    let replicates = |i: usize| {
+        s.nodes
+            .get(i)
+            .and_then(|n| n.db.as_ref())
+            .is_some_and(|d| d.replica.is_some())
+    };
+    let choice = |kind, old: usize, new: usize, why: &str| {
+        let label = match kind {
+            Switchover => format!("switchover to {}", name(new)),
+            Failover => format!("failover to {} ({} is down)", name(new), name(old)),
+            Rejoin => format!("rejoin {} as the mirror of {}", name(old), name(new)),
+        };
+        Choice {
+            kind,
+            old,
+            new,
+            label,
+            why: why.to_string(),
+        }
+    };
+    match &s.roles {
+        PairRoles::Normal { main, mirror } if !replicates(*mirror) => (
+            vec![choice(
+                Rejoin,
+                *mirror,
+                *main,
+                "a read-only node that replicates from nobody: a stale former main",
+            )],
+            None,
+        ),
+        PairRoles::Normal { main, mirror } => (
+            vec![choice(
+                Switchover,
+                *main,
+                *mirror,
+                "planned, both nodes up: no data loss",
+            )],
+            None,
+        ),
+        PairRoles::Partial {
+            known,
+            role: Role::Mirror,
+        } => {
+            let other = 1 - known;
+            (
+                vec![choice(
+                    Failover,
+                    other,
+                    *known,
+                    "the main does not answer: fence it, promote the mirror",
+                )],
+                None,
+            )
+        }
+        PairRoles::SplitBrain => (
+            vec![
+                choice(
+                    Rejoin,
+                    0,
+                    1,
+                    "keep the writes of the node you make the main",
+                ),
+                choice(
+                    Rejoin,
+                    1,
+                    0,
+                    "keep the writes of the node you make the main",
+                ),
+            ],
+            Some("SPLIT BRAIN: both nodes take writes; rejoin the stale former main".into()),
+        ),
+        PairRoles::NoneWritable => {
+            let v: Vec<Choice> = (0..2)
+                .filter(|i| replicates(*i))
+                .map(|i| {
+                    choice(
+                        Failover,
+                        1 - i,
+                        i,
+                        "no node takes writes: promote the replica",
+                    )
+                })
+                .collect();
+            (v, Some("no node takes writes".into()))
+        }
+        PairRoles::Partial { .. } | PairRoles::Unknown => (
+            Vec::new(),
+            Some("wait until the other node answers, then rejoin it".into()),
+        ),
     }
 }

@@ -22,6 +22,8 @@ pub enum Action {
     Command,
     Sort,
     Sync,
+    Flow,
+    Rejoin,
 }
 
 /// Where a binding applies.
@@ -32,6 +34,8 @@ pub enum Scope {
     Diffs,
     /// The sync view handles its own keys (confirmations); listed for help only.
     Sync,
+    /// The failover wizard handles its own keys too.
+    Flow,
 }
 
 /// A key as bound in the table.
@@ -100,6 +104,22 @@ pub const BINDINGS: &[Binding] = &[
         Dashboard,
         "sync main -> mirror: plan, confirm, run, verify",
         Some("sync"),
+    ),
+    b(
+        &[Char('F')],
+        "F",
+        Action::Flow,
+        Dashboard,
+        "failover / switchover wizard (and resume)",
+        Some("failover"),
+    ),
+    b(
+        &[Char('R')],
+        "R",
+        Action::Rejoin,
+        Dashboard,
+        "rejoin a stale former main as the mirror",
+        None,
     ),
     b(
         &[Char('r')],
@@ -217,7 +237,7 @@ pub const BINDINGS: &[Binding] = &[
 
 /// Bindings that change the pair: hidden and ignored in `--readonly` consoles.
 pub fn is_mutating(a: Action) -> bool {
-    matches!(a, Action::Sync)
+    matches!(a, Action::Sync | Action::Flow | Action::Rejoin)
 }
 
 /// The action bound to a key press in a scope, if any.

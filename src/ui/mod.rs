@@ -3,6 +3,7 @@
 //! events with the engine's messages and redraws only when something changed.
 
 pub mod app;
+pub mod flow_state;
 pub mod keymap;
 pub mod render;
 pub mod sync_state;
@@ -20,9 +21,10 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::monitor::Monitor;
-use crate::monitor::engine::{self, EngineRequest};
+use crate::monitor::engine::{self, EngineRequest, FlowJob};
 use crate::sync::run::SyncOptions;
-use app::App;
+use app::{App, View};
+use flow_state::{FlowCommand, FlowUi};
 use sync_state::SyncCommand;
 use theme::Theme;
 
@@ -49,6 +51,9 @@ async fn event_loop(
     let (tx, mut rx) = mpsc::channel(256);
     let engine = engine::start(Arc::clone(&monitor), tx.clone());
     let mut cancel_sync: Option<tokio::sync::watch::Sender<bool>> = None;
+    if !readonly {
+        offer_resume(&mut app, &monitor).await;
+    }
     let mut events = EventStream::new();
     let mut dirty = true;
     let mut last_frame = tokio::time::Instant::now() - MIN_FRAME;
@@ -115,6 +120,17 @@ async fn event_loop(
             }
             Some(SyncCommand::Close) | None => {}
         }
+        if let Some(cmd) = app.flow_command.take() {
+            let job = match cmd {
+                FlowCommand::Plan { kind, old, new } => Some(FlowJob::Plan { kind, old, new }),
+                FlowCommand::Start { kind, old, new } => Some(FlowJob::Run { kind, old, new }),
+                FlowCommand::Resume(p) => Some(FlowJob::Resume(p)),
+                FlowCommand::Close => None,
+            };
+            if let Some(job) = job {
+                engine::start_flow(Arc::clone(&monitor), job, tx.clone());
+            }
+        }
         if app.refresh_requested {
             app.refresh_requested = false;
             let _ = engine.requests.try_send(EngineRequest::Refresh);
@@ -126,4 +142,32 @@ async fn event_loop(
     drop(engine);
     tracing::info!("console closed");
     Ok(())
+}
+
+/// An unfinished flow (a console killed mid-flow) opens the wizard on its checklist,
+/// offering to resume it from its first unfinished step.
+async fn offer_resume(app: &mut App, monitor: &Arc<Monitor>) {
+    let Ok(dir) = crate::failover::exec::journal_dir() else {
+        return;
+    };
+    let Some(path) = crate::failover::journal::unfinished(&dir)
+        .ok()
+        .and_then(|mut v| v.pop())
+    else {
+        return;
+    };
+    match crate::failover::Runner::reopen(Arc::clone(monitor), &path).await {
+        Ok((r, j)) => {
+            let title = format!(
+                "an unfinished {} {} -> {} is journaled in {}: resume it from its first unfinished step?",
+                r.kind.word(),
+                monitor.nodes[r.old].cfg.name,
+                monitor.nodes[r.new].cfg.name,
+                path.display()
+            );
+            app.flow = Some(FlowUi::offer_resume(path, title, r.steps, &j.done_steps()));
+            app.view = View::Flow;
+        }
+        Err(e) => app.push_log(format!("unfinished flow {}: {e:#}", path.display())),
+    }
 }

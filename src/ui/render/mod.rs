@@ -2,6 +2,7 @@
 
 mod dashboard;
 mod diffs;
+mod flow;
 mod sync;
 
 use ratatui::Frame;
@@ -43,6 +44,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame) {
         View::Dashboard => dashboard::render(app, theme, frame, body),
         View::Diffs => diffs::render(app, theme, frame, body),
         View::Sync => sync::render(app, theme, frame, body),
+        View::Flow => flow::render(app, theme, frame, body),
     }
     if app.show_log {
         render_log(app, theme, frame, log);
@@ -97,6 +99,7 @@ fn render_footer(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                     View::Dashboard => Scope::Dashboard,
                     View::Diffs => Scope::Diffs,
                     View::Sync => Scope::Sync,
+                    View::Flow => Scope::Flow,
                 };
                 let mut spans = Vec::new();
                 if scope == Scope::Sync {
@@ -116,10 +119,34 @@ fn render_footer(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                         spans.push(Span::raw(format!("{what} ")));
                     }
                 }
+                if scope == Scope::Flow {
+                    use crate::ui::flow_state::Stage;
+                    let asking = app.flow.as_ref().is_some_and(|f| f.ask.is_some());
+                    let hints: &[(&str, &str)] = match app.flow.as_ref().map(|f| f.stage) {
+                        _ if asking => &[("Enter", "answer"), ("Esc", "no")],
+                        Some(Stage::Choose) => {
+                            &[("j/k", "choose"), ("Enter", "plan"), ("Esc", "back")]
+                        }
+                        Some(Stage::Review | Stage::OfferResume) => {
+                            &[("Tab", "switch"), ("Enter", "choose"), ("Esc", "back")]
+                        }
+                        Some(Stage::Running | Stage::Planning) => {
+                            &[("", "running: wait for its questions")]
+                        }
+                        _ => &[("Esc", "back")],
+                    };
+                    for (k, what) in hints {
+                        if !k.is_empty() {
+                            spans.push(Span::styled(format!(" {k} "), theme.key));
+                        }
+                        spans.push(Span::raw(format!("{what} ")));
+                    }
+                }
                 let visible = BINDINGS.iter().filter(|b| {
                     (b.scope == Scope::Global || b.scope == scope)
                         && !(app.readonly && super::keymap::is_mutating(b.action))
                         && scope != Scope::Sync
+                        && scope != Scope::Flow
                 });
                 for b in visible {
                     if let Some(hint) = b.hint {
@@ -163,6 +190,7 @@ fn render_help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 Scope::Dashboard => " (dashboard)",
                 Scope::Diffs => " (diffs)",
                 Scope::Sync => " (sync)",
+                Scope::Flow => " (failover)",
             };
             Line::from(vec![
                 Span::styled(format!(" {:<6}", b.label), theme.key),
