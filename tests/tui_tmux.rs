@@ -15,7 +15,11 @@ struct Tmux {
 impl Tmux {
     /// A private tmux server (its own socket) running `okmirror --config CFG`.
     fn start(config: &std::path::Path) -> Tmux {
-        let data = tempfile::tempdir().unwrap();
+        Tmux::start_in(config, tempfile::tempdir().unwrap())
+    }
+
+    /// The same, with a data dir prepared by the test (e.g. holding a flow journal).
+    fn start_in(config: &std::path::Path, data: tempfile::TempDir) -> Tmux {
         let socket = data.path().join("tmux.sock").display().to_string();
         let cmd = format!(
             "OKMIRROR_DATA_DIR={} {} --config {}; echo okmirror-exited=$?; sleep 600",
@@ -215,4 +219,138 @@ fn a_sync_from_the_console_plans_confirms_runs_and_verifies() {
     assert!(s.contains("verified"), "{s}");
     t.keys(&["q"]);
     t.wait_for("okmirror-exited=0");
+}
+
+/// Runs the okmirror CLI with `data` as its data dir; returns (code, stderr).
+fn cli(config: &std::path::Path, data: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("OKMIRROR_DATA_DIR", data)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_switchover_from_the_wizard_asks_then_moves_the_service() {
+    let (lab, _g) = common::exclusive();
+    let data = tempfile::tempdir().unwrap();
+    let data_path = data.path().to_path_buf();
+    let t = Tmux::start_in(&lab.config_path, data);
+    t.wait_for("(heartbeat)");
+    t.keys(&["F"]);
+    t.wait_for("switchover to bravo");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("[ Cancel ]");
+    assert!(s.contains("promote bravo's database  (type bravo)"), "{s}");
+    // Enter on the default focus cancels: nothing runs.
+    t.keys(&["Enter"]);
+    t.wait_for("replication");
+    t.keys(&["F"]);
+    t.wait_for("switchover to bravo");
+    t.keys(&["Enter"]);
+    t.wait_for("[ Cancel ]");
+    t.keys(&["Tab"]);
+    t.keys(&["Enter"]);
+    // The freeze asks yes/no, Cancel focused.
+    let s = t.wait_for(" confirm ");
+    assert!(s.contains("freeze alpha: writes stop here"), "{s}");
+    t.keys(&["Tab"]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Type bravo to confirm");
+    assert!(s.contains("promote bravo's database"), "{s}");
+    t.keys(&["-l", "bravo"]);
+    t.keys(&["Enter"]);
+    let s = t.wait_for("completed · journal");
+    assert!(s.contains("[x]"), "{s}");
+    t.keys(&["Escape"]);
+    let s = t.wait_for(" bravo  MAIN");
+    assert!(s.contains(" alpha  MIRROR"), "{s}");
+    t.keys(&["q"]);
+    t.wait_for("okmirror-exited=0");
+    // Back to the lab's standard roles, from the command line.
+    let (code, err) = cli(
+        &lab.config_path,
+        &data_path,
+        &[
+            "switchover",
+            "--to",
+            "alpha",
+            "--yes",
+            "--confirm-node",
+            "alpha",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_console_started_after_a_crash_offers_to_resume_the_flow() {
+    use std::io::BufRead;
+    let (lab, _g) = common::exclusive();
+    let data = tempfile::tempdir().unwrap();
+    // A switchover from the command line, killed right after it froze alpha.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(&lab.config_path)
+        .args([
+            "switchover",
+            "--to",
+            "bravo",
+            "--yes",
+            "--confirm-node",
+            "bravo",
+        ])
+        .env("OKMIRROR_DATA_DIR", data.path())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        if line.unwrap().starts_with("[ 4/") {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    let _ = child.wait();
+    assert_eq!(
+        common::Lab::sql(lab, "alpha", "SELECT @@read_only"),
+        "1",
+        "alpha is frozen"
+    );
+    let data_path = data.path().to_path_buf();
+    let t = Tmux::start_in(&lab.config_path, data);
+    let s = t.wait_for("resume it from its first unfinished step?");
+    assert!(s.contains("unfinished switchover alpha -> bravo"), "{s}");
+    assert!(s.contains("[ Resume ]"), "{s}");
+    assert!(s.contains("[x]"), "the done steps are checked: {s}");
+    t.keys(&["Tab"]);
+    t.keys(&["Enter"]);
+    t.wait_for("Type bravo to confirm");
+    t.keys(&["-l", "bravo"]);
+    t.keys(&["Enter"]);
+    t.wait_for("completed · journal");
+    t.keys(&["Escape"]);
+    t.wait_for(" bravo  MAIN");
+    t.keys(&["q"]);
+    t.wait_for("okmirror-exited=0");
+    let (code, err) = cli(
+        &lab.config_path,
+        &data_path,
+        &[
+            "switchover",
+            "--to",
+            "alpha",
+            "--yes",
+            "--confirm-node",
+            "alpha",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
 }

@@ -116,6 +116,9 @@ impl FlowUi {
     /// ones are known.
     pub fn offer_resume(path: PathBuf, title: String, steps: Vec<Step>, done: &[String]) -> FlowUi {
         let mut ui = FlowUi::choose(Vec::new(), Some(title));
+        ui.notes.push(
+            "resume it from its first unfinished step? Nothing runs until you choose Resume".into(),
+        );
         ui.stage = Stage::OfferResume;
         ui.states = steps
             .iter()

@@ -159,7 +159,7 @@ async fn offer_resume(app: &mut App, monitor: &Arc<Monitor>) {
     match crate::failover::Runner::reopen(Arc::clone(monitor), &path).await {
         Ok((r, j)) => {
             let title = format!(
-                "an unfinished {} {} -> {} is journaled in {}: resume it from its first unfinished step?",
+                "unfinished {} {} -> {} (journal {})",
                 r.kind.word(),
                 monitor.nodes[r.old].cfg.name,
                 monitor.nodes[r.new].cfg.name,

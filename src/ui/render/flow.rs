@@ -69,7 +69,10 @@ fn render_choose(f: &FlowUi, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 fn title(f: &FlowUi) -> String {
     match (&f.chosen, f.stage) {
-        (_, Stage::OfferResume) => " unfinished flow: resume? ".into(),
+        (_, Stage::OfferResume) => format!(
+            " {} ",
+            f.notes.first().map_or("unfinished flow", String::as_str)
+        ),
         (Some(c), _) => format!(" {} ", c.label),
         (None, _) => " flow ".into(),
     }
