@@ -492,7 +492,13 @@ fn the_wizard_review_80x24_focuses_cancel() {
     // Cancel carries the focus (the selected style), Start does not.
     let b = t.backend().buffer();
     let row = (0..b.area.height)
-        .find(|y| screen(&t).lines().nth(*y as usize).unwrap().contains("[ Cancel ]"))
+        .find(|y| {
+            screen(&t)
+                .lines()
+                .nth(*y as usize)
+                .unwrap()
+                .contains("[ Cancel ]")
+        })
         .unwrap();
     let line = screen(&t).lines().nth(row as usize).unwrap().to_string();
     let col = |text: &str| line.chars().take(line.find(text).unwrap()).count() as u16 + 2;
