@@ -395,3 +395,60 @@ fn a_console_killed_at_any_step_of_a_switchover_finishes_it_on_resume() {
     }
     assert_traffic_moved(lab, "alpha", "bravo");
 }
+
+#[test]
+fn an_interrupted_switchover_rolls_back_before_promotion_but_not_after() {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "switchover",
+        "--to",
+        "bravo",
+        "--yes",
+        "--confirm-node",
+        "bravo",
+    ];
+    // Killed right after the freeze: alpha is read-only, OpenKM stopped on both.
+    kill_at_step(lab, tmp.path(), &args, 4);
+    assert_eq!(lab.sql("alpha", "SELECT @@read_only"), "1");
+    let (code, _, err) = okm(lab, tmp.path(), &["rollback"]);
+    assert_ne!(code, 0, "a rollback needs --yes: {err}");
+    let (code, _, err) = okm(lab, tmp.path(), &["rollback", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("rolled back by the operator"), "{err}");
+    assert_roles(lab, "alpha", "bravo");
+    let (code, out) = common::http(&["http://127.0.0.2:8080/OpenKM/Status"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (200, "OK"),
+        "OpenKM runs on alpha again"
+    );
+    let (_, _, err) = okm(lab, tmp.path(), &["resume"]);
+    assert!(err.contains("no unfinished flow"), "{err}");
+
+    // Killed after the promotion: the way back is forward.
+    kill_at_step(lab, tmp.path(), &args, 7);
+    let (code, _, err) = okm(lab, tmp.path(), &["rollback", "--yes"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("the way back is forward"), "{err}");
+    let (code, _, err) = okm(
+        lab,
+        tmp.path(),
+        &["resume", "--yes", "--confirm-node", "bravo"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = okm(
+        lab,
+        tmp.path(),
+        &[
+            "switchover",
+            "--to",
+            "alpha",
+            "--yes",
+            "--confirm-node",
+            "alpha",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_traffic_moved(lab, "alpha", "bravo");
+}

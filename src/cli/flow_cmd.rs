@@ -87,6 +87,27 @@ pub async fn resume(cfg: Config, args: FlowArgs) -> Result<ExitCode> {
     finish(&report, args.json)
 }
 
+/// Rolls the unfinished flow back (before promotion only).
+pub async fn rollback(cfg: Config, args: FlowArgs) -> Result<ExitCode> {
+    let dir = journal_dir()?;
+    let Some(path) = journal::unfinished(&dir)?.pop() else {
+        eprintln!("no unfinished flow in {}", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    };
+    let monitor = Arc::new(Monitor::new(Arc::new(cfg)));
+    let (runner, j) = Runner::reopen(monitor, &path).await?;
+    if !args.yes {
+        return Err(eyre!(
+            "rolling back the {} journaled in {} gives the old main its writes back; confirm with --yes",
+            runner.kind.word(),
+            path.display()
+        ));
+    }
+    let report = runner.roll_back(j).await?;
+    finish(&report, args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Closes the unfinished flow's journal without acting.
 pub fn abandon(args: FlowArgs) -> Result<ExitCode> {
     let dir = journal_dir()?;

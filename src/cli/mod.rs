@@ -94,6 +94,12 @@ pub enum Command {
         #[command(flatten)]
         flow: FlowArgs,
     },
+    /// Undo the unfinished flow instead of finishing it (only before promotion began):
+    /// a frozen old main takes writes again.
+    Rollback {
+        #[command(flatten)]
+        flow: FlowArgs,
+    },
     /// Close the unfinished flow's journal without running anything more (after the
     /// nodes were checked by hand). Needs the word typed: --confirm-node abandon.
     Abandon {
@@ -213,6 +219,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Resume { flow }) => {
             let (_, cfg) = load(cli.config.as_deref())?;
             flow_cmd::resume(cfg, flow).await
+        }
+        Some(Command::Rollback { flow }) => {
+            let (_, cfg) = load(cli.config.as_deref())?;
+            flow_cmd::rollback(cfg, flow).await
         }
         Some(Command::Abandon { flow }) => flow_cmd::abandon(flow),
         Some(Command::Diff { json }) => {

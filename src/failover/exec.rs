@@ -355,6 +355,42 @@ impl Runner {
         Ok(report(&j.path, &j.entries, &self.steps))
     }
 
+    /// Ends an unfinished flow the way back instead of forward: only before promotion
+    /// began (after it, the way back is forward: resume). A frozen old main of a
+    /// switchover gets its writes back; a fenced node stays fenced.
+    pub async fn roll_back(self, mut j: Journal) -> Result<FlowReport> {
+        let started = |id: &str| {
+            j.entries
+                .iter()
+                .any(|e| matches!(e, Entry::Start { step, .. } if step == id))
+        };
+        if let Some(s) = self
+            .steps
+            .iter()
+            .find(|s| !s.before_promotion && started(&s.id))
+        {
+            return Err(eyre!(
+                "this {} reached {:?}: promotion has begun, so the way back is forward (okmirror resume)",
+                self.kind.word(),
+                s.title
+            ));
+        }
+        let frozen = self
+            .steps
+            .iter()
+            .any(|s| s.action == Action::FreezeOldMain && started(&s.id));
+        let outcome = if frozen {
+            format!("rolled back by the operator: {}", self.rollback().await?)
+        } else {
+            "rolled back by the operator: nothing had been changed that needs undoing (a fenced node stays fenced)".into()
+        };
+        j.append(Entry::End {
+            outcome,
+            at_ms: now_ms(),
+        })?;
+        Ok(report(&j.path, &j.entries, &self.steps))
+    }
+
     /// Gives the old main its writes back and starts both OpenKMs.
     pub async fn rollback(&self) -> Result<String> {
         let m = &self.monitor;

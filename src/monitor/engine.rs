@@ -53,6 +53,8 @@ pub enum FlowJob {
     },
     /// Continue the flow journaled at this path.
     Resume(std::path::PathBuf),
+    /// Undo the flow journaled at this path (before promotion only).
+    RollBack(std::path::PathBuf),
 }
 
 /// Plans or runs a flow in the background; its events (questions included) go to `events`.
@@ -88,6 +90,10 @@ pub fn start_flow(
                 let mut confirmer = ChannelConfirmer(tx.clone());
                 r.run(&mut confirmer, &tx).await
             }
+            FlowJob::RollBack(path) => match Runner::reopen(monitor, &path).await {
+                Ok((r, j)) => r.roll_back(j).await,
+                Err(e) => Err(e),
+            },
             FlowJob::Resume(path) => match Runner::reopen(monitor, &path).await {
                 Ok((r, j)) => {
                     let mut confirmer = ChannelConfirmer(tx.clone());

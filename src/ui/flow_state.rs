@@ -49,6 +49,8 @@ pub enum FlowCommand {
         new: usize,
     },
     Resume(PathBuf),
+    /// Undo the unfinished flow (refused by the engine after promotion began).
+    RollBack(PathBuf),
     Close,
 }
 
@@ -211,8 +213,9 @@ impl FlowUi {
         }
         match r {
             Ok(rep) => {
-                self.stage = if rep.ok { Stage::Done } else { Stage::Failed };
-                if !rep.ok {
+                let ok = rep.ok || rep.outcome.starts_with("rolled back by the operator");
+                self.stage = if ok { Stage::Done } else { Stage::Failed };
+                if !ok {
                     self.error = Some(rep.outcome.clone());
                 }
                 self.report = Some(rep);
@@ -281,6 +284,11 @@ impl FlowUi {
                     None
                 }
                 KeyCode::Enter if !self.focus_go => Some(FlowCommand::Close),
+                KeyCode::Char('b') if self.stage == Stage::OfferResume => {
+                    let p = self.resume_path.clone()?;
+                    self.stage = Stage::Running;
+                    Some(FlowCommand::RollBack(p))
+                }
                 KeyCode::Enter => {
                     self.stage = Stage::Running;
                     match (&self.resume_path, &self.chosen) {
@@ -396,6 +404,24 @@ mod tests {
         }
         ui.on_key(&key(KeyCode::Enter));
         assert_eq!(rx.try_recv(), Ok(true));
+    }
+
+    #[test]
+    fn an_unfinished_flow_can_be_resumed_or_rolled_back_never_by_default() {
+        let path = std::path::PathBuf::from("/tmp/x.jsonl");
+        let mut ui = FlowUi::offer_resume(path.clone(), "t".into(), vec![step(Confirm::None)], &[]);
+        assert_eq!(ui.on_key(&key(KeyCode::Enter)), Some(FlowCommand::Close));
+        let mut ui = FlowUi::offer_resume(path.clone(), "t".into(), vec![step(Confirm::None)], &[]);
+        assert_eq!(
+            ui.on_key(&key(KeyCode::Char('b'))),
+            Some(FlowCommand::RollBack(path.clone()))
+        );
+        let mut ui = FlowUi::offer_resume(path.clone(), "t".into(), vec![step(Confirm::None)], &[]);
+        ui.on_key(&key(KeyCode::Tab));
+        assert_eq!(
+            ui.on_key(&key(KeyCode::Enter)),
+            Some(FlowCommand::Resume(path))
+        );
     }
 
     #[test]

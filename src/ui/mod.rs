@@ -125,6 +125,7 @@ async fn event_loop(
                 FlowCommand::Plan { kind, old, new } => Some(FlowJob::Plan { kind, old, new }),
                 FlowCommand::Start { kind, old, new } => Some(FlowJob::Run { kind, old, new }),
                 FlowCommand::Resume(p) => Some(FlowJob::Resume(p)),
+                FlowCommand::RollBack(p) => Some(FlowJob::RollBack(p)),
                 FlowCommand::Close => None,
             };
             if let Some(job) = job {

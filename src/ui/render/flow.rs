@@ -166,12 +166,10 @@ fn render_checklist(f: &FlowUi, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.dim,
         ),
         Stage::Done => Line::styled(
-            format!(
-                "completed · journal {} · Esc back",
-                f.report
-                    .as_ref()
-                    .map_or(String::new(), |r| r.journal.display().to_string())
-            ),
+            match &f.report {
+                Some(r) => format!("{} · journal {} · Esc back", r.outcome, r.journal.display()),
+                None => "done · Esc back".into(),
+            },
             theme.ok,
         ),
         Stage::Failed => Line::styled(

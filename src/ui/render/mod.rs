@@ -127,9 +127,15 @@ fn render_footer(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                         Some(Stage::Choose) => {
                             &[("j/k", "choose"), ("Enter", "plan"), ("Esc", "back")]
                         }
-                        Some(Stage::Review | Stage::OfferResume) => {
+                        Some(Stage::Review) => {
                             &[("Tab", "switch"), ("Enter", "choose"), ("Esc", "back")]
                         }
+                        Some(Stage::OfferResume) => &[
+                            ("Tab", "switch"),
+                            ("Enter", "choose"),
+                            ("b", "roll back"),
+                            ("Esc", "later"),
+                        ],
                         Some(Stage::Running | Stage::Planning) => {
                             &[("", "running: wait for its questions")]
                         }
