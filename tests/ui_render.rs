@@ -564,12 +564,20 @@ fn flow_choices_follow_the_pair() {
     s.roles = PairRoles::SplitBrain;
     assert_eq!(
         kinds(&s),
-        [(FlowKind::Rejoin, 0, 1), (FlowKind::Rejoin, 1, 0)]
+        [
+            (FlowKind::Rejoin, 0, 1),
+            (FlowKind::Rejoin, 1, 0),
+            (FlowKind::Reseed, 0, 1),
+            (FlowKind::Reseed, 1, 0)
+        ]
     );
     // A read-only node replicating from nobody is a stale former main.
     s.roles = PairRoles::Normal { main: 1, mirror: 0 };
     s.nodes[0].db.as_mut().unwrap().read_only = true;
-    assert_eq!(kinds(&s), [(FlowKind::Rejoin, 0, 1)]);
+    assert_eq!(
+        kinds(&s),
+        [(FlowKind::Rejoin, 0, 1), (FlowKind::Reseed, 0, 1)]
+    );
     assert!(flow_choices(None, &nodes).0.is_empty());
 }
 

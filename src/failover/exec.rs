@@ -421,7 +421,7 @@ impl Runner {
         match step.action {
             Action::Preflight => preflight(m, old, new).await,
             Action::Assess => match self.kind {
-                FlowKind::Rejoin => assess_rejoin(m, old, new).await,
+                FlowKind::Rejoin | FlowKind::Reseed => assess_rejoin(m, old, new).await,
                 _ => assess_failover(m, old, new, ctx).await,
             },
             Action::LiveSync => rsync(m, old, new, Pass::Live).await,
@@ -439,7 +439,7 @@ impl Runner {
             Action::FinalSync => rsync(m, old, new, Pass::Frozen).await,
             Action::CatchUp => {
                 let (main, replica) = match self.kind {
-                    FlowKind::Rejoin => (new, old),
+                    FlowKind::Rejoin | FlowKind::Reseed => (new, old),
                     _ => (old, new),
                 };
                 let pos = m.wait_mirror_caught_up(main, replica, step.timeout).await?;
@@ -471,7 +471,27 @@ impl Runner {
             Action::SwitchTraffic => switch_traffic(m, old, new).await,
             Action::CheckFrontDoor => check_front_door(m, new, step.timeout).await,
             Action::DemoteOldMain | Action::Repoint => {
-                repoint(m, old, new, self.flavour, step.timeout).await
+                let own = self.kind != FlowKind::Reseed;
+                repoint(m, old, new, self.flavour, step.timeout, own).await
+            }
+            Action::SaveBinlogs => save_binlogs(m, old).await,
+            Action::Reseed => {
+                let (o, n) = (&m.nodes[old], &m.nodes[new]);
+                let mut stmts: Vec<String> = match self.flavour {
+                    Flavour::MariaDb => vec!["STOP SLAVE".into(), "RESET SLAVE ALL".into()],
+                    Flavour::MySql => vec!["STOP REPLICA".into(), "RESET REPLICA ALL".into()],
+                };
+                stmts.push("RESET MASTER".into());
+                run_sql(m, old, &stmts).await?;
+                let schemas = vec![n.cfg.database.schema.clone(), "okmirror".to_string()];
+                crate::sync::dump::reseed(&n.ssh, &n.cfg, &o.ssh, &o.cfg, &schemas, self.flavour)
+                    .await?;
+                Ok(format!(
+                    "{}'s {} replaced by a dump of {}'s",
+                    o.cfg.name,
+                    schemas.join(" and "),
+                    n.cfg.name
+                ))
             }
             Action::StartOldMain => service(m, old, Svc::Start).await,
             Action::ProveDirection => prove_direction(m, new, old, step.timeout).await,
@@ -483,6 +503,18 @@ impl Runner {
                     "OpenKM stopped on {}; its database is read-only",
                     name(old)
                 ))
+            }
+            Action::ErrantCheck if self.kind == FlowKind::Reseed => {
+                let errant = errant_list(m, old, new).await?;
+                Ok(if errant.is_empty() {
+                    format!("{} has nothing {} lacks", name(old), name(new))
+                } else {
+                    format!(
+                        "{}'s own transactions, given up by this reseed (kept in the saved binlogs): {}",
+                        name(old),
+                        errant.join(", ")
+                    )
+                })
             }
             Action::ErrantCheck => errant_check(m, old, new).await,
             Action::SyncFiles => {
@@ -1134,6 +1166,7 @@ async fn repoint(
     new: usize,
     flavour: Flavour,
     timeout: Duration,
+    from_own_binlog: bool,
 ) -> Result<String> {
     let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
     let src = flow::replication_source(&m.cfg, new);
@@ -1153,7 +1186,12 @@ async fn repoint(
             .map_err(|e| eyre!("replication password: {e}"))?
             .resolve()
             .map_err(|e| eyre!("replication password: {e}"))?;
-        run_sql(m, old, &sql::repoint(flavour, &src, password.expose())).await?;
+        run_sql(
+            m,
+            old,
+            &sql::repoint_from(flavour, &src, password.expose(), from_own_binlog),
+        )
+        .await?;
     }
     let deadline = Instant::now() + timeout.saturating_sub(Duration::from_secs(2));
     loop {
@@ -1211,6 +1249,42 @@ async fn prove_direction(
     ))
 }
 
+/// Copies the node's binlogs (its own transactions included) into its state dir, before
+/// a reseed resets them: nothing written there is ever discarded silently.
+async fn save_binlogs(m: &Monitor, i: usize) -> Result<String> {
+    let n = &m.nodes[i];
+    let base: Option<Option<String>> = m
+        .db(i, async |c| {
+            Ok(c.query_first("SELECT @@log_bin_basename").await?)
+        })
+        .await?;
+    let Some(base) = base.flatten().filter(|b| !b.is_empty()) else {
+        return Ok(format!(
+            "{}: binary logging is off; nothing to save",
+            n.cfg.name
+        ));
+    };
+    let dir = format!("{}/binlogs-{}", n.cfg.state_dir.display(), now_ms());
+    let script = format!(
+        "mkdir -p {d} && cp -p {b}.[0-9]* {b}.index {d}/ && ls {d} | wc -l",
+        d = quote(&dir),
+        b = quote(&base)
+    );
+    let out = n.ssh.run(&script, Duration::from_secs(3600)).await?;
+    if !out.success() {
+        return Err(eyre!(
+            "saving {}'s binlogs to {dir}: {}",
+            n.cfg.name,
+            out.stderr.trim()
+        ));
+    }
+    Ok(format!(
+        "{} files saved to {dir} on {} (mysqlbinlog reads them)",
+        out.stdout.trim(),
+        n.cfg.name
+    ))
+}
+
 async fn errant_check(m: &Monitor, old: usize, new: usize) -> Result<String> {
     let errant = errant_list(m, old, new).await?;
     let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
@@ -1219,8 +1293,9 @@ async fn errant_check(m: &Monitor, old: usize, new: usize) -> Result<String> {
     }
     Err(eyre!(
         "errant transactions on {on}, never seen by {nn}: {}. They were written on {on} and \
-         would be lost; nothing was changed. Save what they hold (mysqlbinlog on {on}), then \
-         reseed {on} from a dump of {nn}, or reconcile by hand",
+         would be lost; nothing was changed. Reconcile them by hand, or give them up with \
+         `okmirror rejoin {on} --reseed` (its binlogs are saved first, then its database is \
+         replaced by a dump of {nn}'s)",
         errant.join(", ")
     ))
 }

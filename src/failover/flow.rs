@@ -19,6 +19,9 @@ pub enum FlowKind {
     Failover,
     /// A former main comes back as the new main's mirror.
     Rejoin,
+    /// A rejoin that replaces the former main's database with a dump of the new main's
+    /// (its own unreplicated transactions are saved with its binlogs, then given up).
+    Reseed,
 }
 
 impl FlowKind {
@@ -28,14 +31,20 @@ impl FlowKind {
             FlowKind::Switchover => "switchover",
             FlowKind::Failover => "failover",
             FlowKind::Rejoin => "rejoin",
+            FlowKind::Reseed => "reseed",
         }
     }
 
     /// Parses `word()`.
     pub fn from_word(s: &str) -> Option<FlowKind> {
-        [FlowKind::Switchover, FlowKind::Failover, FlowKind::Rejoin]
-            .into_iter()
-            .find(|k| k.word() == s)
+        [
+            FlowKind::Switchover,
+            FlowKind::Failover,
+            FlowKind::Rejoin,
+            FlowKind::Reseed,
+        ]
+        .into_iter()
+        .find(|k| k.word() == s)
     }
 }
 
@@ -65,6 +74,8 @@ pub enum Action {
     Repoint,
     SyncFiles,
     StartRejoined,
+    SaveBinlogs,
+    Reseed,
 }
 
 /// What must be confirmed before a step acts.
@@ -329,6 +340,85 @@ pub fn plan(kind: FlowKind, e: &Ends) -> Vec<Step> {
                 ),
                 Confirm::None,
                 false,
+            );
+        }
+        FlowKind::Reseed => {
+            add(
+                Action::Assess,
+                format!("assess: {new} is the main, {old} is back"),
+                "both reachable; the main writable".into(),
+                Confirm::None,
+                true,
+            );
+            add(
+                Action::FenceStale,
+                format!("fence {old}: stop its OpenKM, database read-only"),
+                format!("on {old}: {}; SQL: {fence_sql}", oc.service.stop),
+                Confirm::TypedNode(old.clone()),
+                true,
+            );
+            add(
+                Action::ErrantCheck,
+                format!("list {old}'s transactions {new} never saw"),
+                format!(
+                    "compare {old}'s GTID state with {new}'s; they are kept in the saved binlogs"
+                ),
+                Confirm::None,
+                true,
+            );
+            add(
+                Action::SaveBinlogs,
+                format!("save {old}'s binlogs (its own transactions)"),
+                format!(
+                    "copy @@log_bin_basename.* to {}/binlogs-<time>/ on {old}",
+                    oc.state_dir.display()
+                ),
+                Confirm::None,
+                true,
+            );
+            add(
+                Action::Reseed,
+                format!("replace {old}'s database with a dump of {new}'s"),
+                format!(
+                    "on {old}: STOP SLAVE; RESET SLAVE ALL; RESET MASTER; then mysqldump --single-transaction (GTID position) of {} and okmirror from {new}, imported out of the binlog",
+                    nc.database.schema
+                ),
+                Confirm::TypedNode(old.clone()),
+                true,
+            );
+            add(
+                Action::Repoint,
+                format!("make {old} a replica of {new}"),
+                format!(
+                    "SQL on {old}: {} (from the dump's position)",
+                    sql::shown(
+                        &sql::repoint_from(e.flavour, &source(e.new), "********", false),
+                        ""
+                    )
+                ),
+                Confirm::None,
+                true,
+            );
+            add(
+                Action::CatchUp,
+                format!("wait until {old} has applied {new}'s position"),
+                "MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET".into(),
+                Confirm::None,
+                true,
+            );
+            add(
+                Action::SyncFiles,
+                format!("sync files {new} -> {old} and verify"),
+                "okmirror sync (deletion guard, freeze, SHA-256 verify)".into(),
+                Confirm::None,
+                true,
+            );
+            add(
+                Action::StartRejoined,
+                format!("{old}: system.readonly true, start OpenKM"),
+                format!("{}; {}", flag(e.old, true), oc.service.start),
+                Confirm::None,
+                true,
             );
         }
         FlowKind::Rejoin => {

@@ -45,23 +45,37 @@ pub struct Source {
 /// stand-in here: the caller substitutes it only in the statement sent to the server,
 /// never in what is shown or journaled.
 pub fn repoint(flavour: Flavour, source: &Source, password: &str) -> Vec<String> {
+    repoint_from(flavour, source, password, true)
+}
+
+/// `repoint`, optionally keeping the replica position as it is (after a reseed, the
+/// dump has set it; the node's own binlog was reset).
+pub fn repoint_from(
+    flavour: Flavour,
+    source: &Source,
+    password: &str,
+    from_own_binlog: bool,
+) -> Vec<String> {
     let q = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
     match flavour {
-        Flavour::MariaDb => vec![
-            "STOP SLAVE".into(),
+        Flavour::MariaDb => [
+            Some("STOP SLAVE".to_string()),
             // The old main's own writes are in its binlog, not in its replica position:
             // start from what it has, so nothing is fetched twice.
-            "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos".into(),
-            format!(
+            from_own_binlog.then(|| "SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos".to_string()),
+            Some(format!(
                 "CHANGE MASTER TO MASTER_HOST='{}', MASTER_PORT={}, MASTER_USER='{}', \
                  MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=2",
                 q(&source.host),
                 source.port,
                 q(&source.user),
                 q(password)
-            ),
-            "START SLAVE".into(),
-        ],
+            )),
+            Some("START SLAVE".into()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
         Flavour::MySql => vec![
             "STOP REPLICA".into(),
             format!(

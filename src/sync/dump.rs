@@ -133,3 +133,69 @@ pub async fn dump_into_mirror(
         .await;
     result
 }
+
+/// Replaces `target`'s copy of `schemas` with a consistent dump of `source`'s, and sets
+/// `target`'s replica GTID position to the dump's point (mysqldump `--master-data=1
+/// --gtid`), so it can replicate from `source` from exactly there. The import is kept
+/// out of `target`'s binlog. For rejoining a former main whose own transactions must
+/// give way; its binlogs must be saved (and reset) before.
+pub async fn reseed(
+    src: &NodeSsh,
+    s: &NodeConfig,
+    dst: &NodeSsh,
+    d: &NodeConfig,
+    schemas: &[String],
+    flavour: crate::db::status::Flavour,
+) -> Result<()> {
+    // Where the dump's snapshot is in GTID terms: MariaDB sets gtid_slave_pos, MySQL
+    // gtid_purged (both need the target's own binlog reset first).
+    let gtid = match flavour {
+        crate::db::status::Flavour::MariaDb => "--master-data=1 --gtid",
+        crate::db::status::Flavour::MySql => "--set-gtid-purged=ON",
+    };
+    let s_dir = place(src, s).await?;
+    let d_dir = match place(dst, d).await {
+        Ok(dir) => dir,
+        Err(e) => {
+            let _ = src
+                .run(
+                    &format!("rm -rf {}", quote(&s_dir)),
+                    Duration::from_secs(30),
+                )
+                .await;
+            return Err(e);
+        }
+    };
+    let dbs: Vec<String> = schemas.iter().map(|x| quote(x)).collect();
+    let remote_mysql = format!("mysql --defaults-extra-file={}/my.cnf", quote(&d_dir));
+    let pipeline = format!(
+        "{{ echo 'SET SESSION sql_log_bin=0;'; mysqldump --defaults-extra-file={sd}/my.cnf \
+         --single-transaction {gtid} --databases {dbs}; }} | {peer} {target} {remote}",
+        sd = quote(&s_dir),
+        dbs = dbs.join(" "),
+        peer = peer_ssh(s, d),
+        target = quote(&format!("{}@{}", d.ssh.user, d.ssh.host)),
+        remote = quote(&remote_mysql),
+    );
+    let out = src
+        .run(
+            &format!("bash -o pipefail -c {}", quote(&pipeline)),
+            Duration::from_secs(6 * 3600),
+        )
+        .await;
+    for (ssh, dir) in [(src, &s_dir), (dst, &d_dir)] {
+        let _ = ssh
+            .run(&format!("rm -rf {}", quote(dir)), Duration::from_secs(30))
+            .await;
+    }
+    let out = out?;
+    if !out.success() {
+        return Err(eyre!(
+            "reseeding {} from {} (mysqldump | mysql) failed: {}",
+            d.name,
+            s.name,
+            out.stderr.trim()
+        ));
+    }
+    Ok(())
+}

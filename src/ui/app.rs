@@ -437,7 +437,8 @@ impl App {
                 } else {
                     let (mut choices, why) = flow_choices(self.status.as_deref(), &self.nodes);
                     if action == Action::Rejoin {
-                        choices.retain(|c| c.kind == crate::failover::FlowKind::Rejoin);
+                        use crate::failover::FlowKind;
+                        choices.retain(|c| matches!(c.kind, FlowKind::Rejoin | FlowKind::Reseed));
                     }
                     let why =
                         if choices.is_empty() {
@@ -564,13 +565,17 @@ pub fn scroll_to(offset: usize, selected: usize, page: usize) -> usize {
     }
 }
 
+/// Why a reseed, in the wizard's list.
+const RESEED_WHY: &str =
+    "when the rejoin found errant transactions: saves its binlogs, then replaces its database";
+
 /// The flows that apply to the pair as last probed, and a note when none does or a
 /// choice needs care. Pure, so it is unit tested.
 pub fn flow_choices(
     status: Option<&PairStatus>,
     nodes: &[NodeRow],
 ) -> (Vec<Choice>, Option<String>) {
-    use crate::failover::FlowKind::{Failover, Rejoin, Switchover};
+    use crate::failover::FlowKind::{Failover, Rejoin, Reseed, Switchover};
     use crate::monitor::roles::{PairRoles, Role};
     let Some(s) = status else {
         return (Vec::new(), Some("waiting for the first probe".into()));
@@ -587,6 +592,7 @@ pub fn flow_choices(
             Switchover => format!("switchover to {}", name(new)),
             Failover => format!("failover to {} ({} is down)", name(new), name(old)),
             Rejoin => format!("rejoin {} as the mirror of {}", name(old), name(new)),
+            Reseed => format!("reseed {} from {} and rejoin it", name(old), name(new)),
         };
         Choice {
             kind,
@@ -596,14 +602,26 @@ pub fn flow_choices(
             why: why.to_string(),
         }
     };
+    // A stale former main can be rejoined, or reseeded when its rejoin found errant
+    // transactions.
+    let rejoins = |pairs: &[(usize, usize)], why: &str| {
+        let mut v: Vec<Choice> = pairs
+            .iter()
+            .map(|(o, n)| choice(Rejoin, *o, *n, why))
+            .collect();
+        v.extend(
+            pairs
+                .iter()
+                .map(|(o, n)| choice(Reseed, *o, *n, RESEED_WHY)),
+        );
+        v
+    };
     match &s.roles {
         PairRoles::Normal { main, mirror } if !replicates(*mirror) => (
-            vec![choice(
-                Rejoin,
-                *mirror,
-                *main,
+            rejoins(
+                &[(*mirror, *main)],
                 "a read-only node that replicates from nobody: a stale former main",
-            )],
+            ),
             None,
         ),
         PairRoles::Normal { main, mirror } => (
@@ -618,37 +636,24 @@ pub fn flow_choices(
         PairRoles::Partial {
             known,
             role: Role::Mirror,
-        } => {
-            let other = 1 - known;
-            (
-                vec![choice(
-                    Failover,
-                    other,
-                    *known,
-                    "the main does not answer: fence it, promote the mirror",
-                )],
-                None,
-            )
-        }
+        } => (
+            vec![choice(
+                Failover,
+                1 - known,
+                *known,
+                "the main does not answer: fence it, promote the mirror",
+            )],
+            None,
+        ),
         PairRoles::SplitBrain => (
-            vec![
-                choice(
-                    Rejoin,
-                    0,
-                    1,
-                    "keep the writes of the node you make the main",
-                ),
-                choice(
-                    Rejoin,
-                    1,
-                    0,
-                    "keep the writes of the node you make the main",
-                ),
-            ],
+            rejoins(
+                &[(0, 1), (1, 0)],
+                "keep the writes of the node you make the main",
+            ),
             Some("SPLIT BRAIN: both nodes take writes; rejoin the stale former main".into()),
         ),
-        PairRoles::NoneWritable => {
-            let v: Vec<Choice> = (0..2)
+        PairRoles::NoneWritable => (
+            (0..2)
                 .filter(|i| replicates(*i))
                 .map(|i| {
                     choice(
@@ -658,9 +663,9 @@ pub fn flow_choices(
                         "no node takes writes: promote the replica",
                     )
                 })
-                .collect();
-            (v, Some("no node takes writes".into()))
-        }
+                .collect(),
+            Some("no node takes writes".into()),
+        ),
         PairRoles::Partial { .. } | PairRoles::Unknown => (
             Vec::new(),
             Some("wait until the other node answers, then rejoin it".into()),
