@@ -452,3 +452,114 @@ fn an_interrupted_switchover_rolls_back_before_promotion_but_not_after() {
     assert_eq!(code, 0, "{out}{err}");
     assert_traffic_moved(lab, "alpha", "bravo");
 }
+
+#[test]
+fn a_former_main_with_errant_transactions_is_refused_then_reseeded_on_request() {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, out, err) = okm(lab, tmp.path(), &["sync", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    common::lab_script(&["stop", "alpha"]);
+    let (code, out, err) = okm(
+        lab,
+        tmp.path(),
+        &[
+            "failover",
+            "--to",
+            "bravo",
+            "--yes",
+            "--confirm-node",
+            "alpha",
+            "--confirm-node",
+            "bravo",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    common::lab_script(&["start", "alpha"]);
+    // alpha came back writable and took a write bravo never saw.
+    lab.sql("alpha", "CREATE DATABASE errant_alpha");
+    let errant = lab.sql("alpha", "SELECT @@gtid_binlog_pos");
+
+    let (code, out, err) = okm(
+        lab,
+        tmp.path(),
+        &["rejoin", "alpha", "--yes", "--confirm-node", "alpha"],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("errant transactions on alpha"), "{err}");
+    assert!(err.contains(&errant), "names {errant}: {err}");
+    assert!(err.contains("--reseed"), "{err}");
+    assert_eq!(
+        lab.sql("alpha", "SELECT @@read_only"),
+        "1",
+        "alpha stays fenced"
+    );
+
+    let (code, out, err) = okm(
+        lab,
+        tmp.path(),
+        &[
+            "rejoin",
+            "alpha",
+            "--reseed",
+            "--yes",
+            "--confirm-node",
+            "alpha",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("given up by this reseed"), "{err}");
+    let saved = std::fs::read_dir(&lab.node("alpha").state_dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("binlogs-"))
+        .expect("alpha's binlogs were saved");
+    assert!(
+        std::fs::read_dir(saved.path()).unwrap().count() >= 2,
+        "binlog files and their index"
+    );
+    assert_roles(lab, "bravo", "alpha");
+    lab.sql(
+        "alpha",
+        "SET SESSION sql_log_bin = 0; DROP DATABASE errant_alpha;",
+    );
+    let (code, out, err) = okm(
+        lab,
+        tmp.path(),
+        &[
+            "switchover",
+            "--to",
+            "alpha",
+            "--yes",
+            "--confirm-node",
+            "alpha",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_traffic_moved(lab, "alpha", "bravo");
+    let _ = std::fs::remove_dir_all(saved.path());
+}
+
+#[test]
+fn declining_the_promotion_rolls_the_frozen_main_back() {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    // --yes answers the freeze, but nobody types bravo's name for the promotion.
+    let (code, out, err) = okm(lab, tmp.path(), &["switchover", "--to", "bravo", "--yes"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("not confirmed: promote bravo's database"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rolled back: alpha takes writes again"),
+        "{err}"
+    );
+    assert_roles(lab, "alpha", "bravo");
+    let (code, out) = common::http(&["http://127.0.0.2:8080/OpenKM/Status"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (200, "OK"),
+        "OpenKM runs on alpha again"
+    );
+}

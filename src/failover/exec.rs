@@ -331,7 +331,15 @@ impl Runner {
                     .iter()
                     .any(|e| matches!(e, Entry::Start { step, .. } if *step == s.id))
             });
-        let outcome = if step.before_promotion && frozen {
+        // Promotion has begun once a step after it started acting (a step declined at
+        // its confirmation never started).
+        let promoting = self.steps.iter().any(|s| {
+            !s.before_promotion
+                && j.entries
+                    .iter()
+                    .any(|e| matches!(e, Entry::Start { step, .. } if *step == s.id))
+        });
+        let outcome = if !promoting && frozen {
             match self.rollback().await {
                 Ok(msg) => {
                     let _ = events.send(FlowEvent::RolledBack(msg.clone())).await;
@@ -342,7 +350,7 @@ impl Runner {
                     step.id, self.monitor.nodes[self.old].cfg.name
                 ),
             }
-        } else if step.before_promotion {
+        } else if !promoting {
             format!("failed at {}: {why}; nothing was promoted", step.id)
         } else {
             // After promotion the way back is forward: the journal stays open for resume.
