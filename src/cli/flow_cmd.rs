@@ -130,7 +130,8 @@ pub fn abandon(args: FlowArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_step(s: &Step) {
+/// Prints one planned step (title, confirmation, detail) on stderr.
+pub(super) fn print_step(s: &Step) {
     let confirm = match &s.confirm {
         Confirm::None => String::new(),
         Confirm::Yes => "  [asks yes/no]".into(),
@@ -144,23 +145,30 @@ fn print_step(s: &Step) {
 async fn follow(mut rx: mpsc::Receiver<FlowEvent>, args: &FlowArgs) {
     let mut steps: Vec<Step> = Vec::new();
     while let Some(ev) = rx.recv().await {
-        match ev {
-            FlowEvent::Planned(s) => steps = s,
-            FlowEvent::AlreadyDone(d) => eprintln!("already done: {}", d.join(", ")),
-            FlowEvent::Started(i) => {
-                if let Some(s) = steps.get(i) {
-                    eprintln!("[{:>2}/{}] {} ...", i + 1, steps.len(), s.title);
-                }
+        on_event(ev, &mut steps, args).await;
+    }
+}
+
+/// Prints one flow event on stderr and answers its question (from the flags or the
+/// terminal); `steps` holds the plan announced last, for the step numbers. Shared with
+/// `okmirror drill`, whose switchovers report the same events.
+pub(super) async fn on_event(ev: FlowEvent, steps: &mut Vec<Step>, args: &FlowArgs) {
+    match ev {
+        FlowEvent::Planned(s) => *steps = s,
+        FlowEvent::AlreadyDone(d) => eprintln!("already done: {}", d.join(", ")),
+        FlowEvent::Started(i) => {
+            if let Some(s) = steps.get(i) {
+                eprintln!("[{:>2}/{}] {} ...", i + 1, steps.len(), s.title);
             }
-            FlowEvent::Done { ok, output, ms, .. } => {
-                let word = if ok { "done" } else { "FAILED" };
-                eprintln!("        {word} in {ms} ms: {output}");
-            }
-            FlowEvent::RolledBack(m) => eprintln!("rolled back: {m}"),
-            FlowEvent::Ask { step, reply } => {
-                let yes = answer(&step, args).await;
-                reply.send(yes);
-            }
+        }
+        FlowEvent::Done { ok, output, ms, .. } => {
+            let word = if ok { "done" } else { "FAILED" };
+            eprintln!("        {word} in {ms} ms: {output}");
+        }
+        FlowEvent::RolledBack(m) => eprintln!("rolled back: {m}"),
+        FlowEvent::Ask { step, reply } => {
+            let yes = answer(&step, args).await;
+            reply.send(yes);
         }
     }
 }

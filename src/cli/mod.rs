@@ -1,6 +1,7 @@
 //! The command line: a thin face over the engine, for operators, cron and monitoring.
 
 mod config_cmd;
+mod drill_cmd;
 mod flow_cmd;
 mod status_cmd;
 mod sync_cmd;
@@ -103,6 +104,14 @@ pub enum Command {
     /// Close the unfinished flow's journal without running anything more (after the
     /// nodes were checked by hand). Needs the word typed: --confirm-node abandon.
     Abandon {
+        #[command(flatten)]
+        flow: FlowArgs,
+    },
+    /// DR rehearsal: switchover to the mirror and back while a probe writes through the
+    /// front door; reports each step's time, the RTO and the RPO (saved under the data
+    /// dir's drills/). Promotion needs both names typed: --confirm-node for each node.
+    /// Exit 0 only when both switchovers completed and no acknowledged write was lost.
+    Drill {
         #[command(flatten)]
         flow: FlowArgs,
     },
@@ -225,6 +234,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             flow_cmd::rollback(cfg, flow).await
         }
         Some(Command::Abandon { flow }) => flow_cmd::abandon(flow),
+        Some(Command::Drill { flow }) => {
+            let (_, cfg) = load(cli.config.as_deref())?;
+            drill_cmd::drill(cfg, flow).await
+        }
         Some(Command::Diff { json }) => {
             let (_, cfg) = load(cli.config.as_deref())?;
             status_cmd::diff(cfg, json).await

@@ -118,6 +118,34 @@ pub fn longest(gaps: &[Gap], window: Option<(u64, u64)>) -> Option<Gap> {
         .copied()
 }
 
+/// Each switchover's RTO: the longest gap that belongs to it. A gap belongs to the
+/// switchover during which it began (writes stopped then), or, when it began outside
+/// every switchover, to the one it overlaps most. `windows` are the switchovers' spans.
+pub fn leg_rtos(gaps: &[Gap], windows: &[Option<(u64, u64)>]) -> Vec<Option<Gap>> {
+    let mut out: Vec<Option<Gap>> = vec![None; windows.len()];
+    let overlap = |g: &Gap, (a, b): (u64, u64)| g.to_ms.min(b).saturating_sub(g.from_ms.max(a));
+    for g in gaps {
+        let began_in = windows
+            .iter()
+            .position(|w| w.is_some_and(|(a, b)| g.from_ms >= a && g.from_ms <= b));
+        let owner = began_in.or_else(|| {
+            windows
+                .iter()
+                .enumerate()
+                .filter_map(|(i, w)| w.map(|w| (i, overlap(g, w))))
+                .filter(|(_, o)| *o > 0)
+                .max_by_key(|(_, o)| *o)
+                .map(|(i, _)| i)
+        });
+        if let Some(i) = owner
+            && out[i].is_none_or(|best| g.ms > best.ms)
+        {
+            out[i] = Some(*g);
+        }
+    }
+    out
+}
+
 /// One acknowledged document missing on the final main.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Lost {
@@ -235,12 +263,10 @@ pub async fn run(monitor: Arc<Monitor>, events: mpsc::Sender<DrillEvent>) -> Res
     }
     let (main, mirror) = normal_roles(&monitor).await?;
     let name = |i: usize| monitor.nodes[i].cfg.name.clone();
-    let front = monitor
-        .cfg
-        .traffic
-        .front_url
-        .clone()
-        .ok_or_else(|| eyre!("no [traffic] front_url: a drill writes through the front door"))?;
+    let front =
+        monitor.cfg.traffic.front_url.clone().ok_or_else(|| {
+            eyre!("no [traffic] front_url: a drill writes through the front door")
+        })?;
     let creds = credentials(&monitor, main)?;
     let started_ms = now_ms();
     let id = stamp(started_ms);
@@ -295,9 +321,11 @@ pub async fn run(monitor: Arc<Monitor>, events: mpsc::Sender<DrillEvent>) -> Res
     let probe_end = now_ms();
 
     let all = gaps(&attempts, probe_start, probe_end);
-    for l in &mut legs {
+    let windows: Vec<Option<(u64, u64)>> =
+        legs.iter().map(|l| l.started_ms.zip(l.ended_ms)).collect();
+    for (l, rto) in legs.iter_mut().zip(leg_rtos(&all, &windows)) {
+        l.rto = rto;
         if let (Some(s), Some(e)) = (l.started_ms, l.ended_ms) {
-            l.rto = longest(&all, Some((s, e)));
             l.refused = attempts
                 .iter()
                 .filter(|a| !a.acked && a.start_ms >= s && a.start_ms <= e)
@@ -328,7 +356,7 @@ pub async fn run(monitor: Arc<Monitor>, events: mpsc::Sender<DrillEvent>) -> Res
     let outcome = outcome(&legs, rpo_documents, rpo_error.as_deref());
     let drills = crate::paths::data_dir()?.join("drills");
     let acknowledged = acked.len() as u64;
-    let mut report = DrillReport {
+    let report = DrillReport {
         pair: monitor.cfg.pair.clone(),
         ok,
         outcome,
@@ -352,7 +380,7 @@ pub async fn run(monitor: Arc<Monitor>, events: mpsc::Sender<DrillEvent>) -> Res
         probe: attempts,
         id,
     };
-    save(&mut report)?;
+    save(&report)?;
     Ok(report)
 }
 
@@ -472,8 +500,9 @@ fn at_ms(e: &Entry) -> u64 {
 
 // ---------------------------------------------------------------- the probe
 
-/// The probe writer: one document at a time through the front door, every
-/// `PROBE_EVERY`, recording each attempt, until stopped.
+/// The probe writer: a new document through the front door every `PROBE_EVERY`, each
+/// in its own task (a request stuck in the freeze must not hide that the next ones are
+/// answered again), every attempt recorded, until stopped.
 struct Probe {
     started_ms: u64,
     stop: Arc<AtomicBool>,
@@ -488,31 +517,46 @@ impl Probe {
         let started_ms = now_ms();
         let task = {
             let (stop, log) = (Arc::clone(&stop), Arc::clone(&log));
+            let (url, id, creds) = (Arc::new(url), Arc::new(id), Arc::new(creds));
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(PROBE_EVERY);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut writes = tokio::task::JoinSet::new();
                 let mut n = 0u64;
-                while !stop.load(Ordering::SeqCst) {
+                loop {
                     tick.tick().await;
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
+                    let (url, id, creds, log) = (
+                        Arc::clone(&url),
+                        Arc::clone(&id),
+                        Arc::clone(&creds),
+                        Arc::clone(&log),
+                    );
                     let path = format!("{folder}/{n}.txt");
-                    let start_ms = now_ms();
-                    let status = write_once(&url, &path, &id, n, &creds).await;
-                    let attempt = Attempt {
-                        n,
-                        acked: status == "200",
-                        path,
-                        start_ms,
-                        end_ms: now_ms(),
-                        status,
-                    };
-                    if let Ok(mut l) = log.lock() {
-                        l.push(attempt);
-                    }
+                    writes.spawn(async move {
+                        let start_ms = now_ms();
+                        let status = write_once(&url, &path, &id, n, &creds).await;
+                        let attempt = Attempt {
+                            n,
+                            acked: status == "200",
+                            path,
+                            start_ms,
+                            end_ms: now_ms(),
+                            status,
+                        };
+                        if let Ok(mut l) = log.lock() {
+                            l.push(attempt);
+                        }
+                    });
+                    // Reap finished writes so the set stays small.
+                    while writes.try_join_next().is_some() {}
                     n += 1;
                 }
+                // The writes in flight finish (curl's --max-time bounds them), so their
+                // outcome is known.
+                while writes.join_next().await.is_some() {}
             })
         };
         Probe {
@@ -529,11 +573,13 @@ impl Probe {
             .map_or(0, |l| l.iter().filter(|a| a.acked).count())
     }
 
-    /// Stops after the write in flight (so its outcome is known) and returns the log.
+    /// Stops starting writes, waits for those in flight, and returns the log in order.
     async fn stop(self) -> Vec<Attempt> {
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.task.await;
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        let mut log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+        log.sort_by_key(|a| a.n);
+        log
     }
 }
 
@@ -741,7 +787,7 @@ async fn missing_files(monitor: &Monitor, node: usize, rels: &[String]) -> Resul
 // ---------------------------------------------------------------- the report
 
 /// Writes the Markdown and the JSON to their files (the data dir's `drills/`).
-fn save(report: &mut DrillReport) -> Result<()> {
+fn save(report: &DrillReport) -> Result<()> {
     if let Some(dir) = report.json_file.parent() {
         std::fs::create_dir_all(dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
     }
@@ -794,7 +840,10 @@ pub fn markdown(r: &DrillReport) -> String {
             r.main_after.as_deref().unwrap_or("unknown")
         ),
     );
-    row("RTO (longest time without an acknowledged write)", rto(&r.rto));
+    row(
+        "RTO (longest time without an acknowledged write)",
+        rto(&r.rto),
+    );
     row(
         "RPO (acknowledged documents lost)",
         match (r.rpo_documents, &r.rpo_error) {
@@ -943,7 +992,7 @@ mod tests {
             a(5, 2500, 2510, true),
         ];
         let g = gaps(&attempts, 990, 2600);
-        assert_eq!(g.len(), 5);
+        assert_eq!(g.len(), 4);
         let rto = longest(&g, None).unwrap();
         assert_eq!((rto.from_ms, rto.to_ms, rto.ms), (1110, 2450, 1340));
         assert!(rto.recovered);
@@ -974,6 +1023,26 @@ mod tests {
     }
 
     #[test]
+    fn each_switchover_gets_the_gap_that_began_during_it() {
+        // The first outage ends after the second switchover began (its writes were
+        // answered late); it still belongs to the first.
+        let g1 = Gap::new(1800, 2800, true);
+        let g2 = Gap::new(3100, 4200, true);
+        let small = Gap::new(2700, 2800, true);
+        let quiet = Gap::new(0, 100, true);
+        let w = [Some((1000, 2420)), Some((2421, 3827))];
+        assert_eq!(leg_rtos(&[quiet, g1, small, g2], &w), [Some(g1), Some(g2)]);
+        // A gap that began before any switchover goes to the one it overlaps most.
+        let early = Gap::new(900, 1500, true);
+        assert_eq!(leg_rtos(&[early], &w), [Some(early), None]);
+        // A switchover that never ran has no window and no RTO.
+        assert_eq!(
+            leg_rtos(&[g1], &[Some((1000, 2420)), None]),
+            [Some(g1), None]
+        );
+    }
+
+    #[test]
     fn attempts_out_of_order_are_sorted_by_their_end() {
         let attempts = [a(1, 300, 310, true), a(0, 100, 110, true)];
         let g = gaps(&attempts, 0, 400);
@@ -983,7 +1052,7 @@ mod tests {
     #[test]
     fn timestamps_are_utc() {
         // 2026-11-29 10:00:00.123 UTC
-        let ms = 1_796_378_400_123;
+        let ms = 1_795_946_400_123;
         assert_eq!(stamp(ms), "20261129T100000Z");
         assert_eq!(date_time(ms), "2026-11-29 10:00:00");
         assert_eq!(clock(ms), "10:00:00.123");
@@ -994,7 +1063,10 @@ mod tests {
 
     #[test]
     fn like_patterns_take_the_folder_literally() {
-        assert_eq!(like_escape("/okm:root/a_b%c\\d"), "/okm:root/a\\_b\\%c\\\\d");
+        assert_eq!(
+            like_escape("/okm:root/a_b%c\\d"),
+            "/okm:root/a\\_b\\%c\\\\d"
+        );
     }
 
     fn report() -> DrillReport {
@@ -1019,7 +1091,7 @@ mod tests {
                 step("03-freeze-old-main", "freeze", t + 2000, t + 2077),
             ],
         };
-        let t = 1_796_378_400_000;
+        let t = 1_795_946_400_000;
         let leg = |from: &str, to: &str, t: u64, gap: Gap| Leg {
             from: from.into(),
             to: to.into(),
@@ -1043,7 +1115,10 @@ mod tests {
             probe_folder: "/okm:root/okmirror-drill/20261129T100000Z".into(),
             main_before: "alpha".into(),
             main_after: Some("alpha".into()),
-            legs: vec![leg("alpha", "bravo", t, g1), leg("bravo", "alpha", t + 5000, g2)],
+            legs: vec![
+                leg("alpha", "bravo", t, g1),
+                leg("bravo", "alpha", t + 5000, g2),
+            ],
             rto: Some(g1),
             rpo_documents: Some(0),
             rpo_error: None,
@@ -1070,17 +1145,29 @@ mod tests {
             ),
             "{md}"
         );
-        assert!(md.contains("| RPO (acknowledged documents lost) | 0 |"), "{md}");
-        assert!(md.contains("110 attempted, 102 acknowledged, 8 refused"), "{md}");
+        assert!(
+            md.contains("| RPO (acknowledged documents lost) | 0 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("110 attempted, 102 acknowledged, 8 refused"),
+            "{md}"
+        );
         assert!(md.contains("## Switchover 1: alpha -> bravo"), "{md}");
         assert!(md.contains("## Switchover 2: bravo -> alpha"), "{md}");
         assert!(md.contains("- RTO: 1.100 s"), "{md}");
-        assert!(md.contains("- journal: `/d/flows/1796378400000.jsonl`"), "{md}");
+        assert!(
+            md.contains("- journal: `/d/flows/1795946400000.jsonl`"),
+            "{md}"
+        );
         assert!(
             md.contains("| 01-preflight preflight | done | 1.433 s | ok \\| fine |"),
             "{md}"
         );
-        assert!(md.contains("| 03-freeze-old-main freeze | done | 0.077 s |"), "{md}");
+        assert!(
+            md.contains("| 03-freeze-old-main freeze | done | 0.077 s |"),
+            "{md}"
+        );
         assert!(
             md.contains("None: all 102 acknowledged documents are on alpha"),
             "{md}"
@@ -1110,7 +1197,10 @@ mod tests {
             md.contains("- outcome: did not run: an unfinished flow is journaled"),
             "{md}"
         );
-        assert!(md.contains("- RTO: at least 1.000 s: writes did not come back"), "{md}");
+        assert!(
+            md.contains("- RTO: at least 1.000 s: writes did not come back"),
+            "{md}"
+        );
     }
 
     #[test]
