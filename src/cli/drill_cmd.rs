@@ -67,13 +67,14 @@ pub async fn drill(cfg: Config, args: FlowArgs) -> Result<ExitCode> {
     }
     let rto = report
         .rto
-        .map_or("not measured".to_string(), |g| format!("{:.3} s", g.secs()));
+        .map_or("not measured".to_string(), |g| format!("{:.3} s", g.secs));
     let rpo = report
         .rpo_documents
         .map_or("not counted".to_string(), |n| n.to_string());
     eprintln!(
-        "drill {}: {} (RTO {rto}, RPO {rpo}); saved {} and {}",
+        "drill {}: {}: {} (RTO {rto}, RPO {rpo}); saved {} and {}",
         report.id,
+        if report.ok { "PASSED" } else { "FAILED" },
         report.outcome,
         report.markdown_file.display(),
         report.json_file.display()

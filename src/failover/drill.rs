@@ -60,12 +60,14 @@ pub struct Attempt {
 
 /// A stretch without acknowledged writes: from the end of the last acknowledged write
 /// before it to the end of the first acknowledged write after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Gap {
     pub from_ms: u64,
     pub to_ms: u64,
     /// Length in ms.
     pub ms: u64,
+    /// Length in seconds (ms precision), as reported.
+    pub secs: f64,
     /// False when no write was acknowledged after it (the gap lasted until the probe
     /// stopped, so the real unavailability was longer).
     pub recovered: bool,
@@ -73,17 +75,14 @@ pub struct Gap {
 
 impl Gap {
     fn new(from_ms: u64, to_ms: u64, recovered: bool) -> Gap {
+        let ms = to_ms.saturating_sub(from_ms);
         Gap {
             from_ms,
             to_ms,
-            ms: to_ms.saturating_sub(from_ms),
+            ms,
+            secs: ms as f64 / 1000.0,
             recovered,
         }
-    }
-
-    /// Seconds, as reported (ms precision).
-    pub fn secs(&self) -> f64 {
-        self.ms as f64 / 1000.0
     }
 }
 
@@ -197,7 +196,7 @@ pub struct DrillReport {
     pub pair: String,
     /// Both switchovers completed and no acknowledged document was lost.
     pub ok: bool,
-    /// One line: passed, or what failed.
+    /// One line: what passed, or everything that failed.
     pub outcome: String,
     pub started_ms: u64,
     pub ended_ms: u64,
@@ -413,9 +412,9 @@ fn outcome(legs: &[Leg], rpo: Option<u64>, rpo_error: Option<&str>) -> String {
         )),
     }
     if bad.is_empty() {
-        "passed: both switchovers completed, no acknowledged document lost".into()
+        "both switchovers completed, no acknowledged document lost".into()
     } else {
-        format!("FAILED: {}", bad.join("; "))
+        bad.join("; ")
     }
 }
 
@@ -807,13 +806,13 @@ pub fn markdown(r: &DrillReport) -> String {
     let rto = |g: &Option<Gap>| match g {
         Some(g) if g.recovered => format!(
             "{:.3} s (no write acknowledged from {} to {} UTC)",
-            g.secs(),
+            g.secs,
             clock(g.from_ms),
             clock(g.to_ms)
         ),
         Some(g) => format!(
             "at least {:.3} s: writes did not come back (none acknowledged after {} UTC)",
-            g.secs(),
+            g.secs,
             clock(g.from_ms)
         ),
         None => "not measured".into(),
@@ -996,7 +995,7 @@ mod tests {
         let rto = longest(&g, None).unwrap();
         assert_eq!((rto.from_ms, rto.to_ms, rto.ms), (1110, 2450, 1340));
         assert!(rto.recovered);
-        assert_eq!(rto.secs(), 1.34);
+        assert_eq!(rto.secs, 1.34);
         // A window that only overlaps the quiet start picks that gap.
         let early = longest(&g, Some((995, 1005))).unwrap();
         assert_eq!((early.from_ms, early.to_ms), (990, 1010));
@@ -1108,7 +1107,7 @@ mod tests {
             id: "20261129T100000Z".into(),
             pair: "lab".into(),
             ok: true,
-            outcome: "passed: both switchovers completed, no acknowledged document lost".into(),
+            outcome: "both switchovers completed, no acknowledged document lost".into(),
             started_ms: t - 1000,
             ended_ms: t + 12_500,
             front_url: "http://127.0.0.1:8080".into(),
@@ -1137,7 +1136,10 @@ mod tests {
     fn the_markdown_has_the_summary_both_switchovers_and_their_steps() {
         let md = markdown(&report());
         assert!(md.starts_with("# okmirror drill 20261129T100000Z (pair lab)\n"));
-        assert!(md.contains("**PASSED**: passed"), "{md}");
+        assert!(
+            md.contains("**PASSED**: both switchovers completed, no acknowledged document lost\n"),
+            "{md}"
+        );
         assert!(md.contains("| started | 2026-11-29 09:59:59 UTC |"), "{md}");
         assert!(
             md.contains(
@@ -1178,7 +1180,7 @@ mod tests {
     fn the_markdown_names_losses_and_a_failed_way_back() {
         let mut r = report();
         r.ok = false;
-        r.outcome = "FAILED: 1 acknowledged documents lost".into();
+        r.outcome = "1 acknowledged documents lost".into();
         r.rpo_documents = Some(1);
         r.lost = vec![Lost {
             path: "/okm:root/okmirror-drill/x/7.txt".into(),
@@ -1188,7 +1190,10 @@ mod tests {
         r.legs[1].error = Some("an unfinished flow is journaled".into());
         r.legs[1].rto = Some(Gap::new(1000, 2000, false));
         let md = markdown(&r);
-        assert!(md.contains("**FAILED**"), "{md}");
+        assert!(
+            md.contains("**FAILED**: 1 acknowledged documents lost\n"),
+            "{md}"
+        );
         assert!(
             md.contains("- `/okm:root/okmirror-drill/x/7.txt`: not in the database"),
             "{md}"
