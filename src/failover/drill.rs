@@ -22,7 +22,8 @@ use super::{FlowEvent, FlowKind};
 use crate::monitor::Monitor;
 use crate::monitor::roles::PairRoles;
 
-/// How often the probe writes (one request at a time).
+/// How often the probe starts a write (each runs on its own, so a request stuck in the
+/// freeze does not delay the next).
 const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// How long the probe writes before the first switchover and after the last one, so
 /// the gaps the switchovers cause have acknowledged writes on both sides.
@@ -256,7 +257,7 @@ pub async fn run(monitor: Arc<Monitor>, events: mpsc::Sender<DrillEvent>) -> Res
     let dir = journal_dir()?;
     if let Some(p) = journal::unfinished(&dir)?.first() {
         return Err(eyre!(
-            "an unfinished flow is journaled in {}: finish it with `okmirror resume` (or `okmirror abandon`) before a drill",
+            "an unfinished flow is journaled in {}: finish it with `okmirror resume` (or `okmirror abandon` after checking the nodes by hand) before a drill",
             p.display()
         ));
     }
