@@ -23,7 +23,7 @@ pub async fn start(cfg: Config, kind: FlowKind, node: &str, args: FlowArgs) -> R
     let idx = node_index(&monitor, node)?;
     let other = 1 - idx;
     let (old, new) = match kind {
-        FlowKind::Rejoin => (idx, other),
+        FlowKind::Rejoin | FlowKind::Reseed => (idx, other),
         _ => (other, idx),
     };
     let runner = Runner::plan(monitor, kind, old, new).await;

@@ -87,6 +87,10 @@ pub enum Command {
     Rejoin {
         /// The former main.
         node: String,
+        /// Give up the former main's errant transactions: save its binlogs, then replace
+        /// its database with a dump of the current main's.
+        #[arg(long)]
+        reseed: bool,
         #[command(flatten)]
         flow: FlowArgs,
     },
@@ -221,9 +225,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let (_, cfg) = load(cli.config.as_deref())?;
             flow_cmd::start(cfg, crate::failover::FlowKind::Failover, &to, flow).await
         }
-        Some(Command::Rejoin { node, flow }) => {
+        Some(Command::Rejoin { node, reseed, flow }) => {
             let (_, cfg) = load(cli.config.as_deref())?;
-            flow_cmd::start(cfg, crate::failover::FlowKind::Rejoin, &node, flow).await
+            let kind = if reseed {
+                crate::failover::FlowKind::Reseed
+            } else {
+                crate::failover::FlowKind::Rejoin
+            };
+            flow_cmd::start(cfg, kind, &node, flow).await
         }
         Some(Command::Resume { flow }) => {
             let (_, cfg) = load(cli.config.as_deref())?;
