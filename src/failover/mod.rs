@@ -1,6 +1,7 @@
 //! Guided switchover, failover and rejoin: flows of journaled, confirmable, resumable
 //! steps that never let two nodes take writes.
 
+mod actions;
 pub mod drill;
 pub mod exec;
 pub mod flow;

@@ -1,0 +1,735 @@
+//! What each step does on the nodes. Every action checks its own effect first where it
+//! can, so running it again (on resume) is harmless.
+
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
+use mysql_async::Conn;
+use mysql_async::prelude::Queryable;
+
+use super::flow;
+use super::journal::now_ms;
+use super::{haproxy, sql};
+use crate::db::status::{DbStatus, Flavour, read_status};
+use crate::monitor::Monitor;
+use crate::monitor::roles::PairRoles;
+use crate::sync::plan::{Pass, Scope, quote, rsync_command};
+
+/// What steps learn and later steps use (within one run of the flow).
+#[derive(Default)]
+pub(super) struct Ctx {
+    /// The mirror's last heartbeat age at assessment (seconds).
+    pub(super) last_beat_age: Option<f64>,
+    /// How the old main was fenced.
+    pub(super) fenced_by: Option<String>,
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum Svc {
+    Start,
+    Stop,
+}
+
+pub(super) async fn service(m: &Monitor, i: usize, what: Svc) -> Result<String> {
+    let n = &m.nodes[i];
+    let (cmd, word) = match what {
+        Svc::Start => (&n.cfg.service.start, "start"),
+        Svc::Stop => (&n.cfg.service.stop, "stop"),
+    };
+    let out = n
+        .ssh
+        .run(cmd, Duration::from_secs(300))
+        .await
+        .wrap_err_with(|| format!("{word} OpenKM on {}", n.cfg.name))?;
+    if !out.success() {
+        return Err(eyre!(
+            "{word} OpenKM on {}: {} {}",
+            n.cfg.name,
+            out.stdout.trim(),
+            out.stderr.trim()
+        ));
+    }
+    Ok(format!("{}: {}", n.cfg.name, out.stdout.trim()))
+}
+
+pub(super) async fn status_of(m: &Monitor, i: usize) -> Result<(Conn, DbStatus)> {
+    let mut c = m.connect_node(i).await?;
+    let st = read_status(&mut c, &m.nodes[i].cfg.database.schema).await?;
+    Ok((c, st))
+}
+
+pub(super) async fn run_sql(m: &Monitor, i: usize, stmts: &[String]) -> Result<()> {
+    let mut c = m.connect_node(i).await?;
+    for s in stmts {
+        c.query_drop(s)
+            .await
+            .wrap_err_with(|| format!("on {}: {}", m.nodes[i].cfg.name, first_words(s)))?;
+    }
+    Ok(())
+}
+
+/// A statement's opening words, for errors (never the password part).
+pub(super) fn first_words(s: &str) -> String {
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+pub(super) async fn rsync(m: &Monitor, from: usize, to: usize, pass: Pass) -> Result<String> {
+    let (s, d) = (&m.nodes[from], &m.nodes[to]);
+    let cmd = rsync_command(
+        &s.cfg,
+        &d.cfg,
+        &m.cfg.sync,
+        pass,
+        Scope::Tree,
+        pass == Pass::Frozen,
+    );
+    let cmd = format!(
+        "mkdir -p {} && {cmd}",
+        quote(&s.cfg.state_dir.display().to_string())
+    );
+    let out = s.ssh.run(&cmd, Duration::from_secs(24 * 3600)).await?;
+    let live = pass == Pass::Live;
+    if !crate::sync::exit::is_success(out.status, live) {
+        let last = out.stdout.lines().last().unwrap_or("").to_string();
+        return Err(eyre!(
+            "rsync: {} ({last})",
+            crate::sync::exit::describe(out.status)
+        ));
+    }
+    let files = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("<f") || l.starts_with(">f"))
+        .count();
+    Ok(format!(
+        "{files} files copied {} -> {}",
+        s.cfg.name, d.cfg.name
+    ))
+}
+
+/// Every check runs and every failure is reported, so the operator fixes all at once.
+pub(super) async fn preflight(m: &Monitor, old: usize, new: usize) -> Result<String> {
+    let cfg = &m.cfg.failover;
+    let status = m.probe_pair(Some(Duration::from_secs(2))).await;
+    let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
+    if status.roles
+        != (PairRoles::Normal {
+            main: old,
+            mirror: new,
+        })
+    {
+        return Err(eyre!(
+            "{on} must be the writable main and {nn} the read-only mirror; the pair is {:?}",
+            status.roles
+        ));
+    }
+    let mut ok = vec![format!("roles: {on} main, {nn} mirror")];
+    let mut bad = Vec::new();
+    match errant_list(m, new, old).await {
+        Ok(e) if e.is_empty() => ok.push(format!("no errant transactions on {nn}")),
+        Ok(e) => bad.push(format!(
+            "errant transactions on {nn} (written there, never on {on}): {}; a switchover would lose them",
+            e.join(", ")
+        )),
+        Err(e) => bad.push(format!("errant transaction check: {e:#}")),
+    }
+    match status.nodes[new]
+        .db
+        .as_ref()
+        .and_then(|d| d.replica.clone())
+    {
+        None => bad.push(format!("{nn} does not replicate from {on}")),
+        Some(r) if !r.healthy() => bad.push(format!(
+            "{nn}'s replication is not running (IO {}, SQL {}): {}",
+            r.io.word(),
+            r.sql.word(),
+            r.last_sql_error.or(r.last_io_error).unwrap_or_default()
+        )),
+        Some(_) => ok.push("replication running".into()),
+    }
+    match status.lag.heartbeat_secs {
+        Some(l) if l > cfg.max_lag_secs => {
+            bad.push(format!(
+                "{nn} lags {l:.1} s behind (max_lag_secs = {})",
+                cfg.max_lag_secs
+            ));
+        }
+        Some(l) => ok.push(format!("lag: {l:.3} s")),
+        None => ok.push("lag: not measured (no heartbeat yet)".into()),
+    }
+    let long = m
+        .db(old, async |c| {
+            let n: Option<u64> = c
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.innodb_trx \
+                     WHERE trx_rows_modified > 0 AND trx_started < NOW() - INTERVAL ? SECOND",
+                    (cfg.long_transaction_secs,),
+                )
+                .await?;
+            Ok(n.unwrap_or(0))
+        })
+        .await;
+    match long {
+        Ok(0) => ok.push("no long write transactions on the main".into()),
+        Ok(n) => bad.push(format!(
+            "{n} write transaction(s) open on {on} for more than {} s; wait for them",
+            cfg.long_transaction_secs
+        )),
+        Err(e) => bad.push(format!("long transaction check: {e:#}")),
+    }
+    if bad.is_empty() {
+        Ok(ok.join("; "))
+    } else {
+        Err(eyre!("{}", bad.join("; ")))
+    }
+}
+
+/// Transactions on `candidate` that `main` never saw (GTID).
+pub(super) async fn errant_list(m: &Monitor, candidate: usize, main: usize) -> Result<Vec<String>> {
+    let (mut cc, cst) = status_of(m, candidate).await?;
+    let (mut mc, _) = status_of(m, main).await?;
+    match cst.flavour {
+        Flavour::MariaDb => {
+            let q = "SELECT @@gtid_binlog_state";
+            let c: String = cc.query_first(q).await?.unwrap_or_default();
+            let mm: String = mc.query_first(q).await?.unwrap_or_default();
+            Ok(sql::errant_mariadb(&c, &mm))
+        }
+        Flavour::MySql => {
+            let c: String = cc
+                .query_first("SELECT @@gtid_executed")
+                .await?
+                .unwrap_or_default();
+            let left: Option<String> = mc
+                .exec_first("SELECT GTID_SUBTRACT(?, @@gtid_executed)", (c,))
+                .await?;
+            Ok(left
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| vec![s.replace('\n', "")])
+                .unwrap_or_default())
+        }
+    }
+}
+
+pub(super) async fn assess_failover(
+    m: &Monitor,
+    old: usize,
+    new: usize,
+    ctx: &mut Ctx,
+) -> Result<String> {
+    let status = m.probe_pair(None).await;
+    let (o, n) = (&status.nodes[old], &status.nodes[new]);
+    let nst = n.db.as_ref().ok_or_else(|| {
+        eyre!(
+            "{} is not reachable either: {}",
+            n.name,
+            n.db_error.clone().unwrap_or_default()
+        )
+    })?;
+    if nst.writable() {
+        return Err(eyre!("{} is already writable: nothing to promote", n.name));
+    }
+    let mut lines = Vec::new();
+    lines.push(match (&o.ssh_error, &o.db_error) {
+        (Some(s), Some(d)) => format!("{}: SSH fails ({s}); database fails ({d})", o.name),
+        (None, Some(d)) => format!("{}: SSH answers; database fails ({d})", o.name),
+        (Some(s), None) => format!("{}: SSH fails ({s}); database answers", o.name),
+        (None, None) => format!("{}: reachable (it will be fenced before promotion)", o.name),
+    });
+    if let Some(r) = &nst.replica {
+        lines.push(format!(
+            "{}: replication IO {} ({}), SQL {}",
+            n.name,
+            r.io.word(),
+            r.last_io_error
+                .clone()
+                .unwrap_or_else(|| r.io_state.clone()),
+            r.sql.word()
+        ));
+    }
+    ctx.last_beat_age = status.lag.last_beat_age_secs.or(status.lag.heartbeat_secs);
+    if let Some(a) = ctx.last_beat_age {
+        lines.push(format!(
+            "{}'s last heartbeat from {} is {a:.1} s old",
+            n.name, o.name
+        ));
+    }
+    Ok(lines.join("; "))
+}
+
+pub(super) async fn assess_rejoin(m: &Monitor, old: usize, new: usize) -> Result<String> {
+    let status = m.probe_pair(None).await;
+    let (o, n) = (&status.nodes[old], &status.nodes[new]);
+    if n.writable() != Some(true) {
+        return Err(eyre!(
+            "{} is not a writable main (its database: {:?})",
+            n.name,
+            n.db_error
+        ));
+    }
+    if o.ssh_error.is_some() && o.db_error.is_some() {
+        return Err(eyre!("{} is not reachable: nothing to rejoin yet", o.name));
+    }
+    Ok(format!(
+        "{} is the main; {} is back ({})",
+        n.name,
+        o.name,
+        match o.writable() {
+            Some(true) => "WRITABLE: split brain until fenced",
+            Some(false) => "read-only",
+            None => "database not answering",
+        }
+    ))
+}
+
+pub(super) async fn fence_old_main(
+    m: &Monitor,
+    old: usize,
+    flavour: Flavour,
+    ctx: &mut Ctx,
+) -> Result<String> {
+    let n = &m.nodes[old];
+    let mut done = Vec::new();
+    let ssh_ok = matches!(
+        tokio::time::timeout(Duration::from_secs(15), n.ssh.run(&n.cfg.service.stop, Duration::from_secs(60))).await,
+        Ok(Ok(ref o)) if o.success()
+    );
+    if ssh_ok {
+        done.push("OpenKM stopped".to_string());
+    }
+    let db_ok = matches!(
+        tokio::time::timeout(
+            Duration::from_secs(15),
+            run_sql(m, old, &sql::fence(flavour)),
+        )
+        .await,
+        Ok(Ok(()))
+    );
+    if db_ok {
+        done.push("database read-only".to_string());
+    }
+    if !ssh_ok && !db_ok {
+        match &m.cfg.failover.fence_command {
+            Some(cmd) => {
+                let cmd = cmd.replace("{node}", &n.cfg.name);
+                let out = tokio::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(&cmd)
+                    .output()
+                    .await
+                    .wrap_err_with(|| format!("running the fence command {cmd:?}"))?;
+                if !out.status.success() {
+                    return Err(eyre!(
+                        "the fence command failed ({}): {}; {} is not fenced",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr).trim(),
+                        n.cfg.name
+                    ));
+                }
+                done.push(format!("unreachable; fenced by `{cmd}`"));
+            }
+            None => done.push("unreachable; the operator attested it is down or isolated".into()),
+        }
+    }
+    // Whatever happened: a reachable, writable old main blocks the promotion.
+    if let Ok(Ok((_, st))) = tokio::time::timeout(Duration::from_secs(5), status_of(m, old)).await
+        && st.writable()
+    {
+        return Err(eyre!(
+            "{} is reachable and still writable: refusing to go on",
+            n.cfg.name
+        ));
+    }
+    let s = done.join("; ");
+    ctx.fenced_by = Some(s.clone());
+    Ok(format!("{}: {s}", n.cfg.name))
+}
+
+pub(super) async fn drain_relay(m: &Monitor, new: usize, timeout: Duration) -> Result<String> {
+    let (mut c, st) = status_of(m, new).await?;
+    let Some(r) = st.replica else {
+        return Ok("no replication configured (already promoted?)".into());
+    };
+    let received = r.retrieved_gtid.trim().to_string();
+    if received.is_empty() {
+        return Ok("nothing received to apply".into());
+    }
+    let sql = match st.flavour {
+        Flavour::MariaDb => "SELECT MASTER_GTID_WAIT(?, ?)",
+        Flavour::MySql => "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)",
+    };
+    let r: Option<i64> = c
+        .exec_first(
+            sql,
+            (received.clone(), timeout.as_secs().saturating_sub(5).max(1)),
+        )
+        .await?;
+    if r != Some(0) {
+        return Err(eyre!(
+            "{} did not apply its received position {received} in time",
+            m.nodes[new].cfg.name
+        ));
+    }
+    Ok(format!("applied everything received ({received})"))
+}
+
+pub(super) async fn promote(
+    m: &Monitor,
+    old: usize,
+    new: usize,
+    flavour: Flavour,
+) -> Result<String> {
+    let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
+    // Never two writable nodes: refuse while the old main answers and takes writes.
+    if let Ok(Ok((_, st))) = tokio::time::timeout(Duration::from_secs(5), status_of(m, old)).await
+        && st.writable()
+    {
+        return Err(eyre!(
+            "refusing to promote {nn}: {on} is reachable and writable (fence it first)"
+        ));
+    }
+    let (_, st) = status_of(m, new).await?;
+    if st.writable() && st.replica.is_none() {
+        return Ok(format!("{nn} is already a writable main"));
+    }
+    run_sql(m, new, &sql::promote(flavour)).await?;
+    Ok(format!("{nn} promoted: replication reset, writable"))
+}
+
+/// Sets OpenKM's flag on one node, out of the binlog; a read-only server is opened for
+/// that one statement (OpenKM is stopped there, so nothing else can write).
+pub(super) async fn set_flag(m: &Monitor, i: usize, readonly: bool) -> Result<()> {
+    let (mut c, st) = status_of(m, i).await?;
+    if st.system_readonly == Some(readonly) {
+        return Ok(());
+    }
+    let stmts = sql::set_system_readonly(&m.nodes[i].cfg.database.schema, readonly);
+    let first = async {
+        for s in &stmts {
+            c.query_drop(s).await?;
+        }
+        Ok::<_, mysql_async::Error>(())
+    }
+    .await;
+    match first {
+        Ok(()) => Ok(()),
+        Err(mysql_async::Error::Server(e)) if e.code == 1290 || e.code == 1836 => {
+            let lift: &[&str] = match st.flavour {
+                Flavour::MySql => &[
+                    "SET GLOBAL super_read_only = OFF",
+                    "SET GLOBAL read_only = OFF",
+                ],
+                Flavour::MariaDb => &["SET GLOBAL read_only = OFF"],
+            };
+            for s in lift {
+                c.query_drop(*s).await?;
+            }
+            let r = async {
+                for s in &stmts {
+                    c.query_drop(s).await?;
+                }
+                Ok::<_, mysql_async::Error>(())
+            }
+            .await;
+            run_sql(m, i, &sql::fence(st.flavour)).await?;
+            r.wrap_err("setting system.readonly")
+        }
+        Err(e) => Err(e).wrap_err("setting system.readonly"),
+    }
+}
+
+pub(super) async fn switch_traffic(m: &Monitor, old: usize, new: usize) -> Result<String> {
+    let t = &m.cfg.traffic;
+    let (o, n) = (&m.nodes[old].cfg, &m.nodes[new].cfg);
+    let mut done = Vec::new();
+    if t.haproxy_socket.is_some() || t.haproxy_address.is_some() {
+        let be = t.haproxy_backend.as_deref().unwrap_or("openkm");
+        let srv = |c: &crate::config::NodeConfig| {
+            c.traffic
+                .haproxy_server
+                .clone()
+                .unwrap_or_else(|| c.name.clone())
+        };
+        haproxy::switch(t, be, &srv(o), &srv(n)).await?;
+        done.push(format!(
+            "HAProxy {be}: {} ready, {} in maintenance",
+            srv(n),
+            srv(o)
+        ));
+    }
+    if let Some(h) = &t.hook {
+        let cmd = h.replace("{from}", &o.name).replace("{to}", &n.name);
+        let out = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(&cmd)
+            .output()
+            .await
+            .wrap_err_with(|| format!("running the traffic hook {cmd:?}"))?;
+        if !out.status.success() {
+            return Err(eyre!(
+                "the traffic hook failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        done.push(format!("hook `{cmd}` ran"));
+    }
+    if done.is_empty() {
+        done.push("no traffic switch configured: move clients yourself".into());
+    }
+    Ok(done.join("; "))
+}
+
+/// Writes a marker document through the front door and finds it in the new main's
+/// database; retried while HAProxy's checks notice the change.
+pub(super) async fn check_front_door(m: &Monitor, new: usize, timeout: Duration) -> Result<String> {
+    let Some(front) = m.cfg.traffic.front_url.clone() else {
+        return Ok("no front_url configured; skipped".into());
+    };
+    let n = &m.nodes[new].cfg;
+    let password = n
+        .http
+        .password_source()
+        .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?
+        .resolve()
+        .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?;
+    let path = format!("/okm:root/okmirror-check/{}.txt", now_ms());
+    let url = format!(
+        "{}/OpenKM/services/rest/document/createSimple",
+        front.trim_end_matches('/')
+    );
+    let deadline = Instant::now() + timeout.saturating_sub(Duration::from_secs(2));
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        let mut child = tokio::process::Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+                "-K",
+                "-",
+            ])
+            .args([
+                "-F",
+                &format!("docPath={path}"),
+                "-F",
+                "content=okmirror front door check",
+            ])
+            .arg(&url)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .wrap_err("running curl")?;
+        if let Some(mut stdin) = child.stdin.take() {
+            use tokio::io::AsyncWriteExt;
+            stdin
+                .write_all(
+                    crate::monitor::remote::curl_config(&n.http.user, password.expose()).as_bytes(),
+                )
+                .await?;
+        }
+        let out = child.wait_with_output().await?;
+        let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if code == "200" {
+            let schema = n.database.schema.clone();
+            let p = path.clone();
+            let found = m
+                .db(new, async |c| {
+                    let k: Option<u64> = c
+                        .exec_first(
+                            format!(
+                                "SELECT COUNT(*) FROM `{}`.OKM_NODE_DOCUMENT_VERSION WHERE NDV_PATH = ?",
+                                schema.replace('`', "``")
+                            ),
+                            (p,),
+                        )
+                        .await?;
+                    Ok(k.unwrap_or(0))
+                })
+                .await?;
+            if found > 0 {
+                return Ok(format!("{path} written through {front} is on {}", n.name));
+            }
+            return Err(eyre!(
+                "a write through {front} succeeded but is not on {}: traffic goes elsewhere",
+                n.name
+            ));
+        }
+        last = format!(
+            "HTTP {code} {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(eyre!(
+        "no write through {front} succeeded in time (last: {last})"
+    ))
+}
+
+pub(super) async fn repoint(
+    m: &Monitor,
+    old: usize,
+    new: usize,
+    flavour: Flavour,
+    timeout: Duration,
+    from_own_binlog: bool,
+) -> Result<String> {
+    let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
+    let src = flow::replication_source(&m.cfg, new);
+    let (_, st) = status_of(m, old).await?;
+    let already = st.replica.as_ref().is_some_and(|r| {
+        r.healthy() && r.source_host == src.host && r.source_port == Some(src.port)
+    });
+    if !already {
+        if st.writable() {
+            return Err(eyre!("{on} is writable: fence it before it replicates"));
+        }
+        let repl = m.cfg.replication.as_ref().ok_or_else(|| {
+            eyre!("no [replication] section: okmirror does not know the replication account")
+        })?;
+        let password = repl
+            .password_source()
+            .map_err(|e| eyre!("replication password: {e}"))?
+            .resolve()
+            .map_err(|e| eyre!("replication password: {e}"))?;
+        run_sql(
+            m,
+            old,
+            &sql::repoint_from(flavour, &src, password.expose(), from_own_binlog),
+        )
+        .await?;
+    }
+    let deadline = Instant::now() + timeout.saturating_sub(Duration::from_secs(2));
+    loop {
+        let (_, st) = status_of(m, old).await?;
+        match st.replica {
+            Some(r) if r.healthy() => {
+                return Ok(format!(
+                    "{on} replicates from {nn} ({}:{})",
+                    src.host, src.port
+                ));
+            }
+            Some(r) if Instant::now() >= deadline => {
+                return Err(eyre!(
+                    "{on}'s replication from {nn} does not run: IO {} SQL {} {}",
+                    r.io.word(),
+                    r.sql.word(),
+                    r.last_io_error.or(r.last_sql_error).unwrap_or_default()
+                ));
+            }
+            None if Instant::now() >= deadline => {
+                return Err(eyre!("{on} has no replication configured"));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+pub(super) async fn prove_direction(
+    m: &Monitor,
+    main: usize,
+    replica: usize,
+    timeout: Duration,
+) -> Result<String> {
+    let seq = m.beat(main).await?;
+    let (_, st) = status_of(m, main).await?;
+    let deadline = Instant::now() + timeout.saturating_sub(Duration::from_secs(2));
+    while Instant::now() < deadline {
+        let seen = m
+            .db(replica, async |c| {
+                crate::db::heartbeat::read(c, st.server_id).await
+            })
+            .await?;
+        if seen.as_ref().is_some_and(|(_, s)| *s >= seq) {
+            return Ok(format!(
+                "marker {seq} written on {} arrived on {}",
+                m.nodes[main].cfg.name, m.nodes[replica].cfg.name
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(eyre!(
+        "marker {seq} written on {} did not arrive on {}",
+        m.nodes[main].cfg.name,
+        m.nodes[replica].cfg.name
+    ))
+}
+
+/// Copies the node's binlogs (its own transactions included) into its state dir, before
+/// a reseed resets them: nothing written there is ever discarded silently.
+pub(super) async fn save_binlogs(m: &Monitor, i: usize) -> Result<String> {
+    let n = &m.nodes[i];
+    let base: Option<Option<String>> = m
+        .db(i, async |c| {
+            Ok(c.query_first("SELECT @@log_bin_basename").await?)
+        })
+        .await?;
+    let Some(base) = base.flatten().filter(|b| !b.is_empty()) else {
+        return Ok(format!(
+            "{}: binary logging is off; nothing to save",
+            n.cfg.name
+        ));
+    };
+    let dir = format!("{}/binlogs-{}", n.cfg.state_dir.display(), now_ms());
+    let script = format!(
+        "mkdir -p {d} && cp -p {b}.[0-9]* {b}.index {d}/ && ls {d} | wc -l",
+        d = quote(&dir),
+        b = quote(&base)
+    );
+    let out = n.ssh.run(&script, Duration::from_secs(3600)).await?;
+    if !out.success() {
+        return Err(eyre!(
+            "saving {}'s binlogs to {dir}: {}",
+            n.cfg.name,
+            out.stderr.trim()
+        ));
+    }
+    Ok(format!(
+        "{} files saved to {dir} on {} (mysqlbinlog reads them)",
+        out.stdout.trim(),
+        n.cfg.name
+    ))
+}
+
+pub(super) async fn errant_check(m: &Monitor, old: usize, new: usize) -> Result<String> {
+    let errant = errant_list(m, old, new).await?;
+    let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
+    if errant.is_empty() {
+        return Ok(format!("{on} has nothing {nn} lacks"));
+    }
+    Err(eyre!(
+        "errant transactions on {on}, never seen by {nn}: {}. They were written on {on} and \
+         would be lost; nothing was changed. Reconcile them by hand, or give them up with \
+         `okmirror rejoin {on} --reseed` (its binlogs are saved first, then its database is \
+         replaced by a dump of {nn}'s)",
+        errant.join(", ")
+    ))
+}
+
+pub(super) async fn loss_report(m: &Monitor, old: usize, new: usize, ctx: &Ctx) -> String {
+    let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
+    let mut parts = Vec::new();
+    match ctx.last_beat_age {
+        Some(a) => parts.push(format!(
+            "database: transactions on {on} in the last {a:.1} s before the failure may be lost"
+        )),
+        None => parts.push("database: no heartbeat measured; the loss window is unknown".into()),
+    }
+    let status = m.probe_node(new).await;
+    match status.last_sync {
+        Some(s) => parts.push(format!(
+            "files: documents created on {on} after the last sync ({} s ago) are only in {on}'s datastore",
+            now_ms() / 1000 - s.finished_at.min(now_ms() / 1000)
+        )),
+        None => parts.push(format!("files: {nn} has no last-sync record")),
+    }
+    if let Some(f) = &ctx.fenced_by {
+        parts.push(format!("fencing: {f}"));
+    }
+    parts.join("; ")
+}
