@@ -500,3 +500,50 @@ fn dump_mode_never_shows_the_password_and_keeps_the_mirror_read_only() {
         .count();
     assert_eq!(leftovers, 0);
 }
+
+/// okmirror installed on the nodes for one test (the lab's nodes have
+/// `<lab>/agent-bin` on their PATH); removed again on drop.
+struct AgentInstalled(std::path::PathBuf);
+
+impl AgentInstalled {
+    fn new(lab: &common::Lab) -> AgentInstalled {
+        let dir = lab.dir.join("agent-bin");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(env!("CARGO_BIN_EXE_okmirror"), dir.join("okmirror")).unwrap();
+        AgentInstalled(dir)
+    }
+}
+
+impl Drop for AgentInstalled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn with_okmirror_on_the_nodes_verify_uses_its_agent_and_cache() {
+    let (lab, _g) = common::exclusive();
+    let _agent = AgentInstalled::new(lab);
+    let caches: Vec<_> = ["alpha", "bravo"]
+        .iter()
+        .map(|n| lab.node(n).state_dir.join("manifest-cache.tsv"))
+        .collect();
+    for c in &caches {
+        let _ = std::fs::remove_file(c);
+    }
+    for round in 0..2 {
+        let (code, out, err) = okmirror(lab, &["sync", "--yes", "--json"]);
+        assert_eq!(code, 0, "round {round}: {out}{err}");
+        let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["verified"], true, "{out}");
+        assert!(r["verified_files"].as_u64().unwrap() > 100, "{out}");
+    }
+    for c in &caches {
+        let text = std::fs::read_to_string(c).unwrap_or_default();
+        assert!(
+            text.lines().count() > 100,
+            "{} holds the agent's cache",
+            c.display()
+        );
+    }
+}
