@@ -547,3 +547,39 @@ fn with_okmirror_on_the_nodes_verify_uses_its_agent_and_cache() {
         );
     }
 }
+
+#[test]
+fn a_sync_that_died_in_a_database_freeze_is_recovered_by_the_next_run() {
+    let (lab, _g) = common::exclusive();
+    // What a console killed inside a database freeze leaves: alpha read-only, and a lock
+    // with the freeze mark, owned by a console of this host that is gone.
+    let lock = lab.dir.join("nodes/alpha/state/sync.lock");
+    std::fs::create_dir_all(&lock).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    std::fs::write(lock.join("owner"), format!("{}:999999999\n", host.trim())).unwrap();
+    std::fs::write(lock.join("frozen"), "database\n").unwrap();
+    lab.sql("alpha", "SET GLOBAL read_only = 1");
+    let (code, out, err) = okmirror(lab, &["sync", "--yes"]);
+    let _ = std::fs::remove_dir_all(&lock);
+    lab.sql("alpha", "SET GLOBAL read_only = 0");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("recovered: a sync (console") && err.contains("alpha's database read-only"),
+        "{err}"
+    );
+
+    // A mark whose console still runs (this test's own process) is left alone.
+    std::fs::create_dir_all(&lock).unwrap();
+    std::fs::write(
+        lock.join("owner"),
+        format!("{}:{}\n", host.trim(), std::process::id()),
+    )
+    .unwrap();
+    std::fs::write(lock.join("frozen"), "database\n").unwrap();
+    lab.sql("alpha", "SET GLOBAL read_only = 1");
+    let (code, _, err) = okmirror(lab, &["sync", "--yes"]);
+    let _ = std::fs::remove_dir_all(&lock);
+    lab.sql("alpha", "SET GLOBAL read_only = 0");
+    assert_ne!(code, 0, "{err}");
+    assert!(!err.contains("recovered"), "{err}");
+}

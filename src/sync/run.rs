@@ -80,6 +80,9 @@ pub async fn run(
             let _ = events.send(SyncEvent::Phase(s)).await;
         }
     };
+    if let Some(msg) = recover_dead_freeze(&monitor).await {
+        phase(&msg).await;
+    }
     phase("checking roles").await;
     let status = monitor.probe_pair(None).await;
     let (src, dst) = guard::direction(&status.roles).map_err(|e| eyre!(e))?;
@@ -220,6 +223,17 @@ pub async fn run(
             FreezeMode::Database => format!("freezing: {}'s database read-only", s_cfg.name),
         })
         .await;
+        // A database freeze outlives a console that dies in it: mark it in the lock, so
+        // the next run can give the main its writes back (`recover_dead_freeze`).
+        let marker = quote(&format!("{}/frozen", lock.path));
+        if mode == FreezeMode::Database {
+            s_ssh
+                .run(
+                    &format!("echo database > {marker}"),
+                    Duration::from_secs(30),
+                )
+                .await?;
+        }
         let frozen = Instant::now();
         freeze::freeze(&monitor, mode, src, dst).await?;
         let frozen_work = async {
@@ -297,6 +311,11 @@ pub async fn run(
         phase(&format!("unfreezing {}", s_cfg.name)).await;
         let thawed = freeze::unfreeze(&monitor, mode, src).await;
         let downtime = frozen.elapsed();
+        if thawed.is_ok() && mode == FreezeMode::Database {
+            let _ = s_ssh
+                .run(&format!("rm -f {marker}"), Duration::from_secs(30))
+                .await;
+        }
         freeze::resume_mirror(&monitor, mode, dst).await;
         thawed?;
         let (pos, point) = frozen_work?;
@@ -627,6 +646,74 @@ async fn manifest_of(
     }
 }
 
+/// A sync that died during a database freeze left its main read-only (a `frozen` mark in
+/// its lock, owned by a console of this host that is gone). When the pair is exactly in
+/// that state (that node read-only and replicating from nobody, the other read-only
+/// too), the node gets its writes back. Anything else is left for the operator.
+async fn recover_dead_freeze(monitor: &Monitor) -> Option<String> {
+    for (i, n) in monitor.nodes.iter().enumerate() {
+        let lock = format!("{}/sync.lock", n.cfg.state_dir.display());
+        let out = n
+            .ssh
+            .run(
+                &format!(
+                    "cat {l}/frozen 2>/dev/null && cat {l}/owner",
+                    l = quote(&lock)
+                ),
+                Duration::from_secs(monitor.cfg.monitor.probe_timeout_secs.max(1)),
+            )
+            .await
+            .ok()?;
+        let mut lines = out.stdout.lines();
+        if lines.next() != Some("database") {
+            continue;
+        }
+        let owner = lines.next().unwrap_or("").trim().to_string();
+        if !dead_here(&owner) {
+            return None;
+        }
+        let status = monitor.probe_pair(None).await;
+        let me = status.nodes[i].db.as_ref()?;
+        let other = status.nodes[1 - i].db.as_ref()?;
+        if me.writable() || me.replica.is_some() || other.writable() {
+            return None;
+        }
+        if freeze::unfreeze(monitor, FreezeMode::Database, i)
+            .await
+            .is_err()
+        {
+            return None;
+        }
+        let _ = n
+            .ssh
+            .run(
+                &format!("rm -f {}", quote(&format!("{lock}/frozen"))),
+                Duration::from_secs(30),
+            )
+            .await;
+        return Some(format!(
+            "recovered: a sync (console {owner}, gone) had left {}'s database read-only; it takes writes again",
+            n.cfg.name
+        ));
+    }
+    None
+}
+
+/// This host's name, as locks record it.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "okmirror".into())
+}
+
+/// A lock owner (`host:pid`) that was a console on this host which no longer runs.
+fn dead_here(owner: &str) -> bool {
+    let host = host_name();
+    owner
+        .split_once(':')
+        .is_some_and(|(h, pid)| h == host && !Path::new(&format!("/proc/{pid}")).exists())
+}
+
 /// One sync at a time per pair: a lock folder in the source's state dir, holding who took it.
 struct Lock {
     path: String,
@@ -636,10 +723,7 @@ impl Lock {
     async fn take(ssh: &crate::node::NodeSsh, state_dir: &str) -> Result<Lock> {
         let path = format!("{state_dir}/sync.lock");
         let p = quote(&path);
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "okmirror".into());
-        let me = format!("{host}:{}", std::process::id());
+        let me = format!("{}:{}", host_name(), std::process::id());
         let claim = |how: &str| {
             format!(
                 "mkdir -p {sd} && if mkdir {p} 2>/dev/null; then echo {me} > {p}/owner; echo TAKEN; \
@@ -667,10 +751,7 @@ impl Lock {
             Some("TAKEN") | Some("STALE") => return Ok(Lock { path }),
             _ => {}
         }
-        let dead_here = owner
-            .split_once(':')
-            .is_some_and(|(h, pid)| h == host && !Path::new(&format!("/proc/{pid}")).exists());
-        if dead_here {
+        if dead_here(&owner) {
             let out = ssh
                 .run(
                     &claim(&format!("\"$(cat {p}/owner)\" = {}", quote(&owner))),
