@@ -563,3 +563,63 @@ fn declining_the_promotion_rolls_the_frozen_main_back() {
         "OpenKM runs on alpha again"
     );
 }
+
+#[test]
+fn no_sync_runs_while_a_switchover_moves_the_service() {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(&lab.config_path)
+        .args([
+            "switchover",
+            "--to",
+            "bravo",
+            "--yes",
+            "--confirm-node",
+            "bravo",
+        ])
+        .env("OKMIRROR_DATA_DIR", tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("[ 2/") {
+            break;
+        }
+    }
+    // A cron sync (another process, its own data dir) meets the flow's lock.
+    let (code, _, err) = common::okmirror(Some(&lab.config_path), &["sync", "--yes"]);
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{seen}");
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("another sync or flow holds the lock"), "{err}");
+    let (code, out, err) = okm(
+        lab,
+        tmp.path(),
+        &[
+            "switchover",
+            "--to",
+            "alpha",
+            "--yes",
+            "--confirm-node",
+            "alpha",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_traffic_moved(lab, "alpha", "bravo");
+    // The flows released their locks.
+    let (code, out, err) = common::okmirror(Some(&lab.config_path), &["sync", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+}

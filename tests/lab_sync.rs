@@ -398,7 +398,7 @@ fn one_sync_at_a_time_but_a_dead_consoles_lock_is_taken_over() {
     std::fs::write(lock.join("owner"), "elsewhere.example.org:4242\n").unwrap();
     let (code, _, err) = okmirror(lab, &["sync", "--yes"]);
     assert_ne!(code, 0);
-    assert!(err.contains("another sync holds the lock"), "{err}");
+    assert!(err.contains("another sync or flow holds the lock"), "{err}");
     assert!(err.contains("elsewhere.example.org:4242"), "{err}");
     // A lock left by a console of this host that no longer runs is stale.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();

@@ -502,17 +502,7 @@ pub(super) async fn check_front_door(m: &Monitor, new: usize, timeout: Duration)
     let mut last = String::new();
     while Instant::now() < deadline {
         let mut child = tokio::process::Command::new("curl")
-            .args([
-                "-sS",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "5",
-                "-K",
-                "-",
-            ])
+            .args(["-sS", "-w", "\n%{http_code}", "--max-time", "5", "-K", "-"])
             .args([
                 "-F",
                 &format!("docPath={path}"),
@@ -534,7 +524,9 @@ pub(super) async fn check_front_door(m: &Monitor, new: usize, timeout: Duration)
                 .await?;
         }
         let out = child.wait_with_output().await?;
-        let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+        let code = code.trim().to_string();
         if code == "200" {
             let schema = n.database.schema.clone();
             let p = path.clone();
@@ -561,13 +553,22 @@ pub(super) async fn check_front_door(m: &Monitor, new: usize, timeout: Duration)
             ));
         }
         last = format!(
-            "HTTP {code} {}",
+            "HTTP {code} {} {}",
+            body.chars().take(200).collect::<String>().trim(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // Say what the new main looks like: the usual causes are there.
+    let state = match status_of(m, new).await {
+        Ok((_, st)) => format!(
+            "{}: database read_only {}, system.readonly {:?}",
+            n.name, st.read_only, st.system_readonly
+        ),
+        Err(e) => format!("{}: database not answering ({e:#})", n.name),
+    };
     Err(eyre!(
-        "no write through {front} succeeded in time (last: {last})"
+        "no write through {front} succeeded in time (last: {last}); {state}"
     ))
 }
 

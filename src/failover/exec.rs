@@ -255,6 +255,56 @@ impl Runner {
         if !done.is_empty() {
             let _ = events.send(FlowEvent::AlreadyDone(done.clone())).await;
         }
+        // No sync (cron, another console) may run while the flow moves the service: the
+        // sync lock is held on every node that answers, for the whole run.
+        let locks = self.lock_nodes().await?;
+        let result = self.run_steps(&mut j, &done, confirmer, events).await;
+        for (i, l) in locks {
+            l.release(&self.monitor.nodes[i].ssh).await;
+        }
+        match result? {
+            Some((i, why)) => self.fail(j, i, why, events).await,
+            None => {
+                j.append(Entry::End {
+                    outcome: "completed".into(),
+                    at_ms: now_ms(),
+                })?;
+                Ok(report(&j.path, &j.entries, &self.steps))
+            }
+        }
+    }
+
+    /// Takes the sync lock on each node that answers SSH (an unreachable old main in a
+    /// failover is skipped: it is being fenced).
+    async fn lock_nodes(&self) -> Result<Vec<(usize, crate::sync::run::Lock)>> {
+        let mut locks = Vec::new();
+        for (i, n) in self.monitor.nodes.iter().enumerate() {
+            if !matches!(n.ssh.run("true", std::time::Duration::from_secs(5)).await, Ok(o) if o.success())
+            {
+                continue;
+            }
+            let state_dir = n.cfg.state_dir.display().to_string();
+            match crate::sync::run::Lock::take(&n.ssh, &state_dir).await {
+                Ok(l) => locks.push((i, l)),
+                Err(e) => {
+                    for (k, l) in locks {
+                        l.release(&self.monitor.nodes[k].ssh).await;
+                    }
+                    return Err(e.wrap_err(format!("{}: the flow cannot start", n.cfg.name)));
+                }
+            }
+        }
+        Ok(locks)
+    }
+
+    /// Runs the steps not done yet; `Some((step, why))` when one failed or was declined.
+    async fn run_steps<C: Confirmer>(
+        &self,
+        j: &mut Journal,
+        done: &[String],
+        confirmer: &mut C,
+        events: &mpsc::Sender<FlowEvent>,
+    ) -> Result<Option<(usize, String)>> {
         let mut ctx = Ctx::default();
         for (i, step) in self.steps.iter().enumerate() {
             if done.contains(&step.id) {
@@ -268,7 +318,7 @@ impl Runner {
                     output: why.clone(),
                     at_ms: now_ms(),
                 })?;
-                return self.fail(j, i, why, events).await;
+                return Ok(Some((i, why)));
             }
             j.append(Entry::Start {
                 step: step.id.clone(),
@@ -300,14 +350,10 @@ impl Runner {
                 })
                 .await;
             if !ok {
-                return self.fail(j, i, output, events).await;
+                return Ok(Some((i, output)));
             }
         }
-        j.append(Entry::End {
-            outcome: "completed".into(),
-            at_ms: now_ms(),
-        })?;
-        Ok(report(&j.path, &j.entries, &self.steps))
+        Ok(None)
     }
 
     /// Ends a flow after a failed step: rolls the old main back when promotion has not

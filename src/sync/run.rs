@@ -83,6 +83,20 @@ pub async fn run(
     if let Some(msg) = recover_dead_freeze(&monitor).await {
         phase(&msg).await;
     }
+    // A flow (switchover...) holds the lock on both nodes: say so before the roles it is
+    // changing make a confusing refusal.
+    if !opts.dry_run {
+        for n in &monitor.nodes {
+            if let Some(owner) =
+                live_lock_owner(&n.ssh, &n.cfg.state_dir.display().to_string()).await
+            {
+                return Err(eyre!(
+                    "another sync or flow holds the lock on {} (owner {owner}); wait for it to finish",
+                    n.cfg.name
+                ));
+            }
+        }
+    }
     phase("checking roles").await;
     let status = monitor.probe_pair(None).await;
     let (src, dst) = guard::direction(&status.roles).map_err(|e| eyre!(e))?;
@@ -699,6 +713,24 @@ async fn recover_dead_freeze(monitor: &Monitor) -> Option<String> {
     None
 }
 
+/// The owner of `state_dir`'s sync lock when another live console holds it (not this
+/// process, not a dead console of this host, not older than the 12 h stale limit).
+async fn live_lock_owner(ssh: &crate::node::NodeSsh, state_dir: &str) -> Option<String> {
+    let p = quote(&format!("{state_dir}/sync.lock"));
+    let out = ssh
+        .run(
+            &format!(
+                "[ -d {p} ] && [ -z \"$(find {p} -maxdepth 0 -mmin +720)\" ] && cat {p}/owner"
+            ),
+            Duration::from_secs(10),
+        )
+        .await
+        .ok()?;
+    let owner = out.stdout.trim().to_string();
+    let me = format!("{}:{}", host_name(), std::process::id());
+    (out.success() && !owner.is_empty() && owner != me && !dead_here(&owner)).then_some(owner)
+}
+
 /// This host's name, as locks record it.
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -714,13 +746,16 @@ fn dead_here(owner: &str) -> bool {
         .is_some_and(|(h, pid)| h == host && !Path::new(&format!("/proc/{pid}")).exists())
 }
 
-/// One sync at a time per pair: a lock folder in the source's state dir, holding who took it.
-struct Lock {
-    path: String,
+/// One sync (or flow) at a time per pair: a lock folder in a node's state dir, holding
+/// who took it. A flow holds it on both nodes; the sync it runs inside shares it.
+pub(crate) struct Lock {
+    pub(crate) path: String,
+    /// Already held by this process (a flow's sync): releasing it is the holder's job.
+    borrowed: bool,
 }
 
 impl Lock {
-    async fn take(ssh: &crate::node::NodeSsh, state_dir: &str) -> Result<Lock> {
+    pub(crate) async fn take(ssh: &crate::node::NodeSsh, state_dir: &str) -> Result<Lock> {
         let path = format!("{state_dir}/sync.lock");
         let p = quote(&path);
         let me = format!("{}:{}", host_name(), std::process::id());
@@ -748,8 +783,19 @@ impl Lock {
             .trim()
             .to_string();
         match out.stdout.lines().next() {
-            Some("TAKEN") | Some("STALE") => return Ok(Lock { path }),
+            Some("TAKEN") | Some("STALE") => {
+                return Ok(Lock {
+                    path,
+                    borrowed: false,
+                });
+            }
             _ => {}
+        }
+        if owner == me {
+            return Ok(Lock {
+                path,
+                borrowed: true,
+            });
         }
         if dead_here(&owner) {
             let out = ssh
@@ -759,15 +805,21 @@ impl Lock {
                 )
                 .await?;
             if matches!(out.stdout.lines().next(), Some("TAKEN") | Some("STALE")) {
-                return Ok(Lock { path });
+                return Ok(Lock {
+                    path,
+                    borrowed: false,
+                });
             }
         }
         Err(eyre!(
-            "another sync holds the lock {path} (owner {owner}); if none runs, remove that folder"
+            "another sync or flow holds the lock {path} (owner {owner}); if none runs, remove that folder"
         ))
     }
 
-    async fn release(self, ssh: &crate::node::NodeSsh) {
+    pub(crate) async fn release(self, ssh: &crate::node::NodeSsh) {
+        if self.borrowed {
+            return;
+        }
         let p = quote(&self.path);
         let _ = ssh
             .run(&format!("rm -rf {p}"), Duration::from_secs(30))
