@@ -41,16 +41,7 @@ pub async fn start(cfg: Config, kind: FlowKind, node: &str, args: FlowArgs) -> R
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (tx, rx) = mpsc::channel(64);
-    let task = tokio::spawn(async move {
-        let mut confirmer = ChannelConfirmer(tx.clone());
-        runner.run(&mut confirmer, &tx).await
-    });
-    follow(rx, &args).await;
-    let report = task
-        .await
-        .map_err(|e| eyre!("the flow task failed: {e}"))??;
-    finish(&report, args.json)
+    drive(runner, None, &args).await
 }
 
 /// Continues the unfinished flow.
@@ -75,12 +66,21 @@ pub async fn resume(cfg: Config, args: FlowArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    drive(runner, Some(j), &args).await
+}
+
+/// Runs a new flow (no journal yet) or continues one, printing progress and answering
+/// its questions on this terminal; then prints the report.
+async fn drive(runner: Runner, journal: Option<Journal>, args: &FlowArgs) -> Result<ExitCode> {
     let (tx, rx) = mpsc::channel(64);
     let task = tokio::spawn(async move {
         let mut confirmer = ChannelConfirmer(tx.clone());
-        runner.execute(j, &mut confirmer, &tx).await
+        match journal {
+            Some(j) => runner.execute(j, &mut confirmer, &tx).await,
+            None => runner.run(&mut confirmer, &tx).await,
+        }
     });
-    follow(rx, &args).await;
+    follow(rx, args).await;
     let report = task
         .await
         .map_err(|e| eyre!("the flow task failed: {e}"))??;

@@ -258,20 +258,21 @@ impl Runner {
         // No sync (cron, another console) may run while the flow moves the service: the
         // sync lock is held on every node that answers, for the whole run.
         let locks = self.lock_nodes().await?;
-        let result = self.run_steps(&mut j, &done, confirmer, events).await;
+        // A rollback after a failure runs under the locks too.
+        let outcome = match self.run_steps(&mut j, &done, confirmer, events).await {
+            Ok(Some((i, why))) => self.fail(j, i, why, events).await,
+            Ok(None) => j
+                .append(Entry::End {
+                    outcome: "completed".into(),
+                    at_ms: now_ms(),
+                })
+                .map(|()| report(&j.path, &j.entries, &self.steps)),
+            Err(e) => Err(e),
+        };
         for (i, l) in locks {
             l.release(&self.monitor.nodes[i].ssh).await;
         }
-        match result? {
-            Some((i, why)) => self.fail(j, i, why, events).await,
-            None => {
-                j.append(Entry::End {
-                    outcome: "completed".into(),
-                    at_ms: now_ms(),
-                })?;
-                Ok(report(&j.path, &j.entries, &self.steps))
-            }
-        }
+        outcome
     }
 
     /// Takes the sync lock on each node that answers SSH (an unreachable old main in a

@@ -342,7 +342,10 @@ pub fn plan(kind: FlowKind, e: &Ends) -> Vec<Step> {
                 false,
             );
         }
-        FlowKind::Reseed => {
+        FlowKind::Rejoin | FlowKind::Reseed => {
+            // A reseed is a rejoin that gives up the node's errant transactions: it saves
+            // its binlogs and replaces its database before repointing it.
+            let reseed = kind == FlowKind::Reseed;
             add(
                 Action::Assess,
                 format!("assess: {new} is the main, {old} is back"),
@@ -357,99 +360,68 @@ pub fn plan(kind: FlowKind, e: &Ends) -> Vec<Step> {
                 Confirm::TypedNode(old.clone()),
                 true,
             );
+            let (title, outcome) = if reseed {
+                (
+                    format!("list {old}'s transactions {new} never saw"),
+                    "they are kept in the saved binlogs",
+                )
+            } else {
+                (
+                    format!("check {old} for transactions {new} never saw"),
+                    "any errant transaction stops the rejoin",
+                )
+            };
             add(
                 Action::ErrantCheck,
-                format!("list {old}'s transactions {new} never saw"),
-                format!(
-                    "compare {old}'s GTID state with {new}'s; they are kept in the saved binlogs"
-                ),
+                title,
+                format!("compare {old}'s GTID state with {new}'s; {outcome}"),
                 Confirm::None,
                 true,
             );
-            add(
-                Action::SaveBinlogs,
-                format!("save {old}'s binlogs (its own transactions)"),
-                format!(
-                    "copy @@log_bin_basename.* to {}/binlogs-<time>/ on {old}",
-                    oc.state_dir.display()
-                ),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::Reseed,
-                format!("replace {old}'s database with a dump of {new}'s"),
-                format!(
-                    "on {old}: STOP SLAVE; RESET SLAVE ALL; RESET MASTER; then mysqldump --single-transaction (GTID position) of {} and okmirror from {new}, imported out of the binlog",
-                    nc.database.schema
-                ),
-                Confirm::TypedNode(old.clone()),
-                true,
-            );
+            if reseed {
+                add(
+                    Action::SaveBinlogs,
+                    format!("save {old}'s binlogs (its own transactions)"),
+                    format!(
+                        "copy @@log_bin_basename.* to {}/binlogs-<time>/ on {old}",
+                        oc.state_dir.display()
+                    ),
+                    Confirm::None,
+                    true,
+                );
+                add(
+                    Action::Reseed,
+                    format!("replace {old}'s database with a dump of {new}'s"),
+                    format!(
+                        "on {old}: STOP SLAVE; RESET SLAVE ALL; RESET MASTER; then mysqldump --single-transaction (GTID position) of {} and okmirror from {new}, imported out of the binlog",
+                        nc.database.schema
+                    ),
+                    Confirm::TypedNode(old.clone()),
+                    true,
+                );
+            }
+            let (repoint, confirm) = if reseed {
+                (
+                    format!(
+                        "SQL on {old}: {} (from the dump's position)",
+                        sql::shown(
+                            &sql::repoint_from(e.flavour, &source(e.new), "********", false),
+                            ""
+                        )
+                    ),
+                    Confirm::None,
+                )
+            } else {
+                (
+                    format!("SQL on {old}: {}", repoint_sql(e.new)),
+                    Confirm::Yes,
+                )
+            };
             add(
                 Action::Repoint,
                 format!("make {old} a replica of {new}"),
-                format!(
-                    "SQL on {old}: {} (from the dump's position)",
-                    sql::shown(
-                        &sql::repoint_from(e.flavour, &source(e.new), "********", false),
-                        ""
-                    )
-                ),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::CatchUp,
-                format!("wait until {old} has applied {new}'s position"),
-                "MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET".into(),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::SyncFiles,
-                format!("sync files {new} -> {old} and verify"),
-                "okmirror sync (deletion guard, freeze, SHA-256 verify)".into(),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::StartRejoined,
-                format!("{old}: system.readonly true, start OpenKM"),
-                format!("{}; {}", flag(e.old, true), oc.service.start),
-                Confirm::None,
-                true,
-            );
-        }
-        FlowKind::Rejoin => {
-            add(
-                Action::Assess,
-                format!("assess: {new} is the main, {old} is back"),
-                "both reachable; the main writable".into(),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::FenceStale,
-                format!("fence {old}: stop its OpenKM, database read-only"),
-                format!("on {old}: {}; SQL: {fence_sql}", oc.service.stop),
-                Confirm::TypedNode(old.clone()),
-                true,
-            );
-            add(
-                Action::ErrantCheck,
-                format!("check {old} for transactions {new} never saw"),
-                format!(
-                    "compare {old}'s GTID state with {new}'s; any errant transaction stops the rejoin"
-                ),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::Repoint,
-                format!("make {old} a replica of {new}"),
-                format!("SQL on {old}: {}", repoint_sql(e.new)),
-                Confirm::Yes,
+                repoint,
+                confirm,
                 true,
             );
             add(

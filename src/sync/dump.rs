@@ -51,6 +51,30 @@ async fn place(ssh: &NodeSsh, node: &NodeConfig) -> Result<String> {
     Ok(dir)
 }
 
+/// Option files on both nodes; none is left behind when the second cannot be written.
+async fn place_both(
+    src: &NodeSsh,
+    s: &NodeConfig,
+    dst: &NodeSsh,
+    d: &NodeConfig,
+) -> Result<(String, String)> {
+    let s_dir = place(src, s).await?;
+    match place(dst, d).await {
+        Ok(d_dir) => Ok((s_dir, d_dir)),
+        Err(e) => {
+            remove(src, &s_dir).await;
+            Err(e)
+        }
+    }
+}
+
+/// Removes an option file's private folder (best effort: it holds only that file).
+async fn remove(ssh: &NodeSsh, dir: &str) {
+    let _ = ssh
+        .run(&format!("rm -rf {}", quote(dir)), Duration::from_secs(30))
+        .await;
+}
+
 /// Streams the main's schema into the mirror and re-applies the mirror's read-only flag.
 pub async fn dump_into_mirror(
     src: &NodeSsh,
@@ -58,19 +82,7 @@ pub async fn dump_into_mirror(
     dst: &NodeSsh,
     d: &NodeConfig,
 ) -> Result<()> {
-    let s_dir = place(src, s).await?;
-    let d_dir = match place(dst, d).await {
-        Ok(dir) => dir,
-        Err(e) => {
-            let _ = src
-                .run(
-                    &format!("rm -rf {}", quote(&s_dir)),
-                    Duration::from_secs(30),
-                )
-                .await;
-            return Err(e);
-        }
-    };
+    let (s_dir, d_dir) = place_both(src, s, dst, d).await?;
     let schema = quote(&s.database.schema);
     let target_schema = quote(&d.database.schema);
     let remote_mysql = format!(
@@ -119,18 +131,8 @@ pub async fn dump_into_mirror(
         Ok(())
     }
     .await;
-    let _ = src
-        .run(
-            &format!("rm -rf {}", quote(&s_dir)),
-            Duration::from_secs(30),
-        )
-        .await;
-    let _ = dst
-        .run(
-            &format!("rm -rf {}", quote(&d_dir)),
-            Duration::from_secs(30),
-        )
-        .await;
+    remove(src, &s_dir).await;
+    remove(dst, &d_dir).await;
     result
 }
 
@@ -153,19 +155,7 @@ pub async fn reseed(
         crate::db::status::Flavour::MariaDb => "--master-data=1 --gtid",
         crate::db::status::Flavour::MySql => "--set-gtid-purged=ON",
     };
-    let s_dir = place(src, s).await?;
-    let d_dir = match place(dst, d).await {
-        Ok(dir) => dir,
-        Err(e) => {
-            let _ = src
-                .run(
-                    &format!("rm -rf {}", quote(&s_dir)),
-                    Duration::from_secs(30),
-                )
-                .await;
-            return Err(e);
-        }
-    };
+    let (s_dir, d_dir) = place_both(src, s, dst, d).await?;
     let dbs: Vec<String> = schemas.iter().map(|x| quote(x)).collect();
     let remote_mysql = format!("mysql --defaults-extra-file={}/my.cnf", quote(&d_dir));
     let pipeline = format!(
@@ -183,11 +173,8 @@ pub async fn reseed(
             Duration::from_secs(6 * 3600),
         )
         .await;
-    for (ssh, dir) in [(src, &s_dir), (dst, &d_dir)] {
-        let _ = ssh
-            .run(&format!("rm -rf {}", quote(dir)), Duration::from_secs(30))
-            .await;
-    }
+    remove(src, &s_dir).await;
+    remove(dst, &d_dir).await;
     let out = out?;
     if !out.success() {
         return Err(eyre!(
