@@ -614,15 +614,7 @@ pub fn report(path: &Path, entries: &[Entry], steps: &[Step]) -> FlowReport {
     {
         (id, kind, from, to) = (i.clone(), k.clone(), f.clone(), t.clone());
     }
-    let outcome = entries
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            Entry::End { outcome, .. } => Some(outcome.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "unfinished: resume with `okmirror resume`".into());
-    let steps = steps
+    let steps: Vec<StepReport> = steps
         .iter()
         .map(|s| {
             let started = entries.iter().rev().find_map(|e| match e {
@@ -653,7 +645,23 @@ pub fn report(path: &Path, entries: &[Entry], steps: &[Step]) -> FlowReport {
                 ended_ms: ended,
             }
         })
-        .collect::<Vec<_>>();
+        .collect();
+    // An open journal: say which step stopped the flow, so the operator knows what to
+    // fix before resuming.
+    let outcome = entries
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Entry::End { outcome, .. } => Some(outcome.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| match steps.iter().find(|s| s.state == "failed") {
+            Some(s) => format!(
+                "unfinished: {} failed: {}; fix that, then resume with `okmirror resume`",
+                s.id, s.output
+            ),
+            None => "unfinished: resume with `okmirror resume`".into(),
+        });
     FlowReport {
         ok: outcome == "completed",
         id,

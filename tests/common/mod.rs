@@ -36,6 +36,9 @@ impl Drop for LabGuard {
             let lab = lab();
             if up.is_err() || !lab.standard_topology() {
                 eprintln!("lab: not the standard pair after the test; resetting the lab");
+                // The reset deletes the nodes' logs: show their ends first, for the
+                // failure's story.
+                lab.print_log_tails();
                 if let Err(e) = try_lab_script(&["reset"]).and_then(|_| try_lab_script(&["up"])) {
                     eprintln!("lab: reset failed: {e}");
                 }
@@ -108,12 +111,21 @@ fn lab() -> &'static Lab {
     })
 }
 
+/// The tests' lock file: beside the lab dir, never inside it. A test that resets the lab
+/// deletes the lab dir; a lock file in there would vanish under the tests waiting on it,
+/// and the next test would lock a new file and run alongside them.
+pub fn lock_path(lab: &Lab) -> PathBuf {
+    let mut name = lab.dir.as_os_str().to_owned();
+    name.push(".tests.lock");
+    PathBuf::from(name)
+}
+
 fn lock(lab: &Lab, exclusive: bool) -> File {
     let f = File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(lab.dir.join(".tests.lock"))
+        .open(lock_path(lab))
         .expect("opening the tests' lock file");
     if exclusive {
         f.lock().expect("locking the lab");
@@ -148,6 +160,21 @@ pub fn exclusive() -> (&'static Lab, LabGuard) {
 }
 
 impl Lab {
+    /// Prints the last lines of each node's OpenKM stand-in and MariaDB logs (stderr).
+    pub fn print_log_tails(&self) {
+        for node in ["alpha", "bravo"] {
+            for log in ["openkm/logs/standin.log", "mysql/error.log"] {
+                let path = self.dir.join("nodes").join(node).join(log);
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                eprintln!("--- {} (last 15 lines) ---", path.display());
+                for l in &lines[lines.len().saturating_sub(15)..] {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+
     /// alpha writable, bravo read-only and replicating from alpha with both threads up.
     pub fn standard_topology(&self) -> bool {
         let q = |n: &str, sql: &str, names: bool| self.try_sql(n, sql, names).unwrap_or_default();
