@@ -345,6 +345,8 @@ fn sync_plan(deleted: u64, refusal: bool) -> okmirror::sync::run::SyncReport {
         cancelled: false,
         newer_than_sync: 0,
         verify_ms: 0,
+        planned_by: okmirror::config::PlanMode::Scan,
+        repaired: 0,
     }
 }
 

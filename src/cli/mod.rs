@@ -66,6 +66,9 @@ pub enum Command {
         /// Confirm a plan that deletes more than the limits: give the exact number.
         #[arg(long, value_name = "N")]
         allow_deletes: Option<u64>,
+        /// How the bulk pass finds what to copy (default: the config's `[sync] plan`).
+        #[arg(long, value_enum)]
+        plan: Option<crate::config::PlanMode>,
     },
     /// Planned move of the service to the mirror (both nodes up, no data loss).
     Switchover {
@@ -213,8 +216,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             yes,
             json,
             allow_deletes,
+            plan,
         }) => {
-            let (_, cfg) = load(cli.config.as_deref())?;
+            let (_, mut cfg) = load(cli.config.as_deref())?;
+            if let Some(p) = plan {
+                cfg.sync.plan = p;
+            }
             sync_cmd::sync(cfg, dry_run, yes, json, allow_deletes).await
         }
         Some(Command::Switchover { to, flow }) => {

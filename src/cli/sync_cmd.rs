@@ -129,6 +129,15 @@ async fn execute(
                 format!("{} MISMATCHES", report.mismatches.len())
             }
         );
+        if report.repaired > 0 {
+            eprintln!(
+                "  the verify found {} datastore files the journal could not name; they were repaired",
+                report.repaired
+            );
+        }
+        if let Some(r) = &report.refusal {
+            eprintln!("  {r}");
+        }
         for m in report.mismatches.iter().take(50) {
             eprintln!("  {m:?}");
         }

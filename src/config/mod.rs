@@ -290,6 +290,26 @@ pub struct SyncConfig {
     /// margin (for transactions that committed late), read from OpenKM's version table.
     #[serde(default = "default_journal_margin")]
     pub journal_margin_secs: u64,
+    /// How the bulk pass finds what to copy (`okmirror sync --plan` overrides it).
+    #[serde(default)]
+    pub plan: PlanMode,
+}
+
+/// How a sync plans its bulk pass.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanMode {
+    /// An rsync dry run over the whole Tomcat home: every change and deletion is known
+    /// (and guarded) before a byte moves.
+    #[default]
+    Scan,
+    /// The datastore's new files from OpenKM's version journal since the last verified
+    /// sync (no walk of the datastore); the rest of the Tomcat home is still scanned.
+    /// The verify's full manifests then find what the journal cannot name (deletions,
+    /// damaged or missed files), and those are repaired under the deletion guard.
+    Journal,
 }
 
 /// How the main stops taking writes at the consistency point.
@@ -331,6 +351,7 @@ impl Default for SyncConfig {
             database: DbSyncMode::default(),
             freeze: FreezeMode::default(),
             journal_margin_secs: default_journal_margin(),
+            plan: PlanMode::default(),
         }
     }
 }

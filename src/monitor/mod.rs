@@ -151,6 +151,12 @@ impl Monitor {
 
     /// Probes one node: the batched SSH command and the database, concurrently.
     pub async fn probe_node(&self, i: usize) -> NodeStatus {
+        self.probe_node_as(i, false).await
+    }
+
+    /// Probes one node; `for_sync` runs only the checks a sync needs (no service, HTTP or
+    /// file count: a sync that deletes counts the mirror's files itself).
+    async fn probe_node_as(&self, i: usize, for_sync: bool) -> NodeStatus {
         let link = &self.nodes[i];
         let schema = link.cfg.database.schema.clone();
         let ssh_probe = async {
@@ -167,7 +173,11 @@ impl Monitor {
                 .lock()
                 .map_err(|_| "file count lock poisoned".to_string())?;
             let count_files = last.is_none_or(|(at, _, _)| at.elapsed() >= FILE_COUNT_EVERY);
-            let script = remote::probe_script(&link.cfg, count_files);
+            let script = if for_sync {
+                remote::sync_probe_script(&link.cfg)
+            } else {
+                remote::probe_script(&link.cfg, count_files)
+            };
             // Connection set-up is not round-trip time: open (or reuse) the session first.
             link.ssh.session().await.map_err(|e| e.to_string())?;
             let t = Instant::now();
@@ -229,7 +239,19 @@ impl Monitor {
     /// heartbeat and waits up to that long for the mirror to apply it (one-shot callers).
     /// Alerts come from `finish`, once the pending diffs are known.
     pub async fn probe_pair(&self, beat_wait: Option<Duration>) -> PairStatus {
-        let (a, b) = tokio::join!(self.probe_node(0), self.probe_node(1));
+        self.probe_pair_as(beat_wait, false).await
+    }
+
+    /// The roles and the few facts a sync needs (`probe_node_as`), at a sync's start.
+    pub async fn probe_pair_for_sync(&self) -> PairStatus {
+        self.probe_pair_as(None, true).await
+    }
+
+    async fn probe_pair_as(&self, beat_wait: Option<Duration>, for_sync: bool) -> PairStatus {
+        let (a, b) = tokio::join!(
+            self.probe_node_as(0, for_sync),
+            self.probe_node_as(1, for_sync)
+        );
         let mut nodes = vec![a, b];
         let (roles, each) = roles::detect([nodes[0].writable(), nodes[1].writable()]);
         for (n, r) in nodes.iter_mut().zip(each) {

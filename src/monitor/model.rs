@@ -60,6 +60,11 @@ pub struct LastSync {
     pub duration_ms: u64,
     pub main_downtime_ms: u64,
     pub verified: bool,
+    /// The newest document version on the main at the consistency point (its database's
+    /// own clock): a journal plan copies the versions created since. Absent in records
+    /// of older okmirror versions, and then the next sync scans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_point: Option<String>,
 }
 
 /// A node as probed.

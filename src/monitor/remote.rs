@@ -40,6 +40,28 @@ echo "t1=$(date +%s%N)"
     )
 }
 
+/// The few facts a sync needs before it plans (free disk, the last-sync record, whether
+/// the datastore is there), without the dashboard's service, HTTP and file-count checks:
+/// they cost a sync's run more than its own work on a small change set.
+pub fn sync_probe_script(node: &NodeConfig) -> String {
+    let q = |s: &str| {
+        shlex::try_quote(s)
+            .map(|c| c.into_owned())
+            .unwrap_or_else(|_| "''".into())
+    };
+    let ds = q(&node.datastore_path().display().to_string());
+    let state = q(&node.state_dir.display().to_string());
+    format!(
+        r#"LC_ALL=C; export LC_ALL
+cat >/dev/null
+df -P -B1 {ds} 2>/dev/null | awk 'NR==2 {{print "disk_total="$2; print "disk_free="$4}}'
+if [ ! -d {ds} ]; then echo "ds_missing=1"; fi
+if [ -r {state}/last-sync.json ]; then echo "last_sync=$(tr -d '
+' < {state}/last-sync.json)"; else echo "last_sync="; fi
+"#
+    )
+}
+
 /// curl's config on stdin: the Basic auth user and password, quoted for curl.
 pub fn curl_config(user: &str, password: &str) -> String {
     let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");

@@ -25,30 +25,47 @@ pub async fn watermark(conn: &mut Conn, schema: &str) -> Result<Watermark> {
     Ok(Watermark(v.flatten()))
 }
 
-/// Version UUIDs created at or after `since` minus `margin_secs` (the margin covers
+/// One document version as the journal lists it: its UUID names its datastore file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub uuid: String,
+    /// The file's size in bytes (`NDV_SIZE`), for a plan's totals.
+    pub size: u64,
+}
+
+/// Versions created at or after `since` minus `margin_secs` (the margin covers
 /// transactions that took their timestamp before the watermark but committed after it).
 pub async fn versions_since(
     conn: &mut Conn,
     schema: &str,
     since: &Watermark,
     margin_secs: u64,
-) -> Result<Vec<String>> {
+) -> Result<Vec<Version>> {
     let table = format!("`{}`.OKM_NODE_DOCUMENT_VERSION", schema.replace('`', "``"));
-    let rows: Vec<String> = match &since.0 {
+    let rows: Vec<(String, i64)> = match &since.0 {
         Some(w) => {
             conn.exec(
                 format!(
-                    "SELECT NDV_UUID FROM {table} \
+                    "SELECT NDV_UUID, NDV_SIZE FROM {table} \
                      WHERE NDV_CREATED >= CAST(? AS DATETIME(6)) - INTERVAL ? SECOND"
                 ),
                 (w, margin_secs),
             )
             .await
         }
-        None => conn.query(format!("SELECT NDV_UUID FROM {table}")).await,
+        None => {
+            conn.query(format!("SELECT NDV_UUID, NDV_SIZE FROM {table}"))
+                .await
+        }
     }
     .wrap_err("listing new document versions (OKM_NODE_DOCUMENT_VERSION)")?;
-    Ok(rows)
+    Ok(rows
+        .into_iter()
+        .map(|(uuid, size)| Version {
+            uuid,
+            size: size.max(0) as u64,
+        })
+        .collect())
 }
 
 /// A version's file under the datastore: `ab/cd/ef/01/<uuid>`, four levels of two hex

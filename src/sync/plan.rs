@@ -95,6 +95,9 @@ pub enum Pass {
     /// The final pass while the main is frozen: with a service freeze the Lucene index
     /// comes along.
     Frozen,
+    /// After a verify found damaged, missing or extra datastore files (journal plans):
+    /// the listed paths are copied whatever their size and time say, or deleted.
+    Repair,
 }
 
 /// What a pass walks: the whole tree, or only the paths in a list file on the source
@@ -103,6 +106,9 @@ pub enum Pass {
 pub enum Scope<'a> {
     /// Scan the whole Tomcat home (deletions included).
     Tree,
+    /// Scan the Tomcat home except one folder (relative to it), which is neither copied
+    /// nor cleaned: the datastore, when the journal names its new files.
+    TreeWithout(&'a str),
     /// Only the listed paths. In a live pass, listed paths missing on the source are
     /// deleted on the target (the plan's deletions); in a frozen pass, listed folders
     /// (the index) are copied whole, with their deletions.
@@ -157,6 +163,11 @@ pub fn rsync_command(
     let mut parts: Vec<String> = vec!["LC_ALL=C".into(), "rsync".into(), "-a".into()];
     match (scope, pass) {
         (Scope::Tree, _) => parts.push("--delete".into()),
+        (Scope::TreeWithout(folder), _) => {
+            parts.push("--delete".into());
+            // Excluded files on the target are protected from --delete as well.
+            parts.push(q(&format!("--exclude=/{}", folder.trim_matches('/'))));
+        }
         (Scope::Listed(list), Pass::Frozen) => {
             // A version purged since it was journaled is simply not there any more.
             parts.extend([
@@ -174,13 +185,17 @@ pub fn rsync_command(
                 "--delete-missing-args".into(),
                 "--force".into(),
             ]);
+            if pass == Pass::Repair {
+                // Same size and time but other content: copy it all the same.
+                parts.push("--ignore-times".into());
+            }
         }
     }
     parts.push("--itemize-changes".into());
     parts.push(q("--out-format=%i %l %n"));
     match pass {
         Pass::Plan => parts.push("--dry-run".into()),
-        Pass::Live | Pass::Frozen => {
+        Pass::Live | Pass::Frozen | Pass::Repair => {
             parts.push(q(&format!("--partial-dir={PARTIAL_DIR}")));
             parts.push("--delay-updates".into());
             parts.push("--info=progress1".into());
@@ -224,6 +239,18 @@ pub async fn plan(
     ssh: &NodeSsh,
     timeout: Duration,
 ) -> Result<Plan> {
+    plan_scope(source, target, sync, ssh, timeout, Scope::Tree).await
+}
+
+/// Computes the plan main -> mirror over `scope` (`Tree` or `TreeWithout`).
+pub async fn plan_scope(
+    source: &NodeConfig,
+    target: &NodeConfig,
+    sync: &SyncConfig,
+    ssh: &NodeSsh,
+    timeout: Duration,
+    scope: Scope<'_>,
+) -> Result<Plan> {
     let started = Instant::now();
     // The peer connection's socket lives in the state dir.
     let _ = ssh
@@ -235,7 +262,7 @@ pub async fn plan(
             Duration::from_secs(30),
         )
         .await;
-    let cmd = rsync_command(source, target, sync, Pass::Plan, Scope::Tree, false);
+    let cmd = rsync_command(source, target, sync, Pass::Plan, scope, false);
     let (tx, mut rx) = mpsc::channel::<String>(4096);
     let collect = tokio::spawn(async move {
         let mut changes = Vec::new();

@@ -2,7 +2,6 @@
 //! stopped, final delta with the index, database caught up), then SHA-256 verification and
 //! the last-sync record. The main is always restarted, whatever fails after the freeze.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -18,7 +17,8 @@ use super::manifest::{self, Mismatch};
 use super::plan::LIVE_EXCLUDES;
 use super::plan::{Pass, Plan, PlanTotals, Scope, peer_ssh, quote, rsync_command};
 use super::progress::{RunLine, Tracker, parse_run_line};
-use crate::config::FreezeMode;
+use super::{Change, ChangeKind, EntryType};
+use crate::config::{FreezeMode, PlanMode};
 use crate::monitor::Monitor;
 use crate::monitor::model::LastSync;
 
@@ -62,8 +62,13 @@ pub struct SyncReport {
     pub cancelled: bool,
     /// Files on the main that were created after the consistency point (not mismatches).
     pub newer_than_sync: u64,
-    /// Time spent verifying (part of `duration_ms`).
+    /// Time spent verifying (part of `duration_ms`), repairs included.
     pub verify_ms: u64,
+    /// How the bulk pass was planned (a journal plan falls back to a scan when it must).
+    pub planned_by: PlanMode,
+    /// Datastore files a journal plan's verify found missing, damaged or extra on the
+    /// mirror, and copied or deleted.
+    pub repaired: u64,
 }
 
 /// Runs a sync (or a dry run) between the nodes, direction from live roles only.
@@ -80,16 +85,19 @@ pub async fn run(
             let _ = events.send(SyncEvent::Phase(s)).await;
         }
     };
-    if let Some(msg) = recover_dead_freeze(&monitor).await {
+    // The lock folders and the live roles at once, over sessions opened for both nodes
+    // together: a run's first second is most of its overhead against a bare rsync.
+    phase("checking roles and locks").await;
+    let (locks, mut status) = tokio::join!(read_locks(&monitor), monitor.probe_pair_for_sync());
+    if let Some(msg) = recover_dead_freeze(&monitor, &locks, &status).await {
         phase(&msg).await;
+        status = monitor.probe_pair_for_sync().await;
     }
     // A flow (switchover...) holds the lock on both nodes: say so before the roles it is
     // changing make a confusing refusal.
     if !opts.dry_run {
-        for n in &monitor.nodes {
-            if let Some(owner) =
-                live_lock_owner(&n.ssh, &n.cfg.state_dir.display().to_string()).await
-            {
+        for (n, l) in monitor.nodes.iter().zip(&locks) {
+            if let Some(owner) = l.as_ref().and_then(LockInfo::live_owner) {
                 return Err(eyre!(
                     "another sync or flow holds the lock on {} (owner {owner}); wait for it to finish",
                     n.cfg.name
@@ -97,8 +105,6 @@ pub async fn run(
             }
         }
     }
-    phase("checking roles").await;
-    let status = monitor.probe_pair(None).await;
     let (src, dst) = guard::direction(&status.roles).map_err(|e| eyre!(e))?;
     let (s_cfg, d_cfg) = (
         monitor.nodes[src].cfg.clone(),
@@ -138,13 +144,39 @@ pub async fn run(
     // The journal's watermark before the plan's scan: every version created after the
     // scan began is then in the final pass's list.
     let watermark = journal_watermark(&monitor, src).await;
-    phase("planning").await;
-    let plan = monitor.plan(src, dst).await?;
-    let mirror_files = status.nodes[dst]
+    let (plan, planned_by) = match (monitor.cfg.sync.plan, journal_start(&status, src, dst)) {
+        (PlanMode::Journal, Ok(since)) => {
+            phase("planning: the datastore from OpenKM's version journal, the rest by scan").await;
+            match journal_plan(&monitor, src, dst, &since).await {
+                Ok(p) => (p, PlanMode::Journal),
+                Err(e) => {
+                    phase(&format!(
+                        "the journal plan failed ({e:#}); planning by scan"
+                    ))
+                    .await;
+                    (monitor.plan(src, dst).await?, PlanMode::Scan)
+                }
+            }
+        }
+        (mode, start) => {
+            if let (PlanMode::Journal, Err(why)) = (mode, start) {
+                phase(&format!("no journal plan: {why}; planning by scan")).await;
+            } else {
+                phase("planning").await;
+            }
+            (monitor.plan(src, dst).await?, PlanMode::Scan)
+        }
+    };
+    // The guard's share needs the mirror's file count only when the plan deletes.
+    let mirror_files = match status.nodes[dst]
         .facts
         .as_ref()
         .and_then(|f| f.datastore_files)
-        .unwrap_or(0);
+    {
+        Some(n) => n,
+        None if plan.totals.deleted > 0 => count_files(&d_ssh, &d_cfg).await?,
+        None => 0,
+    };
     let refusal = guard::check_deletes(
         &plan.totals,
         mirror_files,
@@ -153,10 +185,15 @@ pub async fn run(
     )
     .err();
     phase(&format!(
-        "plan {} -> {}: {}",
+        "plan {} -> {}: {}{}",
         s_cfg.name,
         d_cfg.name,
-        plan.totals.summary()
+        plan.totals.summary(),
+        if planned_by == PlanMode::Journal {
+            " (datastore from the journal; its deletions are found by the verify)"
+        } else {
+            ""
+        }
     ))
     .await;
     if let (Some(r), false) = (&refusal, opts.dry_run) {
@@ -189,6 +226,8 @@ pub async fn run(
         cancelled: false,
         newer_than_sync: 0,
         verify_ms: 0,
+        planned_by,
+        repaired: 0,
     };
     if opts.dry_run {
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -330,64 +369,69 @@ pub async fn run(
                 .run(&format!("rm -f {marker}"), Duration::from_secs(30))
                 .await;
         }
-        freeze::resume_mirror(&monitor, mode, dst).await;
         thawed?;
         let (pos, point) = frozen_work?;
         Ok::<_, color_eyre::eyre::Report>((tracker, downtime, pos, point))
     }
     .await;
-    lock.release(&s_ssh).await;
-    let (tracker, downtime, pos, point) = match result {
-        Err(e) if e.to_string() == CANCELLED => {
+    // The mirror's OpenKM (stopped by a service freeze) starts again whatever happened;
+    // after a good run, while both datastores are verified.
+    let resume_mirror = freeze::resume_mirror(&monitor, mode, dst);
+    let (mut tracker, downtime, pos, point) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            resume_mirror.await;
+            lock.release(&s_ssh).await;
+            if e.to_string() != CANCELLED {
+                return Err(e);
+            }
             phase("cancelled: the mirror keeps only complete files; the main takes writes").await;
             report.cancelled = true;
             report.duration_ms = started.elapsed().as_millis() as u64;
             return Ok(report);
         }
-        other => other?,
     };
-    report.files = tracker.files_done;
-    report.bytes = tracker.bytes_done;
     report.main_downtime_ms = downtime.as_millis() as u64;
     report.gtid_position = Some(pos);
 
     phase("verifying: SHA-256 of both datastores").await;
     let verify_started = Instant::now();
-    let (s_ds, s_sd) = (
-        s_cfg.datastore_path().display().to_string(),
-        s_cfg.state_dir.display().to_string(),
-    );
-    let (d_ds, d_sd) = (
-        d_cfg.datastore_path().display().to_string(),
-        d_cfg.state_dir.display().to_string(),
-    );
-    let (a, b) = tokio::join!(
-        manifest_of(&s_ssh, &s_ds, &s_sd),
-        manifest_of(&d_ssh, &d_ds, &d_sd)
-    );
-    let (a, b) = (a?, b?);
-    report.mismatches = manifest::compare(&a, &b);
-    if let Some(point) = point
-        && report
-            .mismatches
-            .iter()
-            .any(|m| matches!(m, Mismatch::MissingOnTarget { .. }))
-    {
-        // The main took writes again after the consistency point: its newer versions are
-        // for the next sync, not a flaw of this one.
-        let newer = newer_versions(&monitor, src, &point).await;
-        let before = report.mismatches.len();
-        report.mismatches.retain(|m| match m {
-            Mismatch::MissingOnTarget { path } => !path
-                .rsplit('/')
-                .next()
-                .is_some_and(|name| newer.contains(name)),
-            _ => true,
-        });
-        report.newer_than_sync = (before - report.mismatches.len()) as u64;
+    let ((), first) = tokio::join!(resume_mirror, verify(&monitor, src, dst, point.as_ref()));
+    let checked = async {
+        let mut check = first?;
+        if planned_by == PlanMode::Journal && !check.mismatches.is_empty() {
+            let (fixed, refusal) = repair(
+                &monitor,
+                (src, dst),
+                &check,
+                opts.allow_deletes,
+                &mut tracker,
+                &events,
+                &lock,
+                &opts.cancel,
+            )
+            .await?;
+            if fixed > 0 {
+                phase(&format!(
+                    "repaired {fixed} datastore files the journal could not name; verifying again"
+                ))
+                .await;
+                check = verify(&monitor, src, dst, point.as_ref()).await?;
+            }
+            report.repaired = fixed;
+            report.refusal = refusal;
+        }
+        Ok::<_, color_eyre::eyre::Report>(check)
     }
+    .await;
+    lock.release(&s_ssh).await;
+    let check = checked?;
+    report.files = tracker.files_done;
+    report.bytes = tracker.bytes_done;
+    report.mismatches = check.mismatches;
+    report.newer_than_sync = check.newer;
     report.verified = report.mismatches.is_empty();
-    report.verified_files = a.iter().filter(|(p, e)| b.get(*p) == Some(*e)).count() as u64;
+    report.verified_files = check.identical;
     report.duration_ms = started.elapsed().as_millis() as u64;
     report.verify_ms = verify_started.elapsed().as_millis() as u64;
 
@@ -403,6 +447,7 @@ pub async fn run(
         duration_ms: report.duration_ms,
         main_downtime_ms: report.main_downtime_ms,
         verified: report.verified,
+        journal_point: point.and_then(|w| w.0),
     };
     let json = serde_json::to_string(&record)?;
     let dir = quote(&d_cfg.state_dir.display().to_string());
@@ -428,6 +473,218 @@ pub async fn run(
         );
     }
     Ok(report)
+}
+
+/// How many files `node`'s datastore holds (the deletion guard's base).
+async fn count_files(ssh: &crate::node::NodeSsh, node: &crate::config::NodeConfig) -> Result<u64> {
+    let ds = quote(&node.datastore_path().display().to_string());
+    let out = ssh
+        .run(
+            &format!("find {ds} -type f | wc -l"),
+            Duration::from_secs(600),
+        )
+        .await?;
+    out.stdout.trim().parse().map_err(|_| {
+        eyre!(
+            "counting the files of {}'s datastore: {} {}",
+            node.name,
+            out.stdout.trim(),
+            out.stderr.trim()
+        )
+    })
+}
+
+/// What one verify of both datastores found.
+struct Verified {
+    /// Differences, less the versions the main created after the consistency point.
+    mismatches: Vec<Mismatch>,
+    /// Those newer versions (for the next sync).
+    newer: u64,
+    /// Files identical on both.
+    identical: u64,
+    /// Files on the mirror (the deletion guard's base).
+    target_files: u64,
+}
+
+/// SHA-256 manifests of both datastores, made on their own nodes at once, and compared.
+async fn verify(
+    monitor: &Monitor,
+    src: usize,
+    dst: usize,
+    point: Option<&Watermark>,
+) -> Result<Verified> {
+    let (s, d) = (&monitor.nodes[src], &monitor.nodes[dst]);
+    let (s_ds, s_sd) = (
+        s.cfg.datastore_path().display().to_string(),
+        s.cfg.state_dir.display().to_string(),
+    );
+    let (d_ds, d_sd) = (
+        d.cfg.datastore_path().display().to_string(),
+        d.cfg.state_dir.display().to_string(),
+    );
+    let (a, b) = tokio::join!(
+        manifest_of(&s.ssh, &s_ds, &s_sd),
+        manifest_of(&d.ssh, &d_ds, &d_sd)
+    );
+    let (a, b) = (a?, b?);
+    let mut mismatches = manifest::compare(&a, &b);
+    let mut newer = 0;
+    if let Some(point) = point
+        && mismatches
+            .iter()
+            .any(|m| matches!(m, Mismatch::MissingOnTarget { .. }))
+    {
+        // The main took writes again after the consistency point: its newer versions are
+        // for the next sync, not a flaw of this one.
+        let created = newer_versions(monitor, src, point).await;
+        let before = mismatches.len();
+        mismatches.retain(|m| match m {
+            Mismatch::MissingOnTarget { path } => !path
+                .rsplit('/')
+                .next()
+                .is_some_and(|name| created.contains(name)),
+            _ => true,
+        });
+        newer = (before - mismatches.len()) as u64;
+    }
+    Ok(Verified {
+        mismatches,
+        newer,
+        identical: a.iter().filter(|(p, e)| b.get(*p) == Some(*e)).count() as u64,
+        target_files: b.len() as u64,
+    })
+}
+
+/// After a journal plan, the verify names what the journal could not: files the mirror
+/// lacks or holds damaged are copied again, and files the main no longer has are deleted,
+/// if the deletion guard allows that many (else they stay, and the guard's refusal is
+/// returned). All of it runs live: datastore files are immutable. Returns how many paths
+/// were repaired.
+#[allow(clippy::too_many_arguments)]
+async fn repair(
+    monitor: &Monitor,
+    (src, dst): (usize, usize),
+    found: &Verified,
+    allowed: Option<u64>,
+    tracker: &mut Tracker,
+    events: &mpsc::Sender<SyncEvent>,
+    lock: &Lock,
+    cancel: &Option<tokio::sync::watch::Receiver<bool>>,
+) -> Result<(u64, Option<String>)> {
+    let (s, d) = (&monitor.nodes[src], &monitor.nodes[dst]);
+    let prefix = journal::datastore_prefix(&s.cfg.openkm_home, &s.cfg.datastore_path())
+        .ok_or_else(|| eyre!("the datastore is not inside the Tomcat home"))?;
+    let extra = found
+        .mismatches
+        .iter()
+        .filter(|m| matches!(m, Mismatch::ExtraOnTarget { .. }))
+        .count() as u64;
+    let deletions = PlanTotals {
+        deleted: extra,
+        ..PlanTotals::default()
+    };
+    let refusal =
+        guard::check_deletes(&deletions, found.target_files, &monitor.cfg.sync, allowed).err();
+    let paths: Vec<String> = found
+        .mismatches
+        .iter()
+        .filter_map(|m| match m {
+            Mismatch::MissingOnTarget { path } | Mismatch::Differs { path } => Some(path),
+            Mismatch::ExtraOnTarget { path } => refusal.is_none().then_some(path),
+        })
+        .map(|p| format!("{prefix}/{p}"))
+        .collect();
+    if paths.is_empty() {
+        return Ok((0, refusal));
+    }
+    let list = format!("{}/repair.list", lock.path);
+    put_list(&s.ssh, &list, &paths).await?;
+    let cmd = rsync_command(
+        &s.cfg,
+        &d.cfg,
+        &monitor.cfg.sync,
+        Pass::Repair,
+        Scope::Listed(&list),
+        false,
+    );
+    transfer(&s.ssh, &cmd, true, tracker, events, lock, cancel).await?;
+    Ok((paths.len() as u64, refusal))
+}
+
+/// Where a journal plan starts: the consistency point of the last verified sync in this
+/// direction, from its record on the mirror. `Err` says why a scan is needed instead.
+fn journal_start(
+    status: &crate::monitor::model::PairStatus,
+    src: usize,
+    dst: usize,
+) -> std::result::Result<Watermark, String> {
+    let (s, d) = (&status.nodes[src], &status.nodes[dst]);
+    let last = d
+        .last_sync
+        .as_ref()
+        .ok_or_else(|| format!("{} holds no last-sync record", d.name))?;
+    if last.source != s.name || last.target != d.name {
+        return Err(format!(
+            "the last sync went {} -> {}, not {} -> {}",
+            last.source, last.target, s.name, d.name
+        ));
+    }
+    if !last.verified {
+        return Err("the last sync did not verify".into());
+    }
+    let point = last
+        .journal_point
+        .clone()
+        .ok_or_else(|| "the last sync recorded no journal point".to_string())?;
+    Ok(Watermark(Some(point)))
+}
+
+/// A journal plan: the datastore files of the versions created since `since` (minus the
+/// margin) that the mirror lacks, plus an rsync dry run over the rest of the Tomcat home.
+/// Deletions and damage inside the datastore are left to the verify (`repair`).
+async fn journal_plan(
+    monitor: &Monitor,
+    src: usize,
+    dst: usize,
+    since: &Watermark,
+) -> Result<Plan> {
+    let started = Instant::now();
+    let (s, d) = (&monitor.nodes[src], &monitor.nodes[dst]);
+    let prefix = journal::datastore_prefix(&s.cfg.openkm_home, &s.cfg.datastore_path())
+        .ok_or_else(|| eyre!("the datastore is not inside the Tomcat home"))?;
+    let schema = s.cfg.database.schema.clone();
+    let margin = monitor.cfg.sync.journal_margin_secs;
+    let rest = super::plan::plan_scope(
+        &s.cfg,
+        &d.cfg,
+        &monitor.cfg.sync,
+        &s.ssh,
+        Duration::from_secs(600),
+        Scope::TreeWithout(&prefix),
+    );
+    let versions = monitor.db(src, async |c| {
+        journal::versions_since(c, &schema, since, margin).await
+    });
+    let (rest, versions) = tokio::join!(rest, versions);
+    let mut plan = rest?;
+    let sizes: std::collections::HashMap<String, u64> = versions?
+        .into_iter()
+        .filter_map(|v| journal::datastore_file(&v.uuid).map(|f| (format!("{prefix}/{f}"), v.size)))
+        .collect();
+    let mut absent = absent_on(&d.ssh, &d.cfg, sizes.keys().cloned().collect()).await?;
+    absent.sort();
+    for path in absent {
+        let change = Change {
+            kind: ChangeKind::New,
+            entry: EntryType::File,
+            size: sizes.get(&path).copied().unwrap_or(0),
+            path,
+        };
+        plan.totals.add(&change);
+        plan.changes.push(change);
+    }
+    plan.took_ms = started.elapsed().as_millis();
+    Ok(plan)
 }
 
 /// The bulk pass's list: every path the plan changes, its folders included.
@@ -503,7 +760,7 @@ async fn final_list(
     };
     let mut paths: Vec<String> = versions
         .iter()
-        .filter_map(|v| journal::datastore_file(v))
+        .filter_map(|v| journal::datastore_file(&v.uuid))
         .map(|f| format!("{prefix}/{f}"))
         .collect();
     if with_index {
@@ -554,7 +811,8 @@ async fn newer_versions(
         .db(main, async |c| {
             use mysql_async::prelude::Queryable;
             let Some(w) = &point.0 else {
-                return journal::versions_since(c, &schema, point, 0).await;
+                let all = journal::versions_since(c, &schema, point, 0).await?;
+                return Ok(all.into_iter().map(|v| v.uuid).collect());
             };
             let q = format!(
                 "SELECT NDV_UUID FROM `{}`.OKM_NODE_DOCUMENT_VERSION WHERE NDV_CREATED > CAST(? AS DATETIME(6))",
@@ -660,75 +918,105 @@ async fn manifest_of(
     }
 }
 
+/// What a node's sync lock folder says: who took it, whether it is older than the 12 h
+/// stale limit, and whether a database freeze was under way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LockInfo {
+    pub owner: String,
+    pub stale: bool,
+    /// The freeze mark's content (`database`) when the holder froze the main.
+    pub frozen: Option<String>,
+}
+
+impl LockInfo {
+    /// The owner when another live console holds the lock (not this process, not a dead
+    /// console of this host, not stale).
+    fn live_owner(&self) -> Option<String> {
+        let me = format!("{}:{}", host_name(), std::process::id());
+        (!self.stale && !self.owner.is_empty() && self.owner != me && !dead_here(&self.owner))
+            .then(|| self.owner.clone())
+    }
+}
+
+/// The shell lines that print a lock folder's state for `parse_lock_info`.
+fn lock_info_script(state_dir: &str) -> String {
+    format!(
+        "p={}; [ -d \"$p\" ] || exit 0; \
+         if [ -n \"$(find \"$p\" -maxdepth 0 -mmin +720)\" ]; then echo STALE; else echo FRESH; fi; \
+         if [ -f \"$p/frozen\" ]; then echo \"FROZEN $(cat \"$p/frozen\")\"; else echo THAWED; fi; \
+         cat \"$p/owner\" 2>/dev/null; true",
+        quote(&format!("{state_dir}/sync.lock"))
+    )
+}
+
+/// Parses `lock_info_script`'s output; `None` when there is no lock folder.
+pub(crate) fn parse_lock_info(out: &str) -> Option<LockInfo> {
+    let mut lines = out.lines();
+    let stale = match lines.next()?.trim() {
+        "STALE" => true,
+        "FRESH" => false,
+        _ => return None,
+    };
+    let frozen = lines
+        .next()?
+        .trim()
+        .strip_prefix("FROZEN")
+        .map(|m| m.trim().to_string());
+    let owner = lines.next().unwrap_or("").trim().to_string();
+    Some(LockInfo {
+        owner,
+        stale,
+        frozen,
+    })
+}
+
+/// Both nodes' lock folders, read concurrently; `None` where there is none or the node
+/// does not answer.
+async fn read_locks(monitor: &Monitor) -> Vec<Option<LockInfo>> {
+    let reads = monitor.nodes.iter().map(|n| async move {
+        let t = Duration::from_secs(monitor.cfg.monitor.probe_timeout_secs.max(1));
+        let script = lock_info_script(&n.cfg.state_dir.display().to_string());
+        n.ssh
+            .run(&script, t)
+            .await
+            .ok()
+            .and_then(|o| parse_lock_info(&o.stdout))
+    });
+    futures::future::join_all(reads).await
+}
+
 /// A sync that died during a database freeze left its main read-only (a `frozen` mark in
 /// its lock, owned by a console of this host that is gone). When the pair is exactly in
 /// that state (that node read-only and replicating from nobody, the other read-only
 /// too), the node gets its writes back. Anything else is left for the operator.
-async fn recover_dead_freeze(monitor: &Monitor) -> Option<String> {
-    for (i, n) in monitor.nodes.iter().enumerate() {
-        let lock = format!("{}/sync.lock", n.cfg.state_dir.display());
-        let out = n
-            .ssh
-            .run(
-                &format!(
-                    "cat {l}/frozen 2>/dev/null && cat {l}/owner",
-                    l = quote(&lock)
-                ),
-                Duration::from_secs(monitor.cfg.monitor.probe_timeout_secs.max(1)),
-            )
-            .await
-            .ok()?;
-        let mut lines = out.stdout.lines();
-        if lines.next() != Some("database") {
-            continue;
-        }
-        let owner = lines.next().unwrap_or("").trim().to_string();
-        if !dead_here(&owner) {
-            return None;
-        }
-        let status = monitor.probe_pair(None).await;
-        let me = status.nodes[i].db.as_ref()?;
-        let other = status.nodes[1 - i].db.as_ref()?;
-        if me.writable() || me.replica.is_some() || other.writable() {
-            return None;
-        }
-        if freeze::unfreeze(monitor, FreezeMode::Database, i)
-            .await
-            .is_err()
-        {
-            return None;
-        }
-        let _ = n
-            .ssh
-            .run(
-                &format!("rm -f {}", quote(&format!("{lock}/frozen"))),
-                Duration::from_secs(30),
-            )
-            .await;
-        return Some(format!(
-            "recovered: a sync (console {owner}, gone) had left {}'s database read-only; it takes writes again",
-            n.cfg.name
-        ));
+async fn recover_dead_freeze(
+    monitor: &Monitor,
+    locks: &[Option<LockInfo>],
+    status: &crate::monitor::model::PairStatus,
+) -> Option<String> {
+    let (i, lock) = locks.iter().enumerate().find_map(|(i, l)| {
+        l.as_ref()
+            .filter(|l| l.frozen.as_deref() == Some("database") && dead_here(&l.owner))
+            .map(|l| (i, l))
+    })?;
+    let n = &monitor.nodes[i];
+    let me = status.nodes[i].db.as_ref()?;
+    let other = status.nodes[1 - i].db.as_ref()?;
+    if me.writable() || me.replica.is_some() || other.writable() {
+        return None;
     }
-    None
-}
-
-/// The owner of `state_dir`'s sync lock when another live console holds it (not this
-/// process, not a dead console of this host, not older than the 12 h stale limit).
-async fn live_lock_owner(ssh: &crate::node::NodeSsh, state_dir: &str) -> Option<String> {
-    let p = quote(&format!("{state_dir}/sync.lock"));
-    let out = ssh
-        .run(
-            &format!(
-                "[ -d {p} ] && [ -z \"$(find {p} -maxdepth 0 -mmin +720)\" ] && cat {p}/owner"
-            ),
-            Duration::from_secs(10),
-        )
+    freeze::unfreeze(monitor, FreezeMode::Database, i)
         .await
         .ok()?;
-    let owner = out.stdout.trim().to_string();
-    let me = format!("{}:{}", host_name(), std::process::id());
-    (out.success() && !owner.is_empty() && owner != me && !dead_here(&owner)).then_some(owner)
+    let mark = format!("{}/sync.lock/frozen", n.cfg.state_dir.display());
+    let _ = n
+        .ssh
+        .run(&format!("rm -f {}", quote(&mark)), Duration::from_secs(30))
+        .await;
+    Some(format!(
+        "recovered: a sync (console {}, gone) had left {}'s database read-only; it takes writes again",
+        lock.owner, n.cfg.name
+    ))
 }
 
 /// This host's name, as locks record it.
@@ -738,12 +1026,21 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "okmirror".into())
 }
 
-/// A lock owner (`host:pid`) that was a console on this host which no longer runs.
+/// A lock owner (`host:pid`) that was a console on this host which no longer runs (gone,
+/// or a zombie that exited and waits to be reaped).
 fn dead_here(owner: &str) -> bool {
     let host = host_name();
-    owner
-        .split_once(':')
-        .is_some_and(|(h, pid)| h == host && !Path::new(&format!("/proc/{pid}")).exists())
+    owner.split_once(':').is_some_and(|(h, pid)| {
+        h == host
+            && !pid.is_empty()
+            && pid.chars().all(|c| c.is_ascii_digit())
+            && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                // The state follows the command name's closing parenthesis.
+                .map_or(true, |st| {
+                    st.rsplit_once(')')
+                        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+                })
+    })
 }
 
 /// One sync (or flow) at a time per pair: a lock folder in a node's state dir, holding
@@ -824,5 +1121,89 @@ impl Lock {
         let _ = ssh
             .run(&format!("rm -rf {p}"), Duration::from_secs(30))
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Runs the lock script against a real folder with sh, as a node would.
+    fn lock_info_of(state_dir: &Path) -> Option<LockInfo> {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(lock_info_script(&state_dir.display().to_string()))
+            .output()
+            .expect("sh runs");
+        parse_lock_info(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    #[test]
+    fn no_lock_folder_reads_as_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(lock_info_of(dir.path()), None);
+    }
+
+    #[test]
+    fn a_lock_reads_its_owner_and_freeze_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("sync.lock");
+        std::fs::create_dir(&lock).unwrap();
+        std::fs::write(lock.join("owner"), "vm:4242\n").unwrap();
+        assert_eq!(
+            lock_info_of(dir.path()),
+            Some(LockInfo {
+                owner: "vm:4242".into(),
+                stale: false,
+                frozen: None
+            })
+        );
+        std::fs::write(lock.join("frozen"), "database\n").unwrap();
+        assert_eq!(
+            lock_info_of(dir.path()).and_then(|l| l.frozen),
+            Some("database".into())
+        );
+    }
+
+    #[test]
+    fn only_another_live_console_owns_a_lock() {
+        let me = format!("{}:{}", host_name(), std::process::id());
+        let info = |owner: &str, stale| LockInfo {
+            owner: owner.into(),
+            stale,
+            frozen: None,
+        };
+        assert_eq!(info(&me, false).live_owner(), None, "this process");
+        assert_eq!(info("other-host:1", true).live_owner(), None, "stale");
+        assert_eq!(info("", false).live_owner(), None, "no owner written");
+        // PID 1 of this host is alive; PID 0x7fffffff never is.
+        let alive = format!("{}:1", host_name());
+        assert_eq!(info(&alive, false).live_owner(), Some(alive.clone()));
+        let dead = format!("{}:{}", host_name(), i32::MAX);
+        assert_eq!(info(&dead, false).live_owner(), None, "a dead console here");
+        assert_eq!(
+            info("elsewhere:99", false).live_owner().as_deref(),
+            Some("elsewhere:99"),
+            "another host's console is trusted to be alive"
+        );
+        assert_eq!(parse_lock_info("garbage"), None);
+    }
+
+    #[test]
+    fn a_zombie_console_is_dead() {
+        // A child that exited and was not reaped yet: /proc/PID still exists.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let owner = format!("{}:{}", host_name(), child.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !dead_here(&owner) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            Path::new(&format!("/proc/{}", child.id())).exists(),
+            "still a zombie"
+        );
+        assert!(dead_here(&owner), "a zombie's lock is not held");
+        child.wait().unwrap();
     }
 }
