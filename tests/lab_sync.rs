@@ -126,6 +126,118 @@ fn an_emptied_main_datastore_is_refused_by_the_deletion_guard() {
     );
 }
 
+/// Creates `n` documents through the front door (so they are in OpenKM's version journal).
+fn new_documents(tag: &str, n: usize) {
+    for i in 0..n {
+        let (code, body) = common::http(&[
+            "-u",
+            "okmAdmin:admin",
+            "-F",
+            &format!("docPath=/okm:root/{tag}-{}/{i}.txt", std::process::id()),
+            "-F",
+            "content=@/etc/hostname",
+            "http://127.0.0.1:8080/OpenKM/services/rest/document/createSimple",
+        ]);
+        assert_eq!(code, 200, "{body}");
+    }
+}
+
+/// A datastore file (relative to the datastore) that both nodes hold, picked from the
+/// sorted list at `nth` from the start.
+fn shared_file(lab: &common::Lab, nth: usize) -> String {
+    let bravo = tree(&ds(lab, "bravo"));
+    tree(&ds(lab, "alpha"))
+        .keys()
+        .filter(|k| bravo.contains_key(*k))
+        .nth(nth)
+        .cloned()
+        .expect("the lab's datastores share files")
+}
+
+#[test]
+fn a_journal_plan_copies_new_versions_and_its_verify_repairs_the_rest() {
+    let (lab, _g) = common::exclusive();
+    // A scan first: its verified record holds the journal point the next plan starts at.
+    let (code, out, err) = okmirror(lab, &["sync", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    new_documents("journal-plan", 5);
+    // What no journal names: a file purged on the main, a file damaged on the mirror
+    // (same size and time, other bytes), and one the mirror lost.
+    let purged = shared_file(lab, 0);
+    let damaged = shared_file(lab, 1);
+    let lost = shared_file(lab, 2);
+    std::fs::remove_file(ds(lab, "alpha").join(&purged)).unwrap();
+    let hurt = ds(lab, "bravo").join(&damaged);
+    let meta = std::fs::metadata(&hurt).unwrap();
+    let bad = vec![b'x'; meta.len() as usize];
+    std::fs::write(&hurt, &bad).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&hurt)
+        .unwrap()
+        .set_modified(meta.modified().unwrap())
+        .unwrap();
+    std::fs::remove_file(ds(lab, "bravo").join(&lost)).unwrap();
+
+    let (code, out, err) = okmirror(lab, &["sync", "--yes", "--json", "--plan", "journal"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["planned_by"], "journal", "{out}");
+    assert!(r["plan"]["new_files"].as_u64().unwrap() >= 5, "{out}");
+    assert_eq!(
+        r["plan"]["deleted"], 0,
+        "the journal names no deletion: {out}"
+    );
+    assert!(
+        r["repaired"].as_u64().unwrap() >= 2,
+        "the purged and the damaged file are the verify's to find: {out}"
+    );
+    assert_eq!(r["verified"], true, "{out}");
+    assert!(
+        err.contains("planning: the datastore from OpenKM's version journal"),
+        "{err}"
+    );
+    // Checked independently: a clone, the purged file gone, the others whole.
+    assert_eq!(tree(&ds(lab, "alpha")), tree(&ds(lab, "bravo")));
+    assert!(!ds(lab, "bravo").join(&purged).exists());
+    assert_ne!(std::fs::read(&hurt).unwrap(), bad);
+    assert!(ds(lab, "bravo").join(&lost).exists());
+    let rec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(lab.dir.join("nodes/bravo/state/last-sync.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(rec["journal_point"].is_string(), "{rec}");
+}
+
+#[test]
+fn a_journal_plan_from_an_emptied_main_deletes_nothing() {
+    let (lab, _g) = common::exclusive();
+    let (code, out, err) = okmirror(lab, &["sync", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let alpha = ds(lab, "alpha");
+    let aside = lab.dir.join("nodes/alpha/datastore-aside");
+    std::fs::rename(&alpha, &aside).unwrap();
+    std::fs::create_dir(&alpha).unwrap();
+    let before = tree(&ds(lab, "bravo"));
+    let result =
+        std::panic::catch_unwind(|| okmirror(lab, &["sync", "--yes", "--plan", "journal"]));
+    std::fs::remove_dir(&alpha).unwrap();
+    std::fs::rename(&aside, &alpha).unwrap();
+    let (code, out, err) = result.unwrap();
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("planning: the datastore from OpenKM's version journal"),
+        "{err}"
+    );
+    assert!(err.contains("refusing to sync: the plan deletes"), "{err}");
+    assert!(err.contains("MISMATCHES"), "the verify fails: {err}");
+    assert_eq!(
+        tree(&ds(lab, "bravo")),
+        before,
+        "nothing may be deleted on the mirror"
+    );
+}
+
 #[test]
 fn roles_swapped_by_hand_reverse_the_direction() {
     let (lab, _g) = common::exclusive();

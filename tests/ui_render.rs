@@ -382,6 +382,31 @@ fn sync_confirmation_focuses_cancel_and_wants_the_deletions_typed() {
 }
 
 #[test]
+fn a_journal_plan_says_where_its_deletions_are_found() {
+    let mut a = app();
+    a.apply(Action::Sync);
+    let mut plan = sync_plan(0, false);
+    plan.planned_by = okmirror::config::PlanMode::Journal;
+    a.on_engine(EngineEvent::SyncDone {
+        dry_run: true,
+        result: Ok(plan),
+    });
+    let text = screen(&draw(&a, 160, 30));
+    assert!(
+        text.contains("datastore from OpenKM's version journal"),
+        "{text}"
+    );
+    assert!(text.contains("deletions under the same guard"), "{text}");
+    let mut a = app();
+    a.apply(Action::Sync);
+    a.on_engine(EngineEvent::SyncDone {
+        dry_run: true,
+        result: Ok(sync_plan(0, false)),
+    });
+    assert!(!screen(&draw(&a, 160, 30)).contains("version journal"));
+}
+
+#[test]
 fn sync_cancel_on_enter_closes_and_readonly_hides_sync() {
     let mut a = app();
     a.apply(Action::Sync);

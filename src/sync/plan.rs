@@ -405,6 +405,37 @@ mod tests {
     }
 
     #[test]
+    fn a_journal_plans_scan_leaves_the_datastore_alone_and_repairs_copy_whatever_the_times() {
+        let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
+        let (a, b, s) = (&cfg.nodes[0], &cfg.nodes[1], &cfg.sync);
+        let rest = rsync_command(
+            a,
+            b,
+            s,
+            Pass::Plan,
+            Scope::TreeWithout("repository/datastore/"),
+            false,
+        );
+        assert!(
+            rest.starts_with(
+                "LC_ALL=C rsync -a --delete '--exclude=/repository/datastore' --itemize-changes"
+            ),
+            "{rest}"
+        );
+        assert!(rest.contains("--dry-run"), "{rest}");
+        let repair = rsync_command(a, b, s, Pass::Repair, Scope::Listed("/l"), false);
+        assert!(
+            repair.starts_with(
+                "LC_ALL=C rsync -a --from0 '--files-from=/l' --delete-missing-args --force --ignore-times --itemize"
+            ),
+            "{repair}"
+        );
+        assert!(repair.contains("--delay-updates"), "{repair}");
+        let live = rsync_command(a, b, s, Pass::Live, Scope::Listed("/l"), false);
+        assert!(!live.contains("--ignore-times"), "{live}");
+    }
+
+    #[test]
     fn totals_count_bytes_by_kind() {
         let mut t = PlanTotals::default();
         for l in [

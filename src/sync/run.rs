@@ -144,7 +144,14 @@ pub async fn run(
     // The journal's watermark before the plan's scan: every version created after the
     // scan began is then in the final pass's list.
     let watermark = journal_watermark(&monitor, src).await;
-    let (plan, planned_by) = match (monitor.cfg.sync.plan, journal_start(&status, src, dst)) {
+    let (plan, planned_by) = match (
+        monitor.cfg.sync.plan,
+        journal_start(
+            status.nodes[dst].last_sync.as_ref(),
+            &s_cfg.name,
+            &d_cfg.name,
+        ),
+    ) {
         (PlanMode::Journal, Ok(since)) => {
             phase("planning: the datastore from OpenKM's version journal, the rest by scan").await;
             match journal_plan(&monitor, src, dst, &since).await {
@@ -614,19 +621,15 @@ async fn repair(
 /// Where a journal plan starts: the consistency point of the last verified sync in this
 /// direction, from its record on the mirror. `Err` says why a scan is needed instead.
 fn journal_start(
-    status: &crate::monitor::model::PairStatus,
-    src: usize,
-    dst: usize,
+    last: Option<&LastSync>,
+    src: &str,
+    dst: &str,
 ) -> std::result::Result<Watermark, String> {
-    let (s, d) = (&status.nodes[src], &status.nodes[dst]);
-    let last = d
-        .last_sync
-        .as_ref()
-        .ok_or_else(|| format!("{} holds no last-sync record", d.name))?;
-    if last.source != s.name || last.target != d.name {
+    let last = last.ok_or_else(|| format!("{dst} holds no last-sync record"))?;
+    if last.source != src || last.target != dst {
         return Err(format!(
-            "the last sync went {} -> {}, not {} -> {}",
-            last.source, last.target, s.name, d.name
+            "the last sync went {} -> {}, not {src} -> {dst}",
+            last.source, last.target
         ));
     }
     if !last.verified {
@@ -1188,6 +1191,46 @@ mod tests {
             "another host's console is trusted to be alive"
         );
         assert_eq!(parse_lock_info("garbage"), None);
+    }
+
+    #[test]
+    fn a_journal_plan_starts_only_at_a_verified_sync_in_the_same_direction() {
+        let rec = |source: &str, verified, point: Option<&str>| LastSync {
+            finished_at: 0,
+            source: source.into(),
+            target: if source == "a" { "b" } else { "a" }.into(),
+            files: 0,
+            bytes: 0,
+            duration_ms: 0,
+            main_downtime_ms: 0,
+            verified,
+            journal_point: point.map(str::to_string),
+        };
+        let p = "2026-12-02 06:00:00.000000";
+        assert_eq!(
+            journal_start(Some(&rec("a", true, Some(p))), "a", "b"),
+            Ok(Watermark(Some(p.into())))
+        );
+        assert!(
+            journal_start(None, "a", "b")
+                .unwrap_err()
+                .contains("no last-sync record")
+        );
+        assert!(
+            journal_start(Some(&rec("b", true, Some(p))), "a", "b")
+                .unwrap_err()
+                .contains("went b -> a")
+        );
+        assert!(
+            journal_start(Some(&rec("a", false, Some(p))), "a", "b")
+                .unwrap_err()
+                .contains("did not verify")
+        );
+        assert!(
+            journal_start(Some(&rec("a", true, None)), "a", "b")
+                .unwrap_err()
+                .contains("no journal point")
+        );
     }
 
     #[test]

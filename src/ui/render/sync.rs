@@ -94,6 +94,16 @@ fn render_confirm(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
                 t.attribute_only
             )),
         ]),
+    ];
+    if p.planned_by == crate::config::PlanMode::Journal {
+        lines.push(Line::from(vec![
+            Span::styled("           ", theme.dim),
+            Span::raw(
+                "datastore from OpenKM's version journal: its deletions and damaged files are found by the verify, deletions under the same guard",
+            ),
+        ]));
+    }
+    lines.extend([
         Line::from(vec![
             Span::styled("downtime   ", theme.dim),
             Span::raw(format!(
@@ -102,7 +112,7 @@ fn render_confirm(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
             )),
         ]),
         Line::raw(""),
-    ];
+    ]);
     if let (Some(r), Some(n)) = (&p.refusal, s.deletes_to_confirm()) {
         lines.push(Line::styled(r.clone(), theme.crit));
         lines.push(Line::from(vec![
