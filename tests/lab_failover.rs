@@ -93,6 +93,9 @@ fn a_switchover_there_and_back_loses_no_acknowledged_document() {
     assert_eq!(code, 0, "{out}{err}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["outcome"], "completed", "{out}");
+    let preflight = report["steps"][0]["output"].as_str().unwrap_or_default();
+    assert!(preflight.contains("bravo disk: "), "{preflight}");
+    assert!(preflight.contains("last sync"), "{preflight}");
     assert!(
         report["steps"]
             .as_array()

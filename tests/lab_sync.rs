@@ -43,18 +43,7 @@ fn ds(lab: &common::Lab, node: &str) -> std::path::PathBuf {
 fn a_sync_makes_the_mirror_a_verified_clone_and_leaves_a_record() {
     let (lab, _g) = common::exclusive();
     // Drift: documents the mirror lacks, and a stray file only the mirror has.
-    for i in 0..5 {
-        let (code, body) = common::http(&[
-            "-u",
-            "okmAdmin:admin",
-            "-F",
-            &format!("docPath=/okm:root/sync-test/{}-{i}.txt", std::process::id()),
-            "-F",
-            "content=@/etc/hostname",
-            "http://127.0.0.1:8080/OpenKM/services/rest/document/createSimple",
-        ]);
-        assert_eq!(code, 200, "{body}");
-    }
+    new_documents("sync-test", 5);
     let stray = ds(lab, "bravo").join("ff/ff/ff/ff/stray");
     std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
     std::fs::write(&stray, b"only on the mirror").unwrap();

@@ -157,6 +157,63 @@ pub(super) async fn preflight(m: &Monitor, old: usize, new: usize) -> Result<Str
         Some(l) => ok.push(format!("lag: {l:.3} s")),
         None => ok.push("lag: not measured (no heartbeat yet)".into()),
     }
+    // Room on the new main for what its datastore still lacks (the sync steps copy it).
+    let facts = |i: usize| status.nodes[i].facts.as_ref();
+    let (old_bytes, new_bytes, new_free) = (
+        facts(old).and_then(|f| f.datastore_bytes),
+        facts(new).and_then(|f| f.datastore_bytes),
+        facts(new).and_then(|f| f.disk_free),
+    );
+    match (old_bytes, new_bytes, new_free) {
+        (Some(o), Some(n), Some(free)) => {
+            let need = o.saturating_sub(n);
+            if need > free {
+                bad.push(format!(
+                    "{nn} has {} free but its datastore lacks {} of {on}'s",
+                    crate::format::bytes(free),
+                    crate::format::bytes(need)
+                ));
+            } else {
+                ok.push(format!("{nn} disk: {} free", crate::format::bytes(free)));
+            }
+        }
+        // The sync steps check the room for their own plans again.
+        _ => ok.push(format!(
+            "disk room on {nn}: not known here (the datastore or disk probe failed); the sync steps check it"
+        )),
+    }
+    // How stale the mirror's files may be: the flow's own syncs copy what is pending, but
+    // an old or failed last sync means a longer live sync, and the operator should know.
+    let max_age = m.cfg.monitor.last_sync_warning_hours * 3600.0;
+    match &status.nodes[new].last_sync {
+        Some(ls) if ls.source == *on && ls.verified => {
+            let age = status.taken_at.saturating_sub(ls.finished_at) as f64;
+            if age > max_age {
+                ok.push(format!(
+                    "last sync {on} -> {nn}: {:.1} h ago, over last_sync_warning_hours; the live sync has more to copy",
+                    age / 3600.0
+                ));
+            } else {
+                ok.push(format!(
+                    "last sync {on} -> {nn}: {:.0} s ago, verified",
+                    age
+                ));
+            }
+        }
+        Some(ls) => ok.push(format!(
+            "last sync: {} -> {}, {}; the flow's own syncs copy what is pending",
+            ls.source,
+            ls.target,
+            if ls.verified {
+                "verified"
+            } else {
+                "NOT verified"
+            }
+        )),
+        None => ok.push(format!(
+            "last sync: none recorded on {nn}; the flow's own syncs copy what is pending"
+        )),
+    }
     let long = m
         .db(old, async |c| {
             let n: Option<u64> = c
