@@ -157,7 +157,7 @@ pub fn plan(kind: FlowKind, e: &Ends) -> Vec<Step> {
                 Action::Preflight,
                 format!("preflight: {old} is the main, {new} a healthy mirror"),
                 format!(
-                    "checks: roles from live writability; {new} replicates and lags under {} s; no errant transactions on {new}; no write transaction open on {old} longer than {} s",
+                    "checks: roles from live writability; {new} replicates and lags under {} s; no errant transactions on {new}; no write transaction open on {old} longer than {} s; room on {new}'s disk for what its datastore lacks; the last sync's age",
                     e.cfg.failover.max_lag_secs, e.cfg.failover.long_transaction_secs
                 ),
                 Confirm::None,
