@@ -203,20 +203,25 @@ fn diff_lists_exactly_the_files_added_and_removed_on_the_main() {
 }
 
 fn walk_first_file(dir: &std::path::Path) -> std::path::PathBuf {
+    first_file(dir).unwrap_or_else(|| panic!("no file under {}", dir.display()))
+}
+
+/// The first file in sorted order, skipping empty folders (a purged version's folder).
+fn first_file(dir: &std::path::Path) -> Option<std::path::PathBuf> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     entries.sort();
-    for e in entries {
+    entries.into_iter().find_map(|e| {
         if e.is_file() {
-            return e;
+            Some(e)
+        } else if e.is_dir() && !e.ends_with("zz") {
+            first_file(&e)
+        } else {
+            None
         }
-        if e.is_dir() && !e.ends_with("zz") {
-            return walk_first_file(&e);
-        }
-    }
-    panic!("no file under {}", dir.display());
+    })
 }
 
 #[tokio::test]

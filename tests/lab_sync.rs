@@ -131,32 +131,44 @@ fn new_documents(tag: &str, n: usize) {
     }
 }
 
-/// A datastore file (relative to the datastore) that both nodes hold, picked from the
-/// sorted list at `nth` from the start.
-fn shared_file(lab: &common::Lab, nth: usize) -> String {
-    let bravo = tree(&ds(lab, "bravo"));
-    tree(&ds(lab, "alpha"))
-        .keys()
-        .filter(|k| bravo.contains_key(*k))
-        .nth(nth)
-        .cloned()
-        .expect("the lab's datastores share files")
+/// The datastore files (relative to the datastore) of the documents `new_documents`
+/// wrote under `tag`, in document order.
+fn files_of(lab: &common::Lab, tag: &str) -> Vec<String> {
+    lab.sql(
+        "alpha",
+        &format!(
+            "SELECT NDV_UUID FROM okmdb.OKM_NODE_DOCUMENT_VERSION \
+             WHERE NDV_PATH LIKE '/okm:root/{tag}-{}/%' ORDER BY NDV_CREATED",
+            std::process::id()
+        ),
+    )
+    .lines()
+    .map(|u| okmirror::sync::journal::datastore_file(u.trim()).expect("a version UUID"))
+    .collect()
 }
 
 #[test]
 fn a_journal_plan_copies_new_versions_and_its_verify_repairs_the_rest() {
     let (lab, _g) = common::exclusive();
+    new_documents("journal-old", 3);
     // A scan first: its verified record holds the journal point the next plan starts at.
     let (code, out, err) = okmirror(lab, &["sync", "--yes"]);
     assert_eq!(code, 0, "{out}{err}");
-    new_documents("journal-plan", 5);
-    // What no journal names: a file purged on the main, a file damaged on the mirror
-    // (same size and time, other bytes), and one the mirror lost.
-    let purged = shared_file(lab, 0);
-    let damaged = shared_file(lab, 1);
-    let lost = shared_file(lab, 2);
-    std::fs::remove_file(ds(lab, "alpha").join(&purged)).unwrap();
-    let hurt = ds(lab, "bravo").join(&damaged);
+    // What no journal names: a version purged on the main (rows and file, as OpenKM's
+    // purge does), a file damaged on the mirror (same size and time, other bytes), and
+    // one the mirror lost.
+    let old = files_of(lab, "journal-old");
+    let [purged, damaged, lost] = [&old[0], &old[1], &old[2]];
+    let uuid = purged.rsplit('/').next().unwrap();
+    lab.sql(
+        "alpha",
+        &format!(
+            "USE okmdb; DELETE b, v FROM OKM_NODE_DOCUMENT_VERSION v \
+             JOIN OKM_NODE_BASE b ON b.NBS_UUID = v.NDV_PARENT WHERE v.NDV_UUID = '{uuid}'"
+        ),
+    );
+    std::fs::remove_file(ds(lab, "alpha").join(purged)).unwrap();
+    let hurt = ds(lab, "bravo").join(damaged);
     let meta = std::fs::metadata(&hurt).unwrap();
     let bad = vec![b'x'; meta.len() as usize];
     std::fs::write(&hurt, &bad).unwrap();
@@ -166,7 +178,8 @@ fn a_journal_plan_copies_new_versions_and_its_verify_repairs_the_rest() {
         .unwrap()
         .set_modified(meta.modified().unwrap())
         .unwrap();
-    std::fs::remove_file(ds(lab, "bravo").join(&lost)).unwrap();
+    std::fs::remove_file(ds(lab, "bravo").join(lost)).unwrap();
+    new_documents("journal-new", 5);
 
     let (code, out, err) = okmirror(lab, &["sync", "--yes", "--json", "--plan", "journal"]);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -188,9 +201,12 @@ fn a_journal_plan_copies_new_versions_and_its_verify_repairs_the_rest() {
     );
     // Checked independently: a clone, the purged file gone, the others whole.
     assert_eq!(tree(&ds(lab, "alpha")), tree(&ds(lab, "bravo")));
-    assert!(!ds(lab, "bravo").join(&purged).exists());
+    assert!(!ds(lab, "bravo").join(purged).exists());
     assert_ne!(std::fs::read(&hurt).unwrap(), bad);
-    assert!(ds(lab, "bravo").join(&lost).exists());
+    assert!(ds(lab, "bravo").join(lost).exists());
+    for f in files_of(lab, "journal-new") {
+        assert!(ds(lab, "bravo").join(&f).exists(), "{f}");
+    }
     let rec: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(lab.dir.join("nodes/bravo/state/last-sync.json")).unwrap(),
     )

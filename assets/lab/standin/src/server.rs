@@ -17,7 +17,7 @@ const WORKERS: usize = 8;
 /// Serves until the process is stopped.
 pub fn run(settings: Settings) -> Result<(), String> {
     let store = Store::open(&settings)?;
-    let server = Server::http(&settings.listen).map_err(|e| format!("{}: {e}", settings.listen))?;
+    let mut server = listen(&settings.listen)?;
     eprintln!(
         "openkm-standin: listening on {} (read-only: {}, repository {})",
         settings.listen, store.read_only, store.repository_uuid
@@ -27,22 +27,65 @@ pub fn run(settings: Settings) -> Result<(), String> {
         base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", settings.auth_user, settings.auth_password))
     );
-    let shared = Arc::new((server, store, expected_auth));
+    let shared = Arc::new((store, expected_auth));
+    loop {
+        let why = serve(Arc::new(server), &shared);
+        // tiny_http's accept thread stops for good on an accept error (a client that
+        // reset before it was accepted, say): the instance would serve nothing again,
+        // or exit. A real OpenKM keeps listening, so the stand-in listens again.
+        eprintln!("openkm-standin: the listener stopped ({why}); listening again");
+        server = listen(&settings.listen)?;
+    }
+}
+
+/// Binds the HTTP listener, retrying for a few seconds while the old one is going.
+fn listen(addr: &str) -> Result<Server, String> {
+    let mut tries = 0;
+    loop {
+        match Server::http(addr) {
+            Ok(s) => return Ok(s),
+            Err(e) if tries >= 50 => return Err(format!("{addr}: {e}")),
+            Err(_) => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Runs the workers on `server` until its accept loop ends; returns why it ended.
+fn serve(server: Arc<Server>, shared: &Arc<(Store, String)>) -> String {
+    let (stopped_tx, stopped_rx) = std::sync::mpsc::channel::<String>();
     let workers: Vec<_> = (0..WORKERS)
         .map(|_| {
-            let shared = Arc::clone(&shared);
+            let (server, shared, stopped) =
+                (Arc::clone(&server), Arc::clone(shared), stopped_tx.clone());
             std::thread::spawn(move || {
-                let (server, store, auth) = &*shared;
-                while let Ok(req) = server.recv() {
-                    handle(req, store, auth);
+                let (store, auth) = &*shared;
+                loop {
+                    match server.recv() {
+                        Ok(req) => handle(req, store, auth),
+                        Err(e) => {
+                            let _ = stopped.send(e.to_string());
+                            break;
+                        }
+                    }
                 }
             })
         })
         .collect();
+    drop(stopped_tx);
+    let why = stopped_rx
+        .recv()
+        .unwrap_or_else(|_| "every worker ended".into());
+    // The other workers wait in recv() for requests that will never come.
+    for _ in 0..WORKERS {
+        server.unblock();
+    }
     for w in workers {
         let _ = w.join();
     }
-    Ok(())
+    why
 }
 
 fn handle(mut req: Request, store: &Store, expected_auth: &str) {
