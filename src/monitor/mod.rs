@@ -160,23 +160,26 @@ impl Monitor {
         let link = &self.nodes[i];
         let schema = link.cfg.database.schema.clone();
         let ssh_probe = async {
-            let password = link
-                .cfg
-                .http
-                .password_source()
-                .map_err(str::to_string)
-                .and_then(|s| s.resolve())
-                .map_err(|e| format!("OpenKM password: {e}"))?;
-            let stdin = remote::curl_config(&link.cfg.http.user, password.expose());
             let last = *link
                 .files
                 .lock()
                 .map_err(|_| "file count lock poisoned".to_string())?;
-            let count_files = last.is_none_or(|(at, _, _)| at.elapsed() >= FILE_COUNT_EVERY);
-            let script = if for_sync {
-                remote::sync_probe_script(&link.cfg)
+            // The sync probe makes no HTTP call: it needs (and is sent) no password.
+            let (script, stdin) = if for_sync {
+                (remote::sync_probe_script(&link.cfg), String::new())
             } else {
-                remote::probe_script(&link.cfg, count_files)
+                let password = link
+                    .cfg
+                    .http
+                    .password_source()
+                    .map_err(str::to_string)
+                    .and_then(|s| s.resolve())
+                    .map_err(|e| format!("OpenKM password: {e}"))?;
+                let count_files = last.is_none_or(|(at, _, _)| at.elapsed() >= FILE_COUNT_EVERY);
+                (
+                    remote::probe_script(&link.cfg, count_files),
+                    remote::curl_config(&link.cfg.http.user, password.expose()),
+                )
             };
             // Connection set-up is not round-trip time: open (or reuse) the session first.
             link.ssh.session().await.map_err(|e| e.to_string())?;

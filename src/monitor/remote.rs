@@ -45,7 +45,6 @@ pub fn sync_probe_script(node: &NodeConfig) -> String {
     let state = q(&node.state_dir.display().to_string());
     format!(
         r#"LC_ALL=C; export LC_ALL
-cat >/dev/null
 df -P -B1 {ds} 2>/dev/null | awk 'NR==2 {{print "disk_total="$2; print "disk_free="$4}}'
 if [ ! -d {ds} ]; then echo "ds_missing=1"; fi
 if [ -r {state}/last-sync.json ]; then echo "last_sync=$(tr -d '
