@@ -71,7 +71,8 @@ pub async fn resume(cfg: Config, args: FlowArgs) -> Result<ExitCode> {
 
 /// Runs a new flow (no journal yet) or continues one, printing progress and answering
 /// its questions on this terminal; then prints the report.
-async fn drive(runner: Runner, journal: Option<Journal>, args: &FlowArgs) -> Result<ExitCode> {
+async fn drive(mut runner: Runner, journal: Option<Journal>, args: &FlowArgs) -> Result<ExitCode> {
+    runner.allow_deletes = args.allow_deletes;
     let (tx, rx) = mpsc::channel(64);
     let task = tokio::spawn(async move {
         let mut confirmer = ChannelConfirmer(tx.clone());

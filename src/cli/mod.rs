@@ -155,6 +155,10 @@ pub struct FlowArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Confirm that the flow's file copies may delete more than the sync's limits on
+    /// the target: give the exact number the refusal named.
+    #[arg(long, value_name = "N")]
+    pub allow_deletes: Option<u64>,
 }
 
 /// `okmirror agent ...`

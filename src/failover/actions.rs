@@ -13,7 +13,11 @@ use super::{haproxy, sql};
 use crate::db::status::{DbStatus, Flavour, read_status};
 use crate::monitor::Monitor;
 use crate::monitor::roles::PairRoles;
-use crate::sync::plan::{Pass, Scope, quote, rsync_command};
+use crate::sync::copy::Copier;
+use crate::sync::events::SyncEvent;
+use crate::sync::journal::Watermark;
+use crate::sync::plan::quote;
+use crate::sync::progress::Tracker;
 
 /// What steps learn and later steps use (within one run of the flow).
 #[derive(Default)]
@@ -22,6 +26,9 @@ pub(super) struct Ctx {
     pub(super) last_beat_age: Option<f64>,
     /// How the old main was fenced.
     pub(super) fenced_by: Option<String>,
+    /// The old main's journal point before the live copy: the final copy takes the
+    /// versions created since (after a resume it is unknown, and the final copy plans).
+    pub(super) watermark: Option<Watermark>,
 }
 
 #[derive(Clone, Copy)]
@@ -73,38 +80,64 @@ pub(super) fn first_words(s: &str) -> String {
     s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
-pub(super) async fn rsync(m: &Monitor, from: usize, to: usize, pass: Pass) -> Result<String> {
-    let (s, d) = (&m.nodes[from], &m.nodes[to]);
-    let cmd = rsync_command(
-        &s.cfg,
-        &d.cfg,
-        &m.cfg.sync,
-        pass,
-        Scope::Tree,
-        pass == Pass::Frozen,
-    );
-    let cmd = format!(
-        "mkdir -p {} && {cmd}",
-        quote(&s.cfg.state_dir.display().to_string())
-    );
-    let out = s.ssh.run(&cmd, Duration::from_secs(24 * 3600)).await?;
-    let live = pass == Pass::Live;
-    if !crate::sync::exit::is_success(out.status, live) {
-        let last = out.stdout.lines().last().unwrap_or("").to_string();
-        return Err(eyre!(
-            "rsync: {} ({last})",
-            crate::sync::exit::describe(out.status)
-        ));
-    }
-    let files = out
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("<f") || l.starts_with(">f"))
-        .count();
-    Ok(format!(
-        "{files} files copied {} -> {}",
-        s.cfg.name, d.cfg.name
-    ))
+/// Which of a flow's two file copies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum CopyPass {
+    /// While the old main is live: a checked, planned and guarded copy.
+    Live,
+    /// While both OpenKMs are stopped: the versions created since the live copy, and
+    /// the index (or, without that point, a checked, planned and guarded copy).
+    Final,
+}
+
+/// A flow's file copy, through the sync's one guarded transfer path (the source check,
+/// the plan and the deletion guard are the sync's own).
+pub(super) async fn copy_files(
+    m: &Monitor,
+    (from, to): (usize, usize),
+    pass: CopyPass,
+    allow_deletes: Option<u64>,
+    ctx: &mut Ctx,
+) -> Result<String> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let drain = tokio::spawn(async move {
+        let mut phases = Vec::new();
+        while let Some(ev) = rx.recv().await {
+            if let SyncEvent::Phase(p) = ev {
+                phases.push(p);
+            }
+        }
+        phases
+    });
+    let copier = Copier {
+        monitor: m,
+        src: from,
+        dst: to,
+        lock_dir: format!("{}/sync.lock", m.nodes[from].cfg.state_dir.display()),
+        allow_deletes,
+        cancel: None,
+        events: tx,
+    };
+    let mut tracker = Tracker::default();
+    let r = match pass {
+        CopyPass::Live => copier.live_copy(&mut tracker).await.map(|(plan, w)| {
+            ctx.watermark = w;
+            plan.totals.summary()
+        }),
+        CopyPass::Final => {
+            copier
+                .final_copy(ctx.watermark.as_ref(), true, &mut tracker)
+                .await
+        }
+    };
+    drop(copier);
+    let mut lines = drain.await.unwrap_or_default();
+    let did = r?;
+    lines.push(format!(
+        "{did}; {} files copied {} -> {}",
+        tracker.files_done, m.nodes[from].cfg.name, m.nodes[to].cfg.name
+    ));
+    Ok(lines.join("; "))
 }
 
 /// Every check runs and every failure is reported, so the operator fixes all at once.

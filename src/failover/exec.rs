@@ -18,7 +18,6 @@ use super::journal::{self, Entry, Journal, now_ms};
 use super::sql;
 use crate::db::status::{Flavour, read_status};
 use crate::monitor::Monitor;
-use crate::sync::plan::Pass;
 
 /// Progress of a flow, for the faces.
 #[derive(Debug, Clone)]
@@ -153,6 +152,8 @@ pub struct Runner {
     pub new: usize,
     pub steps: Vec<Step>,
     pub flavour: Flavour,
+    /// The number of deletions the operator confirmed for the flow's copies.
+    pub allow_deletes: Option<u64>,
 }
 
 impl Runner {
@@ -178,6 +179,7 @@ impl Runner {
             new,
             steps,
             flavour,
+            allow_deletes: None,
         }
     }
 
@@ -478,7 +480,9 @@ impl Runner {
                 FlowKind::Rejoin | FlowKind::Reseed => assess_rejoin(m, old, new).await,
                 _ => assess_failover(m, old, new, ctx).await,
             },
-            Action::LiveSync => rsync(m, old, new, Pass::Live).await,
+            Action::LiveSync => {
+                copy_files(m, (old, new), CopyPass::Live, self.allow_deletes, ctx).await
+            }
             Action::FreezeOldMain => {
                 service(m, new, Svc::Stop).await?;
                 service(m, old, Svc::Stop).await?;
@@ -490,7 +494,9 @@ impl Runner {
                     name(old)
                 ))
             }
-            Action::FinalSync => rsync(m, old, new, Pass::Frozen).await,
+            Action::FinalSync => {
+                copy_files(m, (old, new), CopyPass::Final, self.allow_deletes, ctx).await
+            }
             Action::CatchUp => {
                 let (main, replica) = match self.kind {
                     FlowKind::Rejoin | FlowKind::Reseed => (new, old),
@@ -576,7 +582,10 @@ impl Runner {
                 let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
                 let r = crate::sync::run::run(
                     Arc::clone(&self.monitor),
-                    crate::sync::run::SyncOptions::default(),
+                    crate::sync::run::SyncOptions {
+                        allow_deletes: self.allow_deletes,
+                        ..Default::default()
+                    },
                     tx,
                 )
                 .await;

@@ -1,7 +1,9 @@
 //! File sync between the nodes: planning (what rsync would change main -> mirror) now,
 //! and the sync runs that build on it.
 
+pub mod copy;
 pub mod dump;
+pub mod events;
 pub mod exit;
 pub mod freeze;
 pub mod guard;

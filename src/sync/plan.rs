@@ -85,34 +85,30 @@ pub struct Plan {
     pub took_ms: u128,
 }
 
-/// Which rsync run a command line is for.
+/// Which transfer a command line is for. Every transfer copies a list of paths that a
+/// plan (or OpenKM's journal, or a verify) named: there is no whole-tree transfer, so no
+/// `--delete` can reach a path nobody planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pass {
-    /// A dry run that lists the changes (the plan).
-    Plan,
-    /// The bulk pass while the main stays live: no index, files land atomically.
+    /// The bulk pass while the main stays live: no index, files land atomically. Listed
+    /// paths missing on the source are the plan's deletions.
     Live,
-    /// The final pass while the main is frozen: with a service freeze the Lucene index
-    /// comes along.
+    /// The final pass while the main is frozen: new journal files, and with a service
+    /// freeze the Lucene index folder (copied whole, its own deletions included).
     Frozen,
     /// After a verify found damaged, missing or extra datastore files (journal plans):
     /// the listed paths are copied whatever their size and time say, or deleted.
     Repair,
 }
 
-/// What a pass walks: the whole tree, or only the paths in a list file on the source
-/// (NUL-separated, relative to the Tomcat home), so it needs no tree scan.
+/// What a plan (an rsync dry run) walks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope<'a> {
-    /// Scan the whole Tomcat home (deletions included).
+    /// The whole Tomcat home (deletions included).
     Tree,
-    /// Scan the Tomcat home except one folder (relative to it), which is neither copied
-    /// nor cleaned: the datastore, when the journal names its new files.
+    /// The Tomcat home except one folder (relative to it), which is neither planned nor
+    /// cleaned: the datastore, when the journal names its new files.
     TreeWithout(&'a str),
-    /// Only the listed paths. In a live pass, listed paths missing on the source are
-    /// deleted on the target (the plan's deletions); in a frozen pass, listed folders
-    /// (the index) are copied whole, with their deletions.
-    Listed(&'a str),
 }
 
 /// rsync's partial folder on the target (auto-excluded by rsync): an interrupted run
@@ -150,62 +146,84 @@ pub fn quote(s: &str) -> String {
         .unwrap_or_else(|_| "''".into())
 }
 
-/// The rsync command line that runs on `source` (pure, so it is unit tested).
+/// The dry run that plans a sync over `scope` (pure, so it is unit tested).
+pub fn plan_command(
+    source: &NodeConfig,
+    target: &NodeConfig,
+    sync: &SyncConfig,
+    scope: Scope,
+) -> String {
+    let mut parts: Vec<String> = vec!["LC_ALL=C".into(), "rsync".into(), "-a".into()];
+    parts.push("--delete".into());
+    if let Scope::TreeWithout(folder) = scope {
+        // Excluded files on the target are protected from --delete as well.
+        parts.push(quote(&format!("--exclude=/{}", folder.trim_matches('/'))));
+    }
+    parts.push("--itemize-changes".into());
+    parts.push(quote("--out-format=%i %l %n"));
+    parts.push("--dry-run".into());
+    finish(&mut parts, source, target, sync, LIVE_EXCLUDES);
+    parts.join(" ")
+}
+
+/// The transfer of the paths listed (NUL-separated, relative to the Tomcat home) in
+/// `list`, a file on the source (pure, so it is unit tested).
 pub fn rsync_command(
     source: &NodeConfig,
     target: &NodeConfig,
     sync: &SyncConfig,
     pass: Pass,
-    scope: Scope,
+    list: &str,
     with_index: bool,
 ) -> String {
     let q = quote;
     let mut parts: Vec<String> = vec!["LC_ALL=C".into(), "rsync".into(), "-a".into()];
-    match (scope, pass) {
-        (Scope::Tree, _) => parts.push("--delete".into()),
-        (Scope::TreeWithout(folder), _) => {
-            parts.push("--delete".into());
-            // Excluded files on the target are protected from --delete as well.
-            parts.push(q(&format!("--exclude=/{}", folder.trim_matches('/'))));
-        }
-        (Scope::Listed(list), Pass::Frozen) => {
-            // A version purged since it was journaled is simply not there any more.
-            parts.extend([
-                "-r".into(),
-                "--delete".into(),
-                "--ignore-missing-args".into(),
-                "--from0".into(),
-            ]);
-            parts.push(q(&format!("--files-from={list}")));
-        }
-        (Scope::Listed(list), _) => {
-            parts.extend([
-                "--from0".into(),
-                q(&format!("--files-from={list}")),
-                "--delete-missing-args".into(),
-                "--force".into(),
-            ]);
-            if pass == Pass::Repair {
-                // Same size and time but other content: copy it all the same.
-                parts.push("--ignore-times".into());
-            }
+    if pass == Pass::Frozen {
+        // A version purged since it was journaled is simply not there any more; a listed
+        // folder (the index) is copied whole, with its own deletions.
+        parts.extend([
+            "-r".into(),
+            "--delete".into(),
+            "--ignore-missing-args".into(),
+            "--from0".into(),
+        ]);
+        parts.push(q(&format!("--files-from={list}")));
+    } else {
+        parts.extend([
+            "--from0".into(),
+            q(&format!("--files-from={list}")),
+            "--delete-missing-args".into(),
+            "--force".into(),
+        ]);
+        if pass == Pass::Repair {
+            // Same size and time but other content: copy it all the same.
+            parts.push("--ignore-times".into());
         }
     }
     parts.push("--itemize-changes".into());
     parts.push(q("--out-format=%i %l %n"));
-    match pass {
-        Pass::Plan => parts.push("--dry-run".into()),
-        Pass::Live | Pass::Frozen | Pass::Repair => {
-            parts.push(q(&format!("--partial-dir={PARTIAL_DIR}")));
-            parts.push("--delay-updates".into());
-            parts.push("--info=progress1".into());
-        }
-    }
+    parts.push(q(&format!("--partial-dir={PARTIAL_DIR}")));
+    parts.push("--delay-updates".into());
+    parts.push("--info=progress1".into());
     let skip: &[&str] = if pass == Pass::Frozen && with_index {
         &LIVE_EXCLUDES[1..]
     } else {
         LIVE_EXCLUDES
     };
+    finish(&mut parts, source, target, sync, skip);
+    parts.join(" ")
+}
+
+/// The options both kinds of command end with: excludes, limits, the peer SSH and the
+/// two ends.
+fn finish(
+    parts: &mut Vec<String>,
+    source: &NodeConfig,
+    target: &NodeConfig,
+    sync: &SyncConfig,
+    skip: &[&str],
+) {
+    let q = quote;
     for e in sync
         .excludes
         .iter()
@@ -228,7 +246,6 @@ pub fn rsync_command(
         target.openkm_home.display()
     )));
     parts.push("2>&1".into());
-    parts.join(" ")
 }
 
 /// Computes the plan main -> mirror. `ssh` is the source node's session.
@@ -262,7 +279,7 @@ pub async fn plan_scope(
             Duration::from_secs(30),
         )
         .await;
-    let cmd = rsync_command(source, target, sync, Pass::Plan, scope, false);
+    let cmd = plan_command(source, target, sync, scope);
     let (tx, mut rx) = mpsc::channel::<String>(4096);
     let collect = tokio::spawn(async move {
         let mut changes = Vec::new();
@@ -326,14 +343,7 @@ mod tests {
     #[test]
     fn the_command_pushes_from_the_source_with_excludes_quoted() {
         let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
-        let cmd = rsync_command(
-            &cfg.nodes[0],
-            &cfg.nodes[1],
-            &cfg.sync,
-            Pass::Plan,
-            Scope::Tree,
-            false,
-        );
+        let cmd = plan_command(&cfg.nodes[0], &cfg.nodes[1], &cfg.sync, Scope::Tree);
         assert_eq!(
             cmd,
             "LC_ALL=C rsync -a --delete --itemize-changes '--out-format=%i %l %n' --dry-run \
@@ -344,45 +354,25 @@ mod tests {
     }
 
     #[test]
-    fn the_frozen_pass_brings_the_index_and_lands_files_atomically() {
+    fn every_transfer_is_listed_and_lands_files_atomically() {
         let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
-        let cmd = rsync_command(
-            &cfg.nodes[0],
-            &cfg.nodes[1],
-            &cfg.sync,
-            Pass::Frozen,
-            Scope::Tree,
-            true,
-        );
-        assert!(
-            cmd.contains("'--partial-dir=.okmirror-partial' --delay-updates --info=progress1"),
-            "{cmd}"
-        );
-        assert!(!cmd.contains("repository/index"), "{cmd}");
-        assert!(!cmd.contains("--dry-run"), "{cmd}");
-        let live = rsync_command(
-            &cfg.nodes[0],
-            &cfg.nodes[1],
-            &cfg.sync,
-            Pass::Live,
-            Scope::Tree,
-            false,
-        );
-        assert!(live.contains("'--exclude=/repository/index'"), "{live}");
+        let (a, b, s) = (&cfg.nodes[0], &cfg.nodes[1], &cfg.sync);
+        for pass in [Pass::Live, Pass::Frozen, Pass::Repair] {
+            let cmd = rsync_command(a, b, s, pass, "/l", true);
+            assert!(cmd.contains("--files-from=/l"), "{cmd}");
+            assert!(!cmd.contains("--dry-run"), "{cmd}");
+            assert!(
+                cmd.contains("'--partial-dir=.okmirror-partial' --delay-updates --info=progress1"),
+                "{cmd}"
+            );
+        }
     }
 
     #[test]
     fn listed_passes_walk_only_their_list() {
         let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
         let (a, b, s) = (&cfg.nodes[0], &cfg.nodes[1], &cfg.sync);
-        let live = rsync_command(
-            a,
-            b,
-            s,
-            Pass::Live,
-            Scope::Listed("/var/lib/okmirror/l"),
-            false,
-        );
+        let live = rsync_command(a, b, s, Pass::Live, "/var/lib/okmirror/l", false);
         assert!(
             live.starts_with(
                 "LC_ALL=C rsync -a --from0 '--files-from=/var/lib/okmirror/l' --delete-missing-args --force --itemize-changes"
@@ -390,14 +380,14 @@ mod tests {
             "{live}"
         );
         assert!(!live.contains(" --delete "), "{live}");
-        let frozen = rsync_command(a, b, s, Pass::Frozen, Scope::Listed("/l"), true);
+        let frozen = rsync_command(a, b, s, Pass::Frozen, "/l", true);
         assert!(
             frozen.starts_with("LC_ALL=C rsync -a -r --delete --ignore-missing-args --from0 '--files-from=/l' --itemize"),
             "{frozen}"
         );
         assert!(!frozen.contains("--exclude=/repository/index"), "{frozen}");
         // A database freeze leaves OpenKM running: its index is never copied.
-        let db_frozen = rsync_command(a, b, s, Pass::Frozen, Scope::Listed("/l"), false);
+        let db_frozen = rsync_command(a, b, s, Pass::Frozen, "/l", false);
         assert!(
             db_frozen.contains("'--exclude=/repository/index'"),
             "{db_frozen}"
@@ -408,14 +398,7 @@ mod tests {
     fn a_journal_plans_scan_leaves_the_datastore_alone_and_repairs_copy_whatever_the_times() {
         let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
         let (a, b, s) = (&cfg.nodes[0], &cfg.nodes[1], &cfg.sync);
-        let rest = rsync_command(
-            a,
-            b,
-            s,
-            Pass::Plan,
-            Scope::TreeWithout("repository/datastore/"),
-            false,
-        );
+        let rest = plan_command(a, b, s, Scope::TreeWithout("repository/datastore/"));
         assert!(
             rest.starts_with(
                 "LC_ALL=C rsync -a --delete '--exclude=/repository/datastore' --itemize-changes"
@@ -423,7 +406,7 @@ mod tests {
             "{rest}"
         );
         assert!(rest.contains("--dry-run"), "{rest}");
-        let repair = rsync_command(a, b, s, Pass::Repair, Scope::Listed("/l"), false);
+        let repair = rsync_command(a, b, s, Pass::Repair, "/l", false);
         assert!(
             repair.starts_with(
                 "LC_ALL=C rsync -a --from0 '--files-from=/l' --delete-missing-args --force --ignore-times --itemize"
@@ -431,7 +414,7 @@ mod tests {
             "{repair}"
         );
         assert!(repair.contains("--delay-updates"), "{repair}");
-        let live = rsync_command(a, b, s, Pass::Live, Scope::Listed("/l"), false);
+        let live = rsync_command(a, b, s, Pass::Live, "/l", false);
         assert!(!live.contains("--ignore-times"), "{live}");
     }
 

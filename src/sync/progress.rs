@@ -97,6 +97,12 @@ impl Tracker {
         }
     }
 
+    /// Counts one more plan's work in (a flow's live and final copies share a tracker).
+    pub fn add_plan(&mut self, plan: &PlanTotals) {
+        self.total_files += plan.new_files + plan.changed_files;
+        self.total_bytes += plan.bytes();
+    }
+
     /// Takes one parsed line into account.
     pub fn update(&mut self, line: &RunLine) {
         match line {

@@ -9,14 +9,15 @@ use color_eyre::eyre::{Result, eyre};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::exit;
+use super::copy::{self, Copier, absent_on, bulk_list, is_cancelled, journal_watermark};
+use super::events::CANCELLED;
+pub use super::events::SyncEvent;
 use super::freeze;
 use super::guard;
 use super::journal::{self, Watermark};
 use super::manifest::{self, Mismatch};
-use super::plan::LIVE_EXCLUDES;
-use super::plan::{Pass, Plan, PlanTotals, Scope, peer_ssh, quote, rsync_command};
-use super::progress::{RunLine, Tracker, parse_run_line};
+use super::plan::{Pass, Plan, PlanTotals, Scope, peer_ssh, quote};
+use super::progress::Tracker;
 use super::{Change, ChangeKind, EntryType};
 use crate::config::{FreezeMode, PlanMode};
 use crate::monitor::Monitor;
@@ -31,14 +32,6 @@ pub struct SyncOptions {
     pub allow_deletes: Option<u64>,
     /// Set to true to cancel: the running rsync is stopped by its PID, OpenKM restarted.
     pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
-}
-
-/// Progress reported while a run goes on.
-#[derive(Debug, Clone)]
-pub enum SyncEvent {
-    Phase(String),
-    Progress(Tracker),
-    Warning(String),
 }
 
 /// How a run ended.
@@ -141,39 +134,20 @@ pub async fn run(
         ));
     }
 
+    let copier = Copier {
+        monitor: &monitor,
+        src,
+        dst,
+        lock_dir: format!("{}/sync.lock", s_cfg.state_dir.display()),
+        allow_deletes: opts.allow_deletes,
+        cancel: opts.cancel.clone(),
+        events: events.clone(),
+    };
+    phase(&format!("source check: {}", copier.source_check().await?)).await;
     // The journal's watermark before the plan's scan: every version created after the
     // scan began is then in the final pass's list.
     let watermark = journal_watermark(&monitor, src).await;
-    let (plan, planned_by) = match (
-        monitor.cfg.sync.plan,
-        journal_start(
-            status.nodes[dst].last_sync.as_ref(),
-            &s_cfg.name,
-            &d_cfg.name,
-        ),
-    ) {
-        (PlanMode::Journal, Ok(since)) => {
-            phase("planning: the datastore from OpenKM's version journal, the rest by scan").await;
-            match journal_plan(&monitor, src, dst, &since).await {
-                Ok(p) => (p, PlanMode::Journal),
-                Err(e) => {
-                    phase(&format!(
-                        "the journal plan failed ({e:#}); planning by scan"
-                    ))
-                    .await;
-                    (monitor.plan(src, dst).await?, PlanMode::Scan)
-                }
-            }
-        }
-        (mode, start) => {
-            if let (PlanMode::Journal, Err(why)) = (mode, start) {
-                phase(&format!("no journal plan: {why}; planning by scan")).await;
-            } else {
-                phase("planning").await;
-            }
-            (monitor.plan(src, dst).await?, PlanMode::Scan)
-        }
-    };
+    let (plan, planned_by) = choose_plan(&copier, status.nodes[dst].last_sync.as_ref()).await?;
     // The guard's share needs the mirror's file count only when the plan deletes.
     let mirror_files = match status.nodes[dst]
         .facts
@@ -181,7 +155,7 @@ pub async fn run(
         .and_then(|f| f.datastore_files)
     {
         Some(n) => n,
-        None if plan.totals.deleted > 0 => count_files(&d_ssh, &d_cfg).await?,
+        None if plan.totals.deleted > 0 => copy::count_files(&d_ssh, &d_cfg).await?,
         None => 0,
     };
     let refusal = guard::check_deletes(
@@ -251,25 +225,9 @@ pub async fn run(
             phase("bulk pass: nothing to copy").await;
         } else {
             phase("bulk pass (the main stays live)").await;
-            let list = format!("{}/bulk.list", lock.path);
-            put_list(&s_ssh, &list, &bulk).await?;
-            transfer(
-                &s_ssh,
-                &rsync_command(
-                    &s_cfg,
-                    &d_cfg,
-                    sync_cfg,
-                    Pass::Live,
-                    Scope::Listed(&list),
-                    false,
-                ),
-                true,
-                &mut tracker,
-                &events,
-                &lock,
-                &opts.cancel,
-            )
-            .await?;
+            copier
+                .copy_listed(Pass::Live, "bulk", &bulk, &mut tracker)
+                .await?;
         }
         if is_cancelled(&opts.cancel) {
             return Err(eyre!(CANCELLED));
@@ -298,58 +256,11 @@ pub async fn run(
         freeze::freeze(&monitor, mode, src, dst).await?;
         let frozen_work = async {
             let with_index = mode == FreezeMode::Service;
-            let journal = match &watermark {
-                Some(w) => final_list(&monitor, src, w, with_index).await,
-                None => None,
-            };
-            // Datastore files are immutable and land atomically: one the mirror already
-            // has is complete, and needs no rsync in the frozen window.
-            let journal = match journal {
-                Some(paths) => Some(absent_on(&d_ssh, &d_cfg, paths).await?),
-                None => None,
-            };
-            let cmd = match &journal {
-                Some(paths) if paths.is_empty() => None,
-                Some(paths) => {
-                    let list = format!("{}/final.list", lock.path);
-                    put_list(&s_ssh, &list, paths).await?;
-                    Some(rsync_command(
-                        &s_cfg,
-                        &d_cfg,
-                        sync_cfg,
-                        Pass::Frozen,
-                        Scope::Listed(&list),
-                        with_index,
-                    ))
-                }
-                None => Some(rsync_command(
-                    &s_cfg,
-                    &d_cfg,
-                    sync_cfg,
-                    Pass::Frozen,
-                    Scope::Tree,
-                    with_index,
-                )),
-            };
-            match (&cmd, &journal) {
-                (None, _) => phase("final pass: no new document versions").await,
-                (Some(_), Some(p)) => {
-                    phase(&format!("final pass: {} journal paths", p.len())).await
-                }
-                (Some(_), None) => phase("final pass (full scan)").await,
-            }
-            if let Some(cmd) = cmd {
-                transfer(
-                    &s_ssh,
-                    &cmd,
-                    false,
-                    &mut tracker,
-                    &events,
-                    &lock,
-                    &opts.cancel,
-                )
+            phase("final pass").await;
+            let did = copier
+                .final_copy(watermark.as_ref(), with_index, &mut tracker)
                 .await?;
-            }
+            phase(&format!("final pass: {did}")).await;
             let pos = match sync_cfg.database {
                 crate::config::DbSyncMode::Replication => {
                     phase("waiting for the mirror's database to apply the main's position").await;
@@ -407,17 +318,7 @@ pub async fn run(
     let checked = async {
         let mut check = first?;
         if planned_by == PlanMode::Journal && !check.mismatches.is_empty() {
-            let (fixed, refusal) = repair(
-                &monitor,
-                (src, dst),
-                &check,
-                opts.allow_deletes,
-                &mut tracker,
-                &events,
-                &lock,
-                &opts.cancel,
-            )
-            .await?;
+            let (fixed, refusal) = repair(&copier, &check, &mut tracker).await?;
             if fixed > 0 {
                 phase(&format!(
                     "repaired {fixed} datastore files the journal could not name; verifying again"
@@ -480,25 +381,6 @@ pub async fn run(
         );
     }
     Ok(report)
-}
-
-/// How many files `node`'s datastore holds (the deletion guard's base).
-async fn count_files(ssh: &crate::node::NodeSsh, node: &crate::config::NodeConfig) -> Result<u64> {
-    let ds = quote(&node.datastore_path().display().to_string());
-    let out = ssh
-        .run(
-            &format!("find {ds} -type f | wc -l"),
-            Duration::from_secs(600),
-        )
-        .await?;
-    out.stdout.trim().parse().map_err(|_| {
-        eyre!(
-            "counting the files of {}'s datastore: {} {}",
-            node.name,
-            out.stdout.trim(),
-            out.stderr.trim()
-        )
-    })
 }
 
 /// What one verify of both datastores found.
@@ -567,18 +449,13 @@ async fn verify(
 /// if the deletion guard allows that many (else they stay, and the guard's refusal is
 /// returned). All of it runs live: datastore files are immutable. Returns how many paths
 /// were repaired.
-#[allow(clippy::too_many_arguments)]
 async fn repair(
-    monitor: &Monitor,
-    (src, dst): (usize, usize),
+    copier: &Copier<'_>,
     found: &Verified,
-    allowed: Option<u64>,
     tracker: &mut Tracker,
-    events: &mpsc::Sender<SyncEvent>,
-    lock: &Lock,
-    cancel: &Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Result<(u64, Option<String>)> {
-    let (s, d) = (&monitor.nodes[src], &monitor.nodes[dst]);
+    let monitor = copier.monitor;
+    let s = &monitor.nodes[copier.src];
     let prefix = journal::datastore_prefix(&s.cfg.openkm_home, &s.cfg.datastore_path())
         .ok_or_else(|| eyre!("the datastore is not inside the Tomcat home"))?;
     let extra = found
@@ -590,8 +467,11 @@ async fn repair(
         deleted: extra,
         ..PlanTotals::default()
     };
-    let refusal =
-        guard::check_deletes(&deletions, found.target_files, &monitor.cfg.sync, allowed).err();
+    let refusal = copier
+        .guard(&deletions, Some(found.target_files))
+        .await
+        .err()
+        .map(|e| e.to_string());
     let paths: Vec<String> = found
         .mismatches
         .iter()
@@ -601,21 +481,43 @@ async fn repair(
         })
         .map(|p| format!("{prefix}/{p}"))
         .collect();
-    if paths.is_empty() {
-        return Ok((0, refusal));
-    }
-    let list = format!("{}/repair.list", lock.path);
-    put_list(&s.ssh, &list, &paths).await?;
-    let cmd = rsync_command(
-        &s.cfg,
-        &d.cfg,
-        &monitor.cfg.sync,
-        Pass::Repair,
-        Scope::Listed(&list),
-        false,
-    );
-    transfer(&s.ssh, &cmd, true, tracker, events, lock, cancel).await?;
+    copier
+        .copy_listed(Pass::Repair, "repair", &paths, tracker)
+        .await?;
     Ok((paths.len() as u64, refusal))
+}
+
+/// The bulk pass's plan: from OpenKM's journal when configured and a verified sync in
+/// this direction gives its start, else (and when the journal plan fails) by scan.
+async fn choose_plan(copier: &Copier<'_>, last: Option<&LastSync>) -> Result<(Plan, PlanMode)> {
+    let (s, d) = (
+        &copier.monitor.nodes[copier.src].cfg,
+        &copier.monitor.nodes[copier.dst].cfg,
+    );
+    let phase = |m: String| copier.events.send(SyncEvent::Phase(m));
+    let start = journal_start(last, &s.name, &d.name);
+    match (copier.monitor.cfg.sync.plan, start) {
+        (PlanMode::Journal, Ok(since)) => {
+            let _ = phase(
+                "planning: the datastore from OpenKM's version journal, the rest by scan".into(),
+            )
+            .await;
+            match journal_plan(copier.monitor, copier.src, copier.dst, &since).await {
+                Ok(p) => return Ok((p, PlanMode::Journal)),
+                Err(e) => {
+                    let _ =
+                        phase(format!("the journal plan failed ({e:#}); planning by scan")).await;
+                }
+            }
+        }
+        (PlanMode::Journal, Err(why)) => {
+            let _ = phase(format!("no journal plan: {why}; planning by scan")).await;
+        }
+        (PlanMode::Scan, _) => {
+            let _ = phase("planning".into()).await;
+        }
+    }
+    Ok((copier.scan_plan().await?, PlanMode::Scan))
 }
 
 /// Where a journal plan starts: the consistency point of the last verified sync in this
@@ -690,119 +592,6 @@ async fn journal_plan(
     Ok(plan)
 }
 
-/// The bulk pass's list: every path the plan changes, its folders included.
-fn bulk_list(plan: &Plan) -> Vec<String> {
-    plan.dirs
-        .iter()
-        .chain(plan.changes.iter())
-        .map(|c| c.path.trim_end_matches('/').to_string())
-        .filter(|p| !p.is_empty())
-        .collect()
-}
-
-/// Writes a NUL-separated path list to a file on the source (rsync `--files-from --from0`).
-async fn put_list(ssh: &crate::node::NodeSsh, path: &str, paths: &[String]) -> Result<()> {
-    let mut body = Vec::with_capacity(paths.len() * 64);
-    for p in paths {
-        body.extend_from_slice(p.as_bytes());
-        body.push(0);
-    }
-    let out = ssh
-        .run_with_stdin(
-            &format!("cat > {}", quote(path)),
-            Some(&body),
-            Duration::from_secs(60),
-        )
-        .await?;
-    if !out.success() {
-        return Err(eyre!("writing the path list {path}: {}", out.stderr.trim()));
-    }
-    Ok(())
-}
-
-/// The journal's watermark on `main`; `None` (with a log line) when the version table
-/// cannot be read, and the final pass then scans the whole tree.
-async fn journal_watermark(monitor: &Monitor, main: usize) -> Option<Watermark> {
-    let schema = monitor.nodes[main].cfg.database.schema.clone();
-    match monitor
-        .db(main, async |c| journal::watermark(c, &schema).await)
-        .await
-    {
-        Ok(w) => Some(w),
-        Err(e) => {
-            tracing::warn!("journal unavailable, the final pass scans the tree: {e:#}");
-            None
-        }
-    }
-}
-
-/// The final pass's list: the datastore files of versions created since `since` (minus
-/// the margin) and, with a service freeze, the index folder. `None` when the journal
-/// cannot be used (the pass then scans the tree).
-async fn final_list(
-    monitor: &Monitor,
-    main: usize,
-    since: &Watermark,
-    with_index: bool,
-) -> Option<Vec<String>> {
-    let cfg = &monitor.nodes[main].cfg;
-    let prefix = journal::datastore_prefix(&cfg.openkm_home, &cfg.datastore_path())?;
-    let schema = cfg.database.schema.clone();
-    let margin = monitor.cfg.sync.journal_margin_secs;
-    let versions = match monitor
-        .db(main, async |c| {
-            journal::versions_since(c, &schema, since, margin).await
-        })
-        .await
-    {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!("journal unavailable, the final pass scans the tree: {e:#}");
-            return None;
-        }
-    };
-    let mut paths: Vec<String> = versions
-        .iter()
-        .filter_map(|v| journal::datastore_file(&v.uuid))
-        .map(|f| format!("{prefix}/{f}"))
-        .collect();
-    if with_index {
-        paths.push(LIVE_EXCLUDES[0].to_string());
-    }
-    Some(paths)
-}
-
-/// The listed paths (relative to the Tomcat home) that `node` lacks; folders always kept.
-async fn absent_on(
-    ssh: &crate::node::NodeSsh,
-    node: &crate::config::NodeConfig,
-    paths: Vec<String>,
-) -> Result<Vec<String>> {
-    if paths.is_empty() {
-        return Ok(paths);
-    }
-    let mut body = Vec::with_capacity(paths.len() * 64);
-    for p in &paths {
-        body.extend_from_slice(p.as_bytes());
-        body.push(0);
-    }
-    let script = format!(
-        "cd {} && xargs -0r sh -c 'for p; do [ -f \"$p\" ] || printf \"%s\\n\" \"$p\"; done' okmirror-check",
-        quote(&node.openkm_home.display().to_string())
-    );
-    let out = ssh
-        .run_with_stdin(&script, Some(&body), Duration::from_secs(60))
-        .await?;
-    if !out.success() {
-        return Err(eyre!(
-            "checking which new files {} lacks: {}",
-            node.name,
-            out.stderr.trim()
-        ));
-    }
-    Ok(out.stdout.lines().map(str::to_string).collect())
-}
-
 /// Version UUIDs created after the consistency point (empty if the journal fails).
 async fn newer_versions(
     monitor: &Monitor,
@@ -826,75 +615,6 @@ async fn newer_versions(
         .await
         .map(|v| v.into_iter().collect())
         .unwrap_or_default()
-}
-
-/// One rsync pass on the source, its output followed line by line.
-async fn transfer(
-    ssh: &crate::node::NodeSsh,
-    cmd: &str,
-    live: bool,
-    tracker: &mut Tracker,
-    events: &mpsc::Sender<SyncEvent>,
-    lock: &Lock,
-    cancel: &Option<tokio::sync::watch::Receiver<bool>>,
-) -> Result<()> {
-    let (tx, mut rx) = mpsc::channel::<String>(1024);
-    // rsync's PID goes to the lock folder, so a cancel stops exactly that process.
-    let pidfile = quote(&format!("{}/rsync.pid", lock.path));
-    let cmd = format!("echo $$ > {pidfile}; exec env {cmd}");
-    let run = ssh.stream(&cmd, Duration::from_secs(24 * 3600), tx);
-    tokio::pin!(run);
-    let mut last_line = String::new();
-    let mut cancel = cancel.clone();
-    let mut cancelled = false;
-    let code = loop {
-        tokio::select! {
-            _ = wait_cancel(&mut cancel), if !cancelled => {
-                cancelled = true;
-                let _ = ssh.run(&format!("kill $(cat {pidfile})"), Duration::from_secs(10)).await;
-            },
-            line = rx.recv() => if let Some(l) = line {
-                let parsed = parse_run_line(&l);
-                if let RunLine::Other(text) = &parsed && !text.is_empty() {
-                    last_line = text.clone();
-                    let _ = events.send(SyncEvent::Warning(text.clone())).await;
-                }
-                tracker.update(&parsed);
-                let _ = events.send(SyncEvent::Progress(tracker.clone())).await;
-            },
-            code = &mut run => break code?,
-        }
-    };
-    while let Ok(l) = rx.try_recv() {
-        tracker.update(&parse_run_line(&l));
-    }
-    if cancelled {
-        return Err(eyre!(CANCELLED));
-    }
-    if exit::is_success(code, live) {
-        Ok(())
-    } else {
-        Err(eyre!("rsync: {} ({last_line})", exit::describe(code)))
-    }
-}
-
-/// The error text of a cancelled run.
-const CANCELLED: &str = "cancelled by the operator";
-
-/// Resolves when the cancel flag turns true (never, without a flag).
-async fn wait_cancel(cancel: &mut Option<tokio::sync::watch::Receiver<bool>>) {
-    match cancel {
-        Some(rx) => {
-            if rx.wait_for(|c| *c).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending::<()>().await,
-    }
-}
-
-fn is_cancelled(cancel: &Option<tokio::sync::watch::Receiver<bool>>) -> bool {
-    cancel.as_ref().is_some_and(|c| *c.borrow())
 }
 
 /// The manifest of a node's datastore: `okmirror agent` where installed, else sha256sum.

@@ -1,0 +1,452 @@
+//! The one transfer path. Every copy of files between the nodes (a sync's bulk, final
+//! and repair passes; a switchover's or drill's live and final copies; a rejoin's sync)
+//! goes through here, so each is guarded the same way:
+//! - the source's datastore is checked against what its own database says must exist
+//!   (`source_check`), so an empty mount or a wrong path is never copied over a mirror;
+//! - every transfer copies a list that a plan, OpenKM's journal or a verify named:
+//!   deletions are only ever the plan's, and the deletion guard has seen them;
+//! - a cancel kills the running rsync by the PID it wrote itself.
+
+use std::time::Duration;
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
+use tokio::sync::{mpsc, watch};
+
+use super::events::{CANCELLED, SyncEvent};
+use super::exit;
+use super::guard;
+use super::journal::{self, Watermark};
+use super::plan::{LIVE_EXCLUDES, Pass, Plan, PlanTotals, quote, rsync_command};
+use super::progress::{RunLine, Tracker, parse_run_line};
+use crate::config::NodeConfig;
+use crate::monitor::Monitor;
+use crate::node::NodeSsh;
+
+/// How many of the source's versions are looked for in its datastore on every copy.
+const SAMPLE: usize = 256;
+
+/// The source's datastore must hold at least this share of the files its database names;
+/// fewer is a missing folder, an empty mount or a wrong path, never a state to copy.
+const MIN_PRESENT: f64 = 0.9;
+
+/// One copy from `src` to `dst`, with what it may do and where it reports.
+pub struct Copier<'a> {
+    pub monitor: &'a Monitor,
+    pub src: usize,
+    pub dst: usize,
+    /// The lock folder on the source: path lists and rsync's PID files live there.
+    pub lock_dir: String,
+    /// The number of deletions the operator confirmed (deletion guard).
+    pub allow_deletes: Option<u64>,
+    pub cancel: Option<watch::Receiver<bool>>,
+    pub events: mpsc::Sender<SyncEvent>,
+}
+
+impl Copier<'_> {
+    fn s(&self) -> &NodeConfig {
+        &self.monitor.nodes[self.src].cfg
+    }
+
+    fn d(&self) -> &NodeConfig {
+        &self.monitor.nodes[self.dst].cfg
+    }
+
+    fn s_ssh(&self) -> &NodeSsh {
+        &self.monitor.nodes[self.src].ssh
+    }
+
+    async fn phase(&self, s: String) {
+        let _ = self.events.send(SyncEvent::Phase(s)).await;
+    }
+
+    /// Refuses to copy from a datastore that holds clearly fewer files than the source's
+    /// own `OKM_NODE_DOCUMENT_VERSION` names. A sample of versions is looked for first
+    /// (cheap); only when files are missing are both totals counted, and named.
+    pub async fn source_check(&self) -> Result<String> {
+        let (name, schema) = (self.s().name.clone(), self.s().database.schema.clone());
+        let table = format!("`{}`.OKM_NODE_DOCUMENT_VERSION", schema.replace('`', "``"));
+        let (rows, sample) = self
+            .monitor
+            .db(self.src, async |c| {
+                use mysql_async::prelude::Queryable;
+                let rows: Option<u64> = c.query_first(format!("SELECT COUNT(*) FROM {table}")).await?;
+                let sample: Vec<String> = c
+                    .query(format!(
+                        "SELECT NDV_UUID FROM {table} ORDER BY RAND() LIMIT {SAMPLE}"
+                    ))
+                    .await?;
+                Ok((rows.unwrap_or(0), sample))
+            })
+            .await
+            .wrap_err_with(|| {
+                format!("refusing to copy from {name}: its document versions cannot be read, so its datastore cannot be checked")
+            })?;
+        if rows == 0 {
+            return Ok(format!("{name}: no document versions recorded yet"));
+        }
+        let prefix = self.datastore_prefix()?;
+        let paths: Vec<String> = sample
+            .iter()
+            .filter_map(|u| journal::datastore_file(u))
+            .map(|f| format!("{prefix}/{f}"))
+            .collect();
+        let missing = absent_on(self.s_ssh(), self.s(), paths.clone())
+            .await?
+            .len();
+        if (missing as f64) <= paths.len() as f64 * (1.0 - MIN_PRESENT) {
+            return Ok(format!(
+                "{name}'s datastore holds {} of {} sampled versions ({rows} recorded)",
+                paths.len() - missing,
+                paths.len()
+            ));
+        }
+        let files = count_files(self.s_ssh(), self.s()).await.unwrap_or(0);
+        if files as f64 >= rows as f64 * MIN_PRESENT {
+            return Ok(format!(
+                "{name}'s datastore holds {files} files for {rows} recorded versions"
+            ));
+        }
+        Err(eyre!(
+            "refusing to copy from {name}: its database names {rows} datastore files \
+             (OKM_NODE_DOCUMENT_VERSION) but its datastore {} holds {files}, and {missing} of \
+             {} sampled versions are missing there. A missing folder, an empty mount or a \
+             wrong datastore path looks like this; nothing was copied or deleted",
+            self.s().datastore_path().display(),
+            paths.len()
+        ))
+    }
+
+    /// The datastore's path relative to the source's Tomcat home.
+    fn datastore_prefix(&self) -> Result<String> {
+        let s = self.s();
+        journal::datastore_prefix(&s.openkm_home, &s.datastore_path())
+            .ok_or_else(|| eyre!("{}: the datastore is not inside the Tomcat home", s.name))
+    }
+
+    /// The deletion guard for `totals`, counted against the target's files; the target
+    /// is counted only when the plan deletes and no count is known.
+    pub async fn guard(&self, totals: &PlanTotals, target_files: Option<u64>) -> Result<()> {
+        let files = match target_files {
+            Some(n) => n,
+            None if totals.deleted > 0 => {
+                count_files(&self.monitor.nodes[self.dst].ssh, self.d()).await?
+            }
+            None => 0,
+        };
+        guard::check_deletes(totals, files, &self.monitor.cfg.sync, self.allow_deletes)
+            .map_err(|e| eyre!(e))
+    }
+
+    /// A scan plan of the whole Tomcat home; a cancel pressed while it runs is kept.
+    pub async fn scan_plan(&self) -> Result<Plan> {
+        let mut cancel = self.cancel.clone();
+        tokio::select! {
+            p = self.monitor.plan(self.src, self.dst) => p,
+            _ = wait_cancel(&mut cancel) => Err(eyre!(CANCELLED)),
+        }
+    }
+
+    /// A live copy: checked source, scan plan, guard, then exactly the plan's paths.
+    /// Returns the plan and the journal's watermark taken before it (for `final_copy`).
+    pub async fn live_copy(&self, tracker: &mut Tracker) -> Result<(Plan, Option<Watermark>)> {
+        self.phase(format!("source check: {}", self.source_check().await?))
+            .await;
+        let watermark = journal_watermark(self.monitor, self.src).await;
+        let plan = self.scan_plan().await?;
+        self.guard(&plan.totals, None).await?;
+        tracker.add_plan(&plan.totals);
+        self.copy_listed(Pass::Live, "bulk", &bulk_list(&plan), tracker)
+            .await?;
+        Ok((plan, watermark))
+    }
+
+    /// The final copy while the main is frozen: the datastore files of versions created
+    /// since `since` that the target lacks, and with `with_index` the index folder. When
+    /// there is no watermark or the journal cannot be read, a checked and guarded scan
+    /// plan is copied instead. Returns what it did.
+    pub async fn final_copy(
+        &self,
+        since: Option<&Watermark>,
+        with_index: bool,
+        tracker: &mut Tracker,
+    ) -> Result<String> {
+        let listed = match since {
+            Some(w) => final_list(self.monitor, self.src, w).await,
+            None => None,
+        };
+        let Some(paths) = listed else {
+            return self.planned_final(with_index, tracker).await;
+        };
+        let mut paths = absent_on(&self.monitor.nodes[self.dst].ssh, self.d(), paths).await?;
+        let what = format!("{} new journal files", paths.len());
+        if with_index {
+            paths.push(LIVE_EXCLUDES[0].to_string());
+        }
+        if paths.is_empty() {
+            return Ok("no new document versions".into());
+        }
+        self.copy_listed(Pass::Frozen, "final", &paths, tracker)
+            .await?;
+        Ok(what)
+    }
+
+    /// The final copy without the journal: checked source, scan plan, guard, its paths,
+    /// then the index folder on its own.
+    async fn planned_final(&self, with_index: bool, tracker: &mut Tracker) -> Result<String> {
+        self.phase("final pass: the journal cannot be used; planning by scan".into())
+            .await;
+        self.source_check().await?;
+        let plan = self.scan_plan().await?;
+        self.guard(&plan.totals, None).await?;
+        tracker.add_plan(&plan.totals);
+        self.copy_listed(Pass::Live, "final", &bulk_list(&plan), tracker)
+            .await?;
+        if with_index {
+            let index = vec![LIVE_EXCLUDES[0].to_string()];
+            self.copy_listed(Pass::Frozen, "index", &index, tracker)
+                .await?;
+        }
+        Ok(format!("planned by scan: {}", plan.totals.summary()))
+    }
+
+    /// Copies exactly `paths` (relative to the Tomcat home) with one rsync on the source.
+    pub async fn copy_listed(
+        &self,
+        pass: Pass,
+        name: &str,
+        paths: &[String],
+        tracker: &mut Tracker,
+    ) -> Result<()> {
+        if is_cancelled(&self.cancel) {
+            return Err(eyre!(CANCELLED));
+        }
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let list = format!("{}/{name}.list", self.lock_dir);
+        put_list(self.s_ssh(), &list, paths).await?;
+        let cmd = rsync_command(
+            self.s(),
+            self.d(),
+            &self.monitor.cfg.sync,
+            pass,
+            &list,
+            pass == Pass::Frozen && paths.iter().any(|p| p == LIVE_EXCLUDES[0]),
+        );
+        let pidfile = format!("{}/rsync-{name}.pid", self.lock_dir);
+        transfer(
+            self.s_ssh(),
+            &cmd,
+            pass != Pass::Frozen,
+            &pidfile,
+            tracker,
+            &self.events,
+            &self.cancel,
+        )
+        .await
+    }
+}
+
+/// How many files `node`'s datastore holds (the deletion guard's base). An unreadable
+/// datastore is an error, never zero.
+pub async fn count_files(ssh: &NodeSsh, node: &NodeConfig) -> Result<u64> {
+    let ds = quote(&node.datastore_path().display().to_string());
+    let out = ssh
+        .run(
+            // find's own failure (a folder gone or unreadable mid-walk) fails the count.
+            &format!(
+                "cd {ds} && {{ find . -type f; echo \"rc=$?\"; }} | \
+                 awk '/^rc=/ {{ rc = substr($0, 4); next }} {{ n++ }} END {{ if (rc != 0) exit 1; print n + 0 }}'"
+            ),
+            Duration::from_secs(600),
+        )
+        .await?;
+    let n = out.stdout.trim().parse().ok().filter(|_| out.success());
+    n.ok_or_else(|| {
+        eyre!(
+            "counting the files of {}'s datastore: {} {}",
+            node.name,
+            out.stdout.trim(),
+            out.stderr.trim()
+        )
+    })
+}
+
+/// The bulk pass's list: every path the plan changes, its folders included.
+pub fn bulk_list(plan: &Plan) -> Vec<String> {
+    plan.dirs
+        .iter()
+        .chain(plan.changes.iter())
+        .map(|c| c.path.trim_end_matches('/').to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Writes a NUL-separated path list to a file on the source (rsync `--files-from --from0`).
+async fn put_list(ssh: &NodeSsh, path: &str, paths: &[String]) -> Result<()> {
+    let mut body = Vec::with_capacity(paths.len() * 64);
+    for p in paths {
+        body.extend_from_slice(p.as_bytes());
+        body.push(0);
+    }
+    let out = ssh
+        .run_with_stdin(
+            &format!("cat > {}", quote(path)),
+            Some(&body),
+            Duration::from_secs(60),
+        )
+        .await?;
+    if !out.success() {
+        return Err(eyre!("writing the path list {path}: {}", out.stderr.trim()));
+    }
+    Ok(())
+}
+
+/// The journal's watermark on `main`; `None` (with a log line) when the version table
+/// cannot be read, and the final pass is then planned by scan.
+pub async fn journal_watermark(monitor: &Monitor, main: usize) -> Option<Watermark> {
+    let schema = monitor.nodes[main].cfg.database.schema.clone();
+    match monitor
+        .db(main, async |c| journal::watermark(c, &schema).await)
+        .await
+    {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!("journal unavailable, the final pass is planned by scan: {e:#}");
+            None
+        }
+    }
+}
+
+/// The datastore files of versions created since `since` (minus the margin). `None`
+/// when the journal cannot be used.
+async fn final_list(monitor: &Monitor, main: usize, since: &Watermark) -> Option<Vec<String>> {
+    let cfg = &monitor.nodes[main].cfg;
+    let prefix = journal::datastore_prefix(&cfg.openkm_home, &cfg.datastore_path())?;
+    let schema = cfg.database.schema.clone();
+    let margin = monitor.cfg.sync.journal_margin_secs;
+    let versions = match monitor
+        .db(main, async |c| {
+            journal::versions_since(c, &schema, since, margin).await
+        })
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!("journal unavailable, the final pass is planned by scan: {e:#}");
+            return None;
+        }
+    };
+    Some(
+        versions
+            .iter()
+            .filter_map(|v| journal::datastore_file(&v.uuid))
+            .map(|f| format!("{prefix}/{f}"))
+            .collect(),
+    )
+}
+
+/// The listed paths (relative to the Tomcat home) that `node` lacks.
+pub async fn absent_on(
+    ssh: &NodeSsh,
+    node: &NodeConfig,
+    paths: Vec<String>,
+) -> Result<Vec<String>> {
+    if paths.is_empty() {
+        return Ok(paths);
+    }
+    let mut body = Vec::with_capacity(paths.len() * 64);
+    for p in &paths {
+        body.extend_from_slice(p.as_bytes());
+        body.push(0);
+    }
+    let script = format!(
+        "cd {} && xargs -0r sh -c 'for p; do [ -f \"$p\" ] || printf \"%s\\n\" \"$p\"; done' okmirror-check",
+        quote(&node.openkm_home.display().to_string())
+    );
+    let out = ssh
+        .run_with_stdin(&script, Some(&body), Duration::from_secs(60))
+        .await?;
+    if !out.success() {
+        return Err(eyre!(
+            "checking which listed files {} lacks: {}",
+            node.name,
+            out.stderr.trim()
+        ));
+    }
+    Ok(out.stdout.lines().map(str::to_string).collect())
+}
+
+/// One rsync on the source, its output followed line by line. rsync writes its own PID
+/// to `pidfile` (one per transfer), so a cancel kills exactly the rsync running now; the
+/// kill is repeated until the transfer ends, so a cancel that comes before the PID is
+/// written is not lost.
+async fn transfer(
+    ssh: &NodeSsh,
+    cmd: &str,
+    live: bool,
+    pidfile: &str,
+    tracker: &mut Tracker,
+    events: &mpsc::Sender<SyncEvent>,
+    cancel: &Option<watch::Receiver<bool>>,
+) -> Result<()> {
+    let (tx, mut rx) = mpsc::channel::<String>(1024);
+    let pf = quote(pidfile);
+    let cmd = format!("rm -f {pf}; echo $$ > {pf}; exec env {cmd}");
+    let kill = format!("p=$(cat {pf} 2>/dev/null) && [ -n \"$p\" ] && kill \"$p\"");
+    let run = ssh.stream(&cmd, Duration::from_secs(24 * 3600), tx);
+    tokio::pin!(run);
+    let mut last_line = String::new();
+    let mut cancel = cancel.clone();
+    let mut cancelled = false;
+    let mut retry = tokio::time::interval(Duration::from_millis(300));
+    let code = loop {
+        tokio::select! {
+            _ = wait_cancel(&mut cancel), if !cancelled => cancelled = true,
+            _ = retry.tick(), if cancelled => {
+                let _ = ssh.run(&kill, Duration::from_secs(10)).await;
+            },
+            line = rx.recv() => if let Some(l) = line {
+                let parsed = parse_run_line(&l);
+                if let RunLine::Other(text) = &parsed && !text.is_empty() {
+                    last_line = text.clone();
+                    let _ = events.send(SyncEvent::Warning(text.clone())).await;
+                }
+                tracker.update(&parsed);
+                let _ = events.send(SyncEvent::Progress(tracker.clone())).await;
+            },
+            code = &mut run => break code?,
+        }
+    };
+    while let Ok(l) = rx.try_recv() {
+        tracker.update(&parse_run_line(&l));
+    }
+    let _ = ssh
+        .run(&format!("rm -f {pf}"), Duration::from_secs(10))
+        .await;
+    if cancelled {
+        return Err(eyre!(CANCELLED));
+    }
+    if exit::is_success(code, live) {
+        Ok(())
+    } else {
+        Err(eyre!("rsync: {} ({last_line})", exit::describe(code)))
+    }
+}
+
+/// Resolves when the cancel flag turns true (never, without a flag).
+pub async fn wait_cancel(cancel: &mut Option<watch::Receiver<bool>>) {
+    match cancel {
+        Some(rx) => {
+            if rx.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Whether the cancel flag is set.
+pub fn is_cancelled(cancel: &Option<watch::Receiver<bool>>) -> bool {
+    cancel.as_ref().is_some_and(|c| *c.borrow())
+}
