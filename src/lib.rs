@@ -13,5 +13,6 @@ pub mod logging;
 pub mod monitor;
 pub mod node;
 pub mod paths;
+pub mod signals;
 pub mod sync;
 pub mod ui;

@@ -128,7 +128,7 @@ fn an_empty_source_datastore_is_refused_by_every_copy_and_nothing_is_deleted() {
     assert!(listing(&ds(lab, "alpha")).len() >= bravo_before.len() - 5);
 }
 
-#[allow(dead_code)]
+/// Polls `f` every 100 ms for up to `limit`; how long it took to turn true.
 fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
     while start.elapsed() < limit {
@@ -138,4 +138,189 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> 
         std::thread::sleep(Duration::from_millis(100));
     }
     None
+}
+
+/// One document written through the front door, as OpenKM's users do; true when
+/// acknowledged.
+fn front_door_write(tag: &str) -> bool {
+    let dir = std::env::temp_dir().join(format!("okmirror-faults-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let content = dir.join("doc.txt");
+    let _ = std::fs::write(&content, b"written after a fault");
+    let (code, _) = common::http(&[
+        "-u",
+        "okmAdmin:admin",
+        "-F",
+        &format!(
+            "docPath=/okm:root/faults/{tag}-{}.txt",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ),
+        "-F",
+        &format!("content=@{}", content.display()),
+        "http://127.0.0.1:8080/OpenKM/services/rest/document/createSimple",
+    ]);
+    code == 200
+}
+
+/// bravo's SQL thread stopped while it lives: a sync's freeze then waits for the mirror
+/// to catch up (up to a minute), a window wide enough to kill the console inside it.
+struct StalledMirror<'a>(&'a common::Lab);
+
+impl<'a> StalledMirror<'a> {
+    fn new(lab: &'a common::Lab) -> StalledMirror<'a> {
+        lab.sql("bravo", "STOP SLAVE SQL_THREAD");
+        // Something for the mirror to wait for.
+        lab.sql(
+            "alpha",
+            "CREATE DATABASE IF NOT EXISTS okmirror_faults; \
+             CREATE TABLE IF NOT EXISTS okmirror_faults.t (i INT); \
+             INSERT INTO okmirror_faults.t VALUES (1)",
+        );
+        StalledMirror(lab)
+    }
+}
+
+impl Drop for StalledMirror<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.try_sql("bravo", "START SLAVE SQL_THREAD", false);
+    }
+}
+
+/// A copy of the lab's config with `[sync]` lines added.
+fn config_with(lab: &common::Lab, dir: &Path, sync_lines: &str) -> PathBuf {
+    let text = std::fs::read_to_string(&lab.config_path).unwrap();
+    let path = dir.join("faults.toml");
+    std::fs::write(
+        &path,
+        text.replace("[sync]\n", &format!("[sync]\n{sync_lines}\n")),
+    )
+    .unwrap();
+    path
+}
+
+/// Starts `okmirror sync --yes` and sends it `signal` (by its PID) once the main is frozen
+/// (the sync reports its final pass). Returns when the signal was sent, the exit status
+/// and what the console printed.
+fn signal_in_freeze(
+    config: &Path,
+    data: &Path,
+    signal: &str,
+) -> (Instant, std::process::ExitStatus, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(config)
+        .args(["sync", "--yes"])
+        .env("OKMIRROR_DATA_DIR", data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = String::new();
+    let mut sent = None;
+    let lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.map_while(Result::ok) {
+        log.push_str(&line);
+        log.push('\n');
+        if sent.is_none() && line.starts_with("sync: waiting for the mirror's database") {
+            let pid = child.id().to_string();
+            let ok = Command::new("kill")
+                .args(["-s", signal, &pid])
+                .status()
+                .unwrap();
+            assert!(ok.success(), "kill -s {signal} {pid}");
+            sent = Some(Instant::now());
+        }
+    }
+    let status = child.wait().unwrap();
+    (
+        sent.unwrap_or_else(|| panic!("never frozen:\n{log}")),
+        status,
+        log,
+    )
+}
+
+/// The guard log on alpha, and its length before a case (to read only what it added).
+fn guard_log(lab: &common::Lab) -> String {
+    std::fs::read_to_string(lab.node("alpha").state_dir.join("guard.log")).unwrap_or_default()
+}
+
+/// A console that dies inside the freeze, by `signal`, in freeze `mode`: alpha takes
+/// writes again within 10 s, with no new okmirror run; the next sync converges and
+/// verifies.
+fn killed_in_freeze(signal: &str, mode: &str) {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = config_with(lab, tmp.path(), &format!("freeze = \"{mode}\""));
+    let log_before = guard_log(lab).len();
+    let (sent, status, out) = {
+        let _stalled = StalledMirror::new(lab);
+        let r = signal_in_freeze(&config, tmp.path(), signal);
+        // The freeze was real: alpha refused writes when the signal went out.
+        r
+    };
+    let back = wait_until(Duration::from_secs(15), || {
+        lab.sql("alpha", "SELECT @@read_only") == "0"
+            && front_door_write(&format!("{signal}-{mode}"))
+    });
+    let after = sent.elapsed();
+    let guard = guard_log(lab)[log_before..].to_string();
+    assert!(
+        back.is_some_and(|_| after < Duration::from_secs(12)),
+        "{signal}/{mode}: alpha took no writes within 10 s of the signal ({back:?})\n{out}\nguard log:\n{guard}"
+    );
+    if signal == "KILL" {
+        assert!(!status.success());
+        assert!(
+            guard.contains("restoring: the console's session ended") && guard.contains("restored"),
+            "{signal}/{mode}: alpha's watchdog gave it back\n{guard}"
+        );
+    } else {
+        assert_eq!(status.code(), Some(1), "{signal}/{mode}: a cancel\n{out}");
+        // After a hangup the console writes to /dev/null: the terminal is gone.
+        if signal != "HUP" {
+            assert!(out.contains("cancelled"), "{signal}/{mode}\n{out}");
+        }
+    }
+    // The freeze marker goes once the freeze is undone.
+    let marker = lab.node("alpha").state_dir.join("sync.lock/frozen");
+    assert!(
+        !marker.exists(),
+        "{signal}/{mode}: {} is left",
+        marker.display()
+    );
+    // OpenKM runs on both nodes again.
+    for n in ["alpha", "bravo"] {
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg(&lab.node(n).service.status)
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "{signal}/{mode}: OpenKM is not running on {n}"
+        );
+    }
+    let (code, out, err) = okm(lab, tmp.path(), &["sync", "--yes", "--json"]);
+    assert_eq!(code, 0, "{signal}/{mode}: the next sync\n{out}\n{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["verified"], true, "{out}");
+}
+
+#[test]
+fn a_console_killed_in_a_service_freeze_gives_the_main_back() {
+    for signal in ["KILL", "TERM", "HUP"] {
+        killed_in_freeze(signal, "service");
+    }
+}
+
+#[test]
+fn a_console_killed_in_a_database_freeze_gives_the_main_back() {
+    for signal in ["KILL", "TERM", "HUP"] {
+        killed_in_freeze(signal, "database");
+    }
 }

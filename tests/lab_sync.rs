@@ -475,7 +475,7 @@ fn documents_written_during_the_bulk_pass_are_all_on_the_mirror() {
     );
     // They came after the plan: the final pass found them in OpenKM's version journal.
     assert!(
-        log.contains("final pass: ") && log.contains("journal paths"),
+        log.contains("final pass: ") && log.contains("new journal files"),
         "{log}"
     );
     let _ = std::fs::remove_dir_all(ds(lab, "bravo").join("zy"));

@@ -85,14 +85,17 @@ async fn execute(
     tty: bool,
     json: bool,
 ) -> Result<ExitCode> {
-    // Ctrl-C cancels cleanly: rsync is stopped by its PID and OpenKM restarted.
-    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nsync: cancelling (the main is restarted if it was frozen)...");
-            let _ = cancel_tx.send(true);
-        }
-    });
+    // Ctrl-C, SIGTERM and SIGHUP (a dropped SSH session) cancel cleanly: rsync is
+    // stopped by its PID and the main given back its writes.
+    let cancel_rx = crate::signals::cancel_on_signals()?;
+    {
+        let mut rx = cancel_rx.clone();
+        tokio::spawn(async move {
+            if rx.wait_for(|c| *c).await.is_ok() {
+                eprintln!("\nsync: cancelling (the main takes writes again if it was frozen)...");
+            }
+        });
+    }
     let report = run_with_output(
         monitor,
         SyncOptions {

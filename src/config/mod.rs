@@ -293,6 +293,14 @@ pub struct SyncConfig {
     /// How the bulk pass finds what to copy (`okmirror sync --plan` overrides it).
     #[serde(default)]
     pub plan: PlanMode,
+    /// The longest a node may stay frozen (a sync's freeze, a switchover's old main
+    /// before promotion): its watchdog gives it back after this, console or not.
+    #[serde(default = "default_freeze_max")]
+    pub freeze_max_secs: u64,
+}
+
+fn default_freeze_max() -> u64 {
+    900
 }
 
 /// How a sync plans its bulk pass.
@@ -352,6 +360,7 @@ impl Default for SyncConfig {
             freeze: FreezeMode::default(),
             journal_margin_secs: default_journal_margin(),
             plan: PlanMode::default(),
+            freeze_max_secs: default_freeze_max(),
         }
     }
 }

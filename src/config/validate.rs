@@ -170,6 +170,12 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
             "0 would mean no timeout to rsync: a hung target would hang the sync".into(),
         ));
     }
+    if s.freeze_max_secs < 10 {
+        p.push((
+            "sync.freeze_max_secs".into(),
+            "under 10 s a node's watchdog could give it back in the middle of a final pass".into(),
+        ));
+    }
     if s.bwlimit_kbps == Some(0) {
         p.push((
             "sync.bwlimit_kbps".into(),

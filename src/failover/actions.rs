@@ -15,6 +15,7 @@ use crate::monitor::Monitor;
 use crate::monitor::roles::PairRoles;
 use crate::sync::copy::Copier;
 use crate::sync::events::SyncEvent;
+use crate::sync::guardian::{Guardian, Restore};
 use crate::sync::journal::Watermark;
 use crate::sync::plan::quote;
 use crate::sync::progress::Tracker;
@@ -29,6 +30,47 @@ pub(super) struct Ctx {
     /// The old main's journal point before the live copy: the final copy takes the
     /// versions created since (after a resume it is unknown, and the final copy plans).
     pub(super) watermark: Option<Watermark>,
+    /// The freeze watchdogs on the old main (its writes, its OpenKM) and the new one (its
+    /// OpenKM), from the freeze until they are disarmed just before promotion.
+    pub(super) guards: Vec<Guardian>,
+}
+
+/// Arms the watchdogs that give a frozen old main its writes and both OpenKMs back if
+/// this console goes away before promotion.
+pub(super) async fn arm_freeze_guards(
+    m: &Monitor,
+    old: usize,
+    new: usize,
+) -> Result<Vec<Guardian>> {
+    let max = m.cfg.sync.freeze_max_secs;
+    let (o, n) = (&m.nodes[old], &m.nodes[new]);
+    let (a, b) = tokio::join!(
+        Guardian::arm(
+            &o.ssh,
+            &o.cfg,
+            "flow-old",
+            Restore::DatabaseAndService,
+            max,
+            None
+        ),
+        Guardian::arm(&n.ssh, &n.cfg, "flow-new", Restore::Service, max, None)
+    );
+    Ok(vec![a?, b?])
+}
+
+/// Stands the freeze watchdogs down, each confirmed by its node; promotion must not
+/// begin while one of them could still give the old main its writes back.
+pub(super) async fn disarm_freeze_guards(ctx: &mut Ctx) -> Result<String> {
+    if ctx.guards.is_empty() {
+        return Ok(String::new());
+    }
+    let n = ctx.guards.len();
+    for g in ctx.guards.drain(..) {
+        g.release()
+            .await
+            .wrap_err("refusing to promote: a freeze watchdog could not be stood down")?;
+    }
+    Ok(format!("; {n} freeze watchdogs stood down"))
 }
 
 #[derive(Clone, Copy)]

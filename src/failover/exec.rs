@@ -253,7 +253,7 @@ impl Runner {
         events: &mpsc::Sender<FlowEvent>,
     ) -> Result<FlowReport> {
         let _ = events.send(FlowEvent::Planned(self.steps.clone())).await;
-        let done = j.done_steps();
+        let done = self.still_done(&j);
         if !done.is_empty() {
             let _ = events.send(FlowEvent::AlreadyDone(done.clone())).await;
         }
@@ -275,6 +275,35 @@ impl Runner {
             l.release(&self.monitor.nodes[i].ssh).await;
         }
         outcome
+    }
+
+    /// The journal's done steps, less the old main's freeze and what follows it when
+    /// promotion has not begun: the console that froze it is gone, and its watchdogs
+    /// gave the old main its writes back, so a resume freezes it again.
+    fn still_done(&self, j: &Journal) -> Vec<String> {
+        let done = j.done_steps();
+        let started = |id: &str| {
+            j.entries
+                .iter()
+                .any(|e| matches!(e, Entry::Start { step, .. } if step == id))
+        };
+        let promoting = self
+            .steps
+            .iter()
+            .any(|s| !s.before_promotion && started(&s.id));
+        let freeze = self
+            .steps
+            .iter()
+            .position(|s| s.action == Action::FreezeOldMain);
+        match freeze {
+            Some(at) if !promoting && done.contains(&self.steps[at].id) => {
+                let again: Vec<&str> = self.steps[at..].iter().map(|s| s.id.as_str()).collect();
+                done.into_iter()
+                    .filter(|id| !again.contains(&id.as_str()))
+                    .collect()
+            }
+            _ => done,
+        }
     }
 
     /// Takes the sync lock on each node that answers SSH (an unreachable old main in a
@@ -484,6 +513,7 @@ impl Runner {
                 copy_files(m, (old, new), CopyPass::Live, self.allow_deletes, ctx).await
             }
             Action::FreezeOldMain => {
+                ctx.guards = arm_freeze_guards(m, old, new).await?;
                 service(m, new, Svc::Stop).await?;
                 service(m, old, Svc::Stop).await?;
                 run_sql(m, old, &sql::fence(self.flavour)).await?;
@@ -503,8 +533,11 @@ impl Runner {
                     _ => (old, new),
                 };
                 let pos = m.wait_mirror_caught_up(main, replica, step.timeout).await?;
+                // The last step before promotion: from here the old main stays frozen
+                // whatever happens to this console (the way back is forward).
+                let disarmed = disarm_freeze_guards(ctx).await?;
                 Ok(format!(
-                    "{} applied {}'s position {pos}",
+                    "{} applied {}'s position {pos}{disarmed}",
                     name(replica),
                     name(main)
                 ))

@@ -488,7 +488,17 @@ impl Monitor {
         } else {
             ("SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)", 0i64)
         };
-        let r: Option<i64> = conn.exec_first(sql, (pos.clone(), secs)).await?;
+        // The server's own limit, and one on this side for a server that stops answering.
+        let wait = conn.exec_first(sql, (pos.clone(), secs));
+        let r: Option<i64> = tokio::time::timeout(Duration::from_secs(secs + 10), wait)
+            .await
+            .map_err(|_| {
+                eyre!(
+                    "{} did not answer its GTID wait within {} s",
+                    link.cfg.name,
+                    secs + 10
+                )
+            })??;
         if r == Some(ok) {
             Ok(pos)
         } else {

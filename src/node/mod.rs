@@ -5,4 +5,4 @@ mod error;
 mod ssh;
 
 pub use error::SshError;
-pub use ssh::{NodeSsh, Output};
+pub use ssh::{Held, NodeSsh, Output};

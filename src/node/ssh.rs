@@ -28,6 +28,14 @@ impl Output {
     }
 }
 
+/// A remote command held open (`NodeSsh::hold`): lines go to its stdin, answers come
+/// from its stdout. Dropping it closes the channel.
+pub struct Held {
+    _child: openssh::Child<Arc<Session>>,
+    pub stdin: openssh::ChildStdin,
+    pub stdout: tokio::io::BufReader<openssh::ChildStdout>,
+}
+
 /// A node as reached over SSH; cheap to share, safe to use from many tasks at once.
 pub struct NodeSsh {
     cfg: SshConfig,
@@ -216,6 +224,34 @@ impl NodeSsh {
         };
         let result = tokio::time::timeout(timeout, fut).await;
         self.settle(result, timeout).await
+    }
+
+    /// Starts a `bash` script that lives as long as this session's channel: it reads
+    /// lines from the returned handle and answers on its stdout. When the handle is
+    /// dropped, or this process dies, or the link is cut, the script's stdin ends: that
+    /// is how a node-side watchdog learns that the console is gone.
+    pub async fn hold(&self, script: &str) -> Result<Held, SshError> {
+        let session = self.session().await?;
+        let mut cmd = Session::arc_command(session, "bash");
+        cmd.arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().await.map_err(|e| self.lost(&e))?;
+        let stdin = child.stdin().take();
+        let stdout = child.stdout().take();
+        match (stdin, stdout) {
+            (Some(stdin), Some(stdout)) => Ok(Held {
+                _child: child,
+                stdin,
+                stdout: tokio::io::BufReader::new(stdout),
+            }),
+            _ => Err(SshError::Other {
+                host: self.cfg.host.clone(),
+                detail: "no pipes to a held command".into(),
+            }),
+        }
     }
 
     /// Forwards a local Unix socket to `host:port` as seen from the node (a DB tunnel).

@@ -13,7 +13,7 @@ use crate::config::NodeConfig;
 use crate::node::NodeSsh;
 
 /// A `[client]` option file for a node's database.
-fn option_file(node: &NodeConfig) -> Result<String> {
+pub(crate) fn option_file(node: &NodeConfig) -> Result<String> {
     let password = node
         .database
         .password_source()

@@ -6,13 +6,65 @@ use std::time::Duration;
 use color_eyre::eyre::{Result, eyre};
 use mysql_async::prelude::Queryable;
 
+use super::guardian::{Guardian, Restore};
 use crate::config::FreezeMode;
 use crate::monitor::Monitor;
 
-/// Stops writes on `main`. Service mode stops the mirror's OpenKM first (it holds its
-/// index open and takes no writes, so that is not the main's downtime), then the main's.
-/// On failure everything is started or unlocked again before the error is returned.
-pub async fn freeze(monitor: &Monitor, mode: FreezeMode, main: usize, mirror: usize) -> Result<()> {
+/// A frozen pair: what the freeze took is held by watchdogs on the nodes (the main's
+/// writes; with a service freeze also the mirror's OpenKM), so it comes back even if
+/// this process dies before `thaw_main` and `resume_mirror` run.
+pub struct Frozen {
+    mode: FreezeMode,
+    main: usize,
+    mirror: usize,
+    main_guard: Option<Guardian>,
+    mirror_guard: Option<Guardian>,
+}
+
+/// Arms the watchdogs on `main` (and with a service freeze on `mirror`), then stops
+/// writes on `main`. Service mode stops the mirror's OpenKM first (it holds its index
+/// open and takes no writes, so that is not the main's downtime), then the main's. On
+/// failure everything is started or unlocked again before the error is returned.
+/// `marker` (a file on the main) is removed by the main's watchdog once it restored.
+pub async fn freeze(
+    monitor: &Monitor,
+    mode: FreezeMode,
+    (main, mirror): (usize, usize),
+    marker: Option<&str>,
+) -> Result<Frozen> {
+    let (m, r) = (&monitor.nodes[main], &monitor.nodes[mirror]);
+    let max = monitor.cfg.sync.freeze_max_secs;
+    let main_restore = match mode {
+        FreezeMode::Service => Restore::Service,
+        FreezeMode::Database => Restore::Database,
+    };
+    let arm_main = Guardian::arm(&m.ssh, &m.cfg, "sync-main", main_restore, max, marker);
+    let (main_guard, mirror_guard) = match mode {
+        FreezeMode::Service => {
+            let arm_mirror =
+                Guardian::arm(&r.ssh, &r.cfg, "sync-mirror", Restore::Service, max, None);
+            let (a, b) = tokio::join!(arm_main, arm_mirror);
+            (a?, Some(b?))
+        }
+        FreezeMode::Database => (arm_main.await?, None),
+    };
+    let mut frozen = Frozen {
+        mode,
+        main,
+        mirror,
+        main_guard: Some(main_guard),
+        mirror_guard,
+    };
+    if let Err(e) = apply(monitor, mode, main, mirror).await {
+        let _ = thaw_main(monitor, &mut frozen).await;
+        resume_mirror(monitor, frozen).await;
+        return Err(e);
+    }
+    Ok(frozen)
+}
+
+/// The freeze itself (the watchdogs are armed).
+async fn apply(monitor: &Monitor, mode: FreezeMode, main: usize, mirror: usize) -> Result<()> {
     let (m, r) = (&monitor.nodes[main], &monitor.nodes[mirror]);
     match mode {
         FreezeMode::Service => {
@@ -20,42 +72,80 @@ pub async fn freeze(monitor: &Monitor, mode: FreezeMode, main: usize, mirror: us
                 .ssh
                 .run(&r.cfg.service.stop, Duration::from_secs(120))
                 .await;
-            let why = match m
+            match m
                 .ssh
                 .run(&m.cfg.service.stop, Duration::from_secs(120))
                 .await
             {
-                Ok(o) if o.success() => return Ok(()),
-                Ok(o) => o.stdout.trim().to_string(),
-                Err(e) => e.to_string(),
-            };
-            // Leave nothing half-changed: a start on a running instance is harmless.
-            let _ = unfreeze(monitor, mode, main).await;
-            resume_mirror(monitor, mode, mirror).await;
-            Err(eyre!(
-                "stopping OpenKM on {}: {why}; both services were started again",
-                m.cfg.name
-            ))
+                Ok(o) if o.success() => Ok(()),
+                Ok(o) => Err(eyre!(
+                    "stopping OpenKM on {}: {}; both services were started again",
+                    m.cfg.name,
+                    o.stdout.trim()
+                )),
+                Err(e) => Err(eyre!(
+                    "stopping OpenKM on {}: {e}; both services were started again",
+                    m.cfg.name
+                )),
+            }
         }
-        FreezeMode::Database => {
-            let r = monitor
-                .db(main, async |c| {
-                    // The global read lock waits for running commits, so no write is
-                    // half-done when read_only takes effect.
-                    c.query_drop("FLUSH TABLES WITH READ LOCK").await?;
-                    c.query_drop("SET GLOBAL read_only = ON").await?;
-                    c.query_drop("UNLOCK TABLES").await?;
-                    Ok(())
-                })
-                .await;
-            if let Err(e) = r {
-                let _ = unfreeze(monitor, mode, main).await;
-                return Err(eyre!(
+        FreezeMode::Database => monitor
+            .db(main, async |c| {
+                // The global read lock waits for running commits, so no write is
+                // half-done when read_only takes effect.
+                c.query_drop("FLUSH TABLES WITH READ LOCK").await?;
+                c.query_drop("SET GLOBAL read_only = ON").await?;
+                c.query_drop("UNLOCK TABLES").await?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| {
+                eyre!(
                     "setting {}'s database read-only: {e:#}; writes were allowed again",
                     m.cfg.name
-                ));
+                )
+            }),
+    }
+}
+
+/// Gives the main its writes back (its downtime ends here), then stands its watchdog
+/// down. When the console's own restore fails, the watchdog is asked to restore.
+pub async fn thaw_main(monitor: &Monitor, frozen: &mut Frozen) -> Result<()> {
+    let own = unfreeze(monitor, frozen.mode, frozen.main).await;
+    let Some(guard) = frozen.main_guard.take() else {
+        return own;
+    };
+    match own {
+        Ok(()) => {
+            if let Err(e) = guard.release().await {
+                tracing::warn!("releasing the main's freeze watchdog: {e:#}");
             }
             Ok(())
+        }
+        Err(e) => guard.restore().await.map_err(|g| eyre!("{e:#}; and {g:#}")),
+    }
+}
+
+/// Starts the mirror's OpenKM again after a service freeze (it was stopped for its
+/// index), then stands its watchdog down (or asks it to restore, if the start failed).
+pub async fn resume_mirror(monitor: &Monitor, mut frozen: Frozen) {
+    if frozen.mode != FreezeMode::Service {
+        return;
+    }
+    let r = &monitor.nodes[frozen.mirror];
+    let started = r
+        .ssh
+        .run(&r.cfg.service.start, Duration::from_secs(300))
+        .await
+        .is_ok_and(|o| o.success());
+    if let Some(g) = frozen.mirror_guard.take() {
+        let done = if started {
+            g.release().await
+        } else {
+            g.restore().await
+        };
+        if let Err(e) = done {
+            tracing::warn!("the mirror's freeze watchdog: {e:#}");
         }
     }
 }
@@ -105,16 +195,5 @@ pub async fn unfreeze(monitor: &Monitor, mode: FreezeMode, main: usize) -> Resul
                 )),
             }
         }
-    }
-}
-
-/// Starts the mirror's OpenKM again after a service freeze (it was stopped for its index).
-pub async fn resume_mirror(monitor: &Monitor, mode: FreezeMode, mirror: usize) {
-    if mode == FreezeMode::Service {
-        let r = &monitor.nodes[mirror];
-        let _ = r
-            .ssh
-            .run(&r.cfg.service.start, Duration::from_secs(300))
-            .await;
     }
 }

@@ -7,6 +7,7 @@ pub mod events;
 pub mod exit;
 pub mod freeze;
 pub mod guard;
+pub mod guardian;
 pub mod itemize;
 pub mod journal;
 pub mod manifest;

@@ -218,6 +218,7 @@ pub async fn run(
     let lock = Lock::take(&s_ssh, &s_cfg.state_dir.display().to_string()).await?;
     let sync_cfg = &monitor.cfg.sync;
     let mode = sync_cfg.freeze;
+    let mut frozen_pair = None;
     let result = async {
         let mut tracker = Tracker::new(&plan.totals);
         let bulk = bulk_list(&plan);
@@ -241,19 +242,22 @@ pub async fn run(
             FreezeMode::Database => format!("freezing: {}'s database read-only", s_cfg.name),
         })
         .await;
-        // A database freeze outlives a console that dies in it: mark it in the lock, so
-        // the next run can give the main its writes back (`recover_dead_freeze`).
-        let marker = quote(&format!("{}/frozen", lock.path));
+        // A database freeze is marked in the lock until it is undone (by this run, or
+        // by the main's watchdog), so the next run can still recover a main left
+        // read-only (`recover_dead_freeze`), the second line of defence.
+        let marker = format!("{}/frozen", lock.path);
         if mode == FreezeMode::Database {
             s_ssh
                 .run(
-                    &format!("echo database > {marker}"),
+                    &format!("echo database > {}", quote(&marker)),
                     Duration::from_secs(30),
                 )
                 .await?;
         }
+        let mark = (mode == FreezeMode::Database).then_some(marker.as_str());
+        let mut pair = freeze::freeze(&monitor, mode, (src, dst), mark).await?;
         let frozen = Instant::now();
-        freeze::freeze(&monitor, mode, src, dst).await?;
+        let mut cancel = opts.cancel.clone();
         let frozen_work = async {
             let with_index = mode == FreezeMode::Service;
             phase("final pass").await;
@@ -264,9 +268,11 @@ pub async fn run(
             let pos = match sync_cfg.database {
                 crate::config::DbSyncMode::Replication => {
                     phase("waiting for the mirror's database to apply the main's position").await;
-                    monitor
-                        .wait_mirror_caught_up(src, dst, Duration::from_secs(60))
-                        .await?
+                    // A cancel ends the wait: the main's writes come first.
+                    tokio::select! {
+                        r = monitor.wait_mirror_caught_up(src, dst, Duration::from_secs(60)) => r?,
+                        _ = copy::wait_cancel(&mut cancel) => return Err(eyre!(CANCELLED)),
+                    }
                 }
                 crate::config::DbSyncMode::Dump => {
                     phase("dumping the main's database into the mirror").await;
@@ -280,13 +286,17 @@ pub async fn run(
         }
         .await;
         phase(&format!("unfreezing {}", s_cfg.name)).await;
-        let thawed = freeze::unfreeze(&monitor, mode, src).await;
+        let thawed = freeze::thaw_main(&monitor, &mut pair).await;
         let downtime = frozen.elapsed();
         if thawed.is_ok() && mode == FreezeMode::Database {
             let _ = s_ssh
-                .run(&format!("rm -f {marker}"), Duration::from_secs(30))
+                .run(
+                    &format!("rm -f {}", quote(&marker)),
+                    Duration::from_secs(30),
+                )
                 .await;
         }
+        frozen_pair = Some(pair);
         thawed?;
         let (pos, point) = frozen_work?;
         Ok::<_, color_eyre::eyre::Report>((tracker, downtime, pos, point))
@@ -294,7 +304,11 @@ pub async fn run(
     .await;
     // The mirror's OpenKM (stopped by a service freeze) starts again whatever happened;
     // after a good run, while both datastores are verified.
-    let resume_mirror = freeze::resume_mirror(&monitor, mode, dst);
+    let resume_mirror = async {
+        if let Some(p) = frozen_pair {
+            freeze::resume_mirror(&monitor, p).await;
+        }
+    };
     let (mut tracker, downtime, pos, point) = match result {
         Ok(v) => v,
         Err(e) => {

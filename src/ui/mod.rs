@@ -33,10 +33,50 @@ const MIN_FRAME: Duration = Duration::from_millis(50);
 
 /// Opens the console on a pair and runs it until the operator quits.
 pub async fn run(cfg: Config, config_path: std::path::PathBuf, readonly: bool) -> Result<()> {
+    let signals = crate::signals::cancel_on_signals()?;
     let mut terminal = terminal::enter()?;
-    let result = event_loop(&mut terminal, cfg, &config_path, readonly).await;
+    let mut running = None;
+    let result = event_loop(
+        &mut terminal,
+        cfg,
+        &config_path,
+        readonly,
+        signals,
+        &mut running,
+    )
+    .await;
     terminal::leave();
+    if let Some(r) = running {
+        r.finish().await;
+    }
     result
+}
+
+/// A sync still running when the console ends (quit, SIGTERM, SIGHUP): it is cancelled,
+/// and the console waits for it to give the main back its writes.
+struct RunningSync {
+    cancel: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    events: mpsc::Receiver<engine::EngineEvent>,
+    limit: Duration,
+}
+
+impl RunningSync {
+    async fn finish(mut self) {
+        if self.task.is_finished() {
+            return;
+        }
+        eprintln!("okmirror: cancelling the running sync (a frozen main takes writes again)...");
+        let _ = self.cancel.send(true);
+        let drain = async { while self.events.recv().await.is_some() {} };
+        tokio::select! {
+            _ = &mut self.task => {}
+            _ = drain => {}
+            _ = tokio::time::sleep(self.limit) => {
+                eprintln!("okmirror: the sync did not end in time; the nodes' watchdogs restore what it froze");
+            }
+        }
+    }
 }
 
 async fn event_loop(
@@ -44,13 +84,17 @@ async fn event_loop(
     cfg: Config,
     config_path: &Path,
     readonly: bool,
+    mut signals: tokio::sync::watch::Receiver<bool>,
+    running: &mut Option<RunningSync>,
 ) -> Result<()> {
     let theme = Theme::from_env();
+    let limit = Duration::from_secs(cfg.sync.freeze_max_secs + 60);
     let mut app = App::new(&cfg, &config_path.display().to_string(), readonly);
     let monitor = Arc::new(Monitor::new(Arc::new(cfg)));
     let (tx, mut rx) = mpsc::channel(256);
     let engine = engine::start(Arc::clone(&monitor), tx.clone());
     let mut cancel_sync: Option<tokio::sync::watch::Sender<bool>> = None;
+    let mut sync_task: Option<tokio::task::JoinHandle<()>> = None;
     if !readonly {
         offer_resume(&mut app, &monitor).await;
     }
@@ -93,6 +137,7 @@ async fn event_loop(
                 None => break,
             },
             _ = frame_due => {}
+            _ = signals.wait_for(|c| *c) => break,
         }
         if app.sync_plan_requested {
             app.sync_plan_requested = false;
@@ -111,7 +156,7 @@ async fn event_loop(
                     allow_deletes,
                     cancel: Some(crx),
                 };
-                engine::start_sync(Arc::clone(&monitor), opts, tx.clone());
+                sync_task = Some(engine::start_sync(Arc::clone(&monitor), opts, tx.clone()));
             }
             Some(SyncCommand::Cancel) => {
                 if let Some(c) = &cancel_sync {
@@ -141,6 +186,14 @@ async fn event_loop(
         }
     }
     drop(engine);
+    if let (Some(cancel), Some(task)) = (cancel_sync, sync_task) {
+        *running = Some(RunningSync {
+            cancel,
+            task,
+            events: rx,
+            limit,
+        });
+    }
     tracing::info!("console closed");
     Ok(())
 }
