@@ -324,3 +324,123 @@ fn a_console_killed_in_a_database_freeze_gives_the_main_back() {
         killed_in_freeze(signal, "database");
     }
 }
+
+/// The PIDs of the SSH master processes a console made under the runtime dir `rt` for
+/// `host` (found by their control path, which is private to that console).
+fn ssh_masters(rt: &Path, host: &str) -> Vec<u32> {
+    let needle = rt.display().to_string();
+    let mut pids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.first().is_some_and(|a| a == "ssh")
+            && args.iter().any(|a| a == "-M")
+            && args.iter().any(|a| a.starts_with(&needle))
+            && args.last().is_some_and(|a| a == host)
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn a_cut_link_to_the_main_inside_the_freeze_gives_the_main_back() {
+    use std::io::BufRead;
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tmp.path().join("rt");
+    std::fs::create_dir(&rt).unwrap();
+    std::fs::set_permissions(&rt, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let config = config_with(lab, tmp.path(), "freeze = \"database\"");
+    let alpha = lab.node("alpha").ssh.host.clone();
+    let log_before = guard_log(lab).len();
+    let stalled = StalledMirror::new(lab);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(&config)
+        .args(["sync", "--yes"])
+        .env("OKMIRROR_DATA_DIR", tmp.path())
+        .env("XDG_RUNTIME_DIR", &rt)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut out = String::new();
+    let frozen = loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => {
+                out.push_str(&line);
+                out.push('\n');
+                if line.starts_with("sync: waiting for the mirror's database") {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    assert!(frozen, "never frozen:\n{out}");
+    assert_eq!(
+        lab.sql("alpha", "SELECT @@read_only"),
+        "1",
+        "alpha is frozen"
+    );
+    let masters = ssh_masters(&rt, &alpha);
+    assert_eq!(masters.len(), 1, "one master to {alpha}: {masters:?}");
+    let pid = masters[0].to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let cut = Instant::now();
+    // The console still runs (it waits for the stalled mirror): alpha must not wait
+    // for it.
+    let back = wait_until(Duration::from_secs(15), || {
+        lab.sql("alpha", "SELECT @@read_only") == "0" && front_door_write("cut-link")
+    });
+    let took = cut.elapsed();
+    let guard = guard_log(lab)[log_before..].to_string();
+    drop(stalled);
+    let _ = child.wait();
+    let _ = reader.join();
+    out.extend(rx.try_iter().map(|l| l + "\n"));
+    assert!(
+        back.is_some() && took < Duration::from_secs(10),
+        "alpha took no writes within 10 s of the cut ({back:?}, {took:?})\n{out}\n{guard}"
+    );
+    assert!(
+        guard.contains("restored"),
+        "alpha's watchdog restored it\n{out}\n{guard}"
+    );
+    assert!(
+        !lab.node("alpha")
+            .state_dir
+            .join("sync.lock/frozen")
+            .exists()
+    );
+    let (code, out, err) = okm(lab, tmp.path(), &["sync", "--yes", "--json"]);
+    assert_eq!(code, 0, "the next sync\n{out}\n{err}");
+}

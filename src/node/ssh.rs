@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssh::{ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio};
+use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Socket, Stdio};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Mutex, mpsc};
 
 use super::error::SshError;
 use crate::config::SshConfig;
+
+/// How long an SSH master with no session left stays up (seconds).
+const MASTER_IDLE: std::num::NonZeroUsize = std::num::NonZeroUsize::new(600).unwrap();
 
 /// What a finished remote command left.
 #[derive(Debug, Clone)]
@@ -79,6 +82,9 @@ impl NodeSsh {
             .port(self.cfg.port)
             .connect_timeout(Duration::from_secs(self.cfg.connect_timeout_secs))
             .server_alive_interval(Duration::from_secs(5))
+            // A console killed by SIGKILL cannot close its master: an idle one exits on
+            // its own instead of living forever (a running console is never idle).
+            .control_persist(ControlPersist::IdleFor(MASTER_IDLE))
             .control_directory(&self.control_dir)
             .known_hosts_check(if self.cfg.strict_host_key_checking {
                 KnownHosts::Strict

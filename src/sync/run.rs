@@ -854,9 +854,16 @@ impl Lock {
         if self.borrowed {
             return;
         }
+        // A freeze marker stays until the freeze is really undone (the main's watchdog
+        // removes it then); the lock folder stays with it, for the next run to recover.
         let p = quote(&self.path);
         let _ = ssh
-            .run(&format!("rm -rf {p}"), Duration::from_secs(30))
+            .run(
+                &format!(
+                    "if [ -f {p}/frozen ]; then rm -f {p}/*.list {p}/*.pid; else rm -rf {p}; fi"
+                ),
+                Duration::from_secs(30),
+            )
             .await;
     }
 }
