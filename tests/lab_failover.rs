@@ -288,38 +288,6 @@ fn failover_to_bravo_when_alpha_dies_then_rejoin_alpha_as_its_mirror() {
     assert_traffic_moved(lab, "alpha", "bravo");
 }
 
-/// Starts a flow and kills the console (SIGKILL) as soon as it announces step `k`, that
-/// is right after step `k - 1` finished (the console may get a little further before
-/// the signal lands). Returns the output seen.
-fn kill_at_step(lab: &common::Lab, data: &Path, args: &[&str], k: usize) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
-        .arg("--config")
-        .arg(&lab.config_path)
-        .args(args)
-        .env("OKMIRROR_DATA_DIR", data)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut seen = String::new();
-    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        let announced = line
-            .strip_prefix('[')
-            .and_then(|r| r.split('/').next())
-            .and_then(|n| n.trim().parse::<usize>().ok());
-        if announced == Some(k) {
-            child.kill().unwrap();
-            break;
-        }
-    }
-    let _ = child.wait();
-    seen
-}
-
 #[test]
 fn a_console_killed_at_any_step_of_a_switchover_finishes_it_on_resume() {
     let (lab, _g) = common::exclusive();
@@ -338,7 +306,7 @@ fn a_console_killed_at_any_step_of_a_switchover_finishes_it_on_resume() {
     assert_eq!(steps, 13);
     let (mut main, mut mirror) = ("alpha", "bravo");
     for k in 1..=steps {
-        let seen = kill_at_step(
+        let seen = common::kill_at_step(
             lab,
             tmp.path(),
             &[
@@ -411,9 +379,14 @@ fn an_interrupted_switchover_rolls_back_before_promotion_but_not_after() {
         "--confirm-node",
         "bravo",
     ];
-    // Killed right after the freeze: alpha is read-only, OpenKM stopped on both.
-    kill_at_step(lab, tmp.path(), &args, 4);
-    assert_eq!(lab.sql("alpha", "SELECT @@read_only"), "1");
+    // Killed right after the freeze, before promotion: alpha's watchdog gives it its
+    // writes back on its own, at once; the journal still offers the rollback.
+    common::kill_at_step(lab, tmp.path(), &args, 4);
+    let back = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        lab.sql("alpha", "SELECT @@read_only") == "0"
+    });
+    assert!(back, "alpha takes writes again within 10 s of the kill");
     let (code, _, err) = okm(lab, tmp.path(), &["rollback"]);
     assert_ne!(code, 0, "a rollback needs --yes: {err}");
     let (code, _, err) = okm(lab, tmp.path(), &["rollback", "--yes"]);
@@ -429,8 +402,18 @@ fn an_interrupted_switchover_rolls_back_before_promotion_but_not_after() {
     let (_, _, err) = okm(lab, tmp.path(), &["resume"]);
     assert!(err.contains("no unfinished flow"), "{err}");
 
-    // Killed after the promotion: the way back is forward.
-    kill_at_step(lab, tmp.path(), &args, 7);
+    // Killed after the promotion: the way back is forward. The freeze's watchdogs were
+    // stood down before it, so alpha stays read-only and its OpenKM stopped: no second
+    // writer, however long nobody comes back.
+    common::kill_at_step(lab, tmp.path(), &args, 7);
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(
+        lab.sql("alpha", "SELECT @@read_only"),
+        "1",
+        "alpha stays fenced"
+    );
+    let (code, _) = common::http(&["http://127.0.0.2:8080/OpenKM/Status"]);
+    assert_ne!(code, 200, "alpha's OpenKM stays stopped");
     let (code, _, err) = okm(lab, tmp.path(), &["rollback", "--yes"]);
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("the way back is forward"), "{err}");

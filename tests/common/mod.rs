@@ -406,3 +406,36 @@ impl Lab {
         }
     }
 }
+
+/// Starts a flow and kills the console (SIGKILL) as soon as it announces step `k`, that
+/// is right after step `k - 1` finished (the console may get a little further before
+/// the signal lands). Returns the output seen.
+pub fn kill_at_step(lab: &Lab, data: &Path, args: &[&str], k: usize) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(&lab.config_path)
+        .args(args)
+        .env("OKMIRROR_DATA_DIR", data)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        let announced = line
+            .strip_prefix('[')
+            .and_then(|r| r.split('/').next())
+            .and_then(|n| n.trim().parse::<usize>().ok());
+        if announced == Some(k) {
+            child.kill().unwrap();
+            break;
+        }
+    }
+    let _ = child.wait();
+    seen
+}
