@@ -31,6 +31,26 @@ pub fn duration_secs(s: f64) -> String {
     }
 }
 
+/// Masks what looks like a secret in a text that leaves the process (a journal, a
+/// report, an error echoing SQL or a command): the value after `password`, `passwd`,
+/// `pwd`, `secret`, `token`, `IDENTIFIED BY`, `MASTER_PASSWORD` / `SOURCE_PASSWORD`,
+/// and the user-info part of a URL, become `***`.
+pub fn mask_secrets(text: &str) -> String {
+    use std::sync::LazyLock;
+    static KEYED: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
+            r#"(?i)((?:[a-z_-]*password|passwd|pwd|secret|token|identified\s+by)\s*(?:[=:]\s*|\s+))('[^']*'|"[^"]*"|[^\s'",;)]+)"#,
+        )
+        .expect("a valid pattern")
+    });
+    static URL: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"(?i)([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@")
+            .expect("a valid pattern")
+    });
+    let s = KEYED.replace_all(text, "${1}***");
+    URL.replace_all(&s, "${1}***@").into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +62,28 @@ mod tests {
         assert_eq!(duration_secs(0.0123), "12 ms");
         assert_eq!(duration_secs(12.34), "12.3 s");
         assert_eq!(duration_secs(7200.0), "2.0 h");
+    }
+
+    #[test]
+    fn secrets_are_masked_in_commands_sql_and_urls() {
+        assert_eq!(
+            mask_secrets(
+                "CHANGE MASTER TO MASTER_USER='repl', MASTER_PASSWORD='s3 cr;t', MASTER_PORT=3306"
+            ),
+            "CHANGE MASTER TO MASTER_USER='repl', MASTER_PASSWORD=***, MASTER_PORT=3306"
+        );
+        assert_eq!(
+            mask_secrets("/usr/local/bin/fence --password hunter2 {node}"),
+            "/usr/local/bin/fence --password ***".to_string() + " {node}"
+        );
+        assert_eq!(
+            mask_secrets("ALTER USER x IDENTIFIED BY \"abc\""),
+            "ALTER USER x IDENTIFIED BY ***"
+        );
+        assert_eq!(
+            mask_secrets("curl https://admin:pa55@dns.example/api token=XYZ"),
+            "curl https://admin:***@dns.example/api token=***"
+        );
+        assert_eq!(mask_secrets("nothing to hide here"), "nothing to hide here");
     }
 }

@@ -444,3 +444,68 @@ fn a_cut_link_to_the_main_inside_the_freeze_gives_the_main_back() {
     let (code, out, err) = okm(lab, tmp.path(), &["sync", "--yes", "--json"]);
     assert_eq!(code, 0, "the next sync\n{out}\n{err}");
 }
+
+/// alpha's mysqld stopped (SIGSTOP, by its PID) while it lives: its SQL hangs while its
+/// host still answers SSH. Continued on drop.
+struct HungDatabase(String);
+
+impl HungDatabase {
+    fn new(lab: &common::Lab, node: &str) -> HungDatabase {
+        let pid = std::fs::read_to_string(lab.dir.join(format!("nodes/{node}/run/mysqld.pid")))
+            .unwrap()
+            .trim()
+            .to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-STOP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        HungDatabase(pid)
+    }
+}
+
+impl Drop for HungDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &self.0]).status();
+    }
+}
+
+#[test]
+fn a_failover_is_refused_when_the_old_main_answers_but_its_fence_sql_hangs() {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, out, err) = {
+        let _hung = HungDatabase::new(lab, "alpha");
+        okm(
+            lab,
+            tmp.path(),
+            &[
+                "failover",
+                "--to",
+                "bravo",
+                "--yes",
+                "--confirm-node",
+                "alpha",
+                "--confirm-node",
+                "bravo",
+            ],
+        )
+    };
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("alpha answers but is not proven fenced"),
+        "the fence step names why\n{err}"
+    );
+    assert!(err.contains("nothing was promoted"), "{err}");
+    assert_eq!(
+        lab.sql("bravo", "SELECT @@read_only"),
+        "1",
+        "bravo stays the mirror"
+    );
+    assert!(
+        lab.slave_status("bravo").contains("Master_Host: 127.0.0.2"),
+        "bravo still replicates from alpha"
+    );
+}

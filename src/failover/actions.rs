@@ -414,6 +414,43 @@ pub(super) async fn assess_rejoin(m: &Monitor, old: usize, new: usize) -> Result
     ))
 }
 
+/// What fencing the old main could see of it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FenceSeen {
+    /// It answered on SSH or its database at some point.
+    pub answered: bool,
+    /// `read_only` (and `super_read_only` on MySQL) seen ON over a fresh connection.
+    pub read_only_proven: bool,
+    /// Its OpenKM seen stopped (the status command exits non-zero).
+    pub service_stopped: bool,
+}
+
+/// How an old main counts as fenced, from what was seen (pure, so it is unit tested):
+/// a node that answered at any point needs proof (read-only seen, OpenKM stopped) or
+/// the fence command; only a node that never answered may be attested by the operator.
+pub(super) fn fence_verdict(seen: FenceSeen, has_command: bool) -> FenceVerdict {
+    if seen.read_only_proven && seen.service_stopped {
+        FenceVerdict::Proven
+    } else if has_command {
+        FenceVerdict::RunCommand
+    } else if seen.answered {
+        FenceVerdict::Refuse
+    } else {
+        FenceVerdict::Attested
+    }
+}
+
+/// What fencing decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FenceVerdict {
+    Proven,
+    RunCommand,
+    /// It answered but is not proven fenced, and there is no fence command.
+    Refuse,
+    /// It never answered: the operator typed its name to attest it is down or isolated.
+    Attested,
+}
+
 pub(super) async fn fence_old_main(
     m: &Monitor,
     old: usize,
@@ -421,60 +458,79 @@ pub(super) async fn fence_old_main(
     ctx: &mut Ctx,
 ) -> Result<String> {
     let n = &m.nodes[old];
-    let mut done = Vec::new();
-    let ssh_ok = matches!(
-        tokio::time::timeout(Duration::from_secs(15), n.ssh.run(&n.cfg.service.stop, Duration::from_secs(60))).await,
-        Ok(Ok(ref o)) if o.success()
-    );
-    if ssh_ok {
-        done.push("OpenKM stopped".to_string());
+    let t = Duration::from_secs(15);
+    let mut seen = FenceSeen::default();
+    let stop =
+        tokio::time::timeout(t, n.ssh.run(&n.cfg.service.stop, Duration::from_secs(60))).await;
+    seen.answered |= matches!(stop, Ok(Ok(_)));
+    // Its result is not proof: the fresh read below is.
+    let _ = tokio::time::timeout(t, run_sql(m, old, &sql::fence(flavour))).await;
+    // Proof, read afresh: a new connection, and the status command.
+    let status = tokio::time::timeout(Duration::from_secs(5), status_of(m, old)).await;
+    if let Ok(Ok((_, st))) = &status {
+        seen.answered = true;
+        seen.read_only_proven = !st.writable();
     }
-    let db_ok = matches!(
-        tokio::time::timeout(
-            Duration::from_secs(15),
-            run_sql(m, old, &sql::fence(flavour)),
-        )
-        .await,
-        Ok(Ok(()))
-    );
-    if db_ok {
-        done.push("database read-only".to_string());
+    let svc = tokio::time::timeout(
+        Duration::from_secs(10),
+        n.ssh.run(&n.cfg.service.status, Duration::from_secs(10)),
+    )
+    .await;
+    if let Ok(Ok(o)) = &svc {
+        seen.answered = true;
+        seen.service_stopped = !o.success();
     }
-    if !ssh_ok && !db_ok {
-        match &m.cfg.failover.fence_command {
-            Some(cmd) => {
-                let cmd = cmd.replace("{node}", &n.cfg.name);
-                let out = tokio::process::Command::new("sh")
-                    .arg("-c")
-                    .arg(&cmd)
-                    .output()
-                    .await
-                    .wrap_err_with(|| format!("running the fence command {cmd:?}"))?;
-                if !out.status.success() {
-                    return Err(eyre!(
-                        "the fence command failed ({}): {}; {} is not fenced",
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr).trim(),
-                        n.cfg.name
-                    ));
-                }
-                done.push(format!("unreachable; fenced by `{cmd}`"));
-            }
-            None => done.push("unreachable; the operator attested it is down or isolated".into()),
+    let how = match fence_verdict(seen, m.cfg.failover.fence_command.is_some()) {
+        FenceVerdict::Proven => {
+            "read-only seen over a fresh connection; OpenKM stopped".to_string()
         }
-    }
-    // Whatever happened: a reachable, writable old main blocks the promotion.
-    if let Ok(Ok((_, st))) = tokio::time::timeout(Duration::from_secs(5), status_of(m, old)).await
-        && st.writable()
-    {
+        FenceVerdict::RunCommand => run_fence_command(m, old).await?,
+        FenceVerdict::Attested => {
+            "unreachable; the operator attested it is down or isolated".into()
+        }
+        FenceVerdict::Refuse => {
+            return Err(eyre!(
+                "{name} answers but is not proven fenced (read-only seen: {ro}, OpenKM stopped: {sv}); \
+                 refusing to promote: two writable mains would follow. Stop {name}'s OpenKM and \
+                 make its database read-only (or power it off), or configure [failover] \
+                 fence_command, then resume",
+                name = n.cfg.name,
+                ro = seen.read_only_proven,
+                sv = seen.service_stopped
+            ));
+        }
+    };
+    ctx.fenced_by = Some(how.clone());
+    Ok(format!("{}: {how}", n.cfg.name))
+}
+
+/// Runs `[failover] fence_command` here; only its success fences.
+async fn run_fence_command(m: &Monitor, old: usize) -> Result<String> {
+    let name = &m.nodes[old].cfg.name;
+    let cmd = m
+        .cfg
+        .failover
+        .fence_command
+        .as_deref()
+        .ok_or_else(|| eyre!("no fence_command configured"))?
+        .replace("{node}", name);
+    let run = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&cmd)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .map_err(|_| eyre!("the fence command did not finish in 120 s; {name} is not fenced"))?
+        .wrap_err("running the fence command")?;
+    if !out.status.success() {
         return Err(eyre!(
-            "{} is reachable and still writable: refusing to go on",
-            n.cfg.name
+            "the fence command failed ({}): {}; {name} is not fenced",
+            out.status,
+            crate::format::mask_secrets(String::from_utf8_lossy(&out.stderr).trim())
         ));
     }
-    let s = done.join("; ");
-    ctx.fenced_by = Some(s.clone());
-    Ok(format!("{}: {s}", n.cfg.name))
+    Ok("fenced by the fence command".into())
 }
 
 pub(super) async fn drain_relay(m: &Monitor, new: usize, timeout: Duration) -> Result<String> {
@@ -507,18 +563,31 @@ pub(super) async fn drain_relay(m: &Monitor, new: usize, timeout: Duration) -> R
 
 pub(super) async fn promote(
     m: &Monitor,
-    old: usize,
-    new: usize,
+    (old, new): (usize, usize),
     flavour: Flavour,
+    unreadable_ok: bool,
 ) -> Result<String> {
     let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
-    // Never two writable nodes: refuse while the old main answers and takes writes.
-    if let Ok(Ok((_, st))) = tokio::time::timeout(Duration::from_secs(5), status_of(m, old)).await
-        && st.writable()
-    {
-        return Err(eyre!(
-            "refusing to promote {nn}: {on} is reachable and writable (fence it first)"
-        ));
+    // Never two writable mains: refuse while the old main answers and takes writes, and
+    // when it cannot be read at all, unless a failover's fence step settled that.
+    match tokio::time::timeout(Duration::from_secs(5), status_of(m, old)).await {
+        Ok(Ok((_, st))) if st.writable() => {
+            return Err(eyre!(
+                "refusing to promote {nn}: {on} is reachable and writable (fence it first)"
+            ));
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) | Err(_) if unreadable_ok => {}
+        Ok(Err(e)) => {
+            return Err(eyre!(
+                "refusing to promote {nn}: {on}'s state cannot be read ({e:#}); a switchover needs it read-only"
+            ));
+        }
+        Err(_) => {
+            return Err(eyre!(
+                "refusing to promote {nn}: {on}'s database did not answer in 5 s; a switchover needs it read-only"
+            ));
+        }
     }
     let (_, st) = status_of(m, new).await?;
     if st.writable() && st.replica.is_none() {
@@ -526,6 +595,20 @@ pub(super) async fn promote(
     }
     run_sql(m, new, &sql::promote(flavour)).await?;
     Ok(format!("{nn} promoted: replication reset, writable"))
+}
+
+/// Fences `i` (read-only; `super_read_only` too on MySQL) and proves it over a fresh
+/// connection.
+pub(super) async fn ensure_fenced(m: &Monitor, i: usize, flavour: Flavour) -> Result<()> {
+    run_sql(m, i, &sql::fence(flavour)).await?;
+    let (_, st) = status_of(m, i).await?;
+    if st.writable() {
+        return Err(eyre!(
+            "{} is still writable after fencing; make it read-only by hand before going on",
+            m.nodes[i].cfg.name
+        ));
+    }
+    Ok(())
 }
 
 /// Sets OpenKM's flag on one node, out of the binlog; a read-only server is opened for
@@ -546,15 +629,11 @@ pub(super) async fn set_flag(m: &Monitor, i: usize, readonly: bool) -> Result<()
     match first {
         Ok(()) => Ok(()),
         Err(mysql_async::Error::Server(e)) if e.code == 1290 || e.code == 1836 => {
-            let lift: &[&str] = match st.flavour {
-                Flavour::MySql => &[
-                    "SET GLOBAL super_read_only = OFF",
-                    "SET GLOBAL read_only = OFF",
-                ],
-                Flavour::MariaDb => &["SET GLOBAL read_only = OFF"],
-            };
-            for s in lift {
-                c.query_drop(*s).await?;
+            // On this one connection: lift what blocks okmirror's own write, write,
+            // fence again. On MySQL only super_read_only is lifted (read_only stays ON,
+            // so OpenKM's user can never write meanwhile).
+            for s in sql::lift_for_flag(st.flavour) {
+                c.query_drop(s).await?;
             }
             let r = async {
                 for s in &stmts {
@@ -563,7 +642,9 @@ pub(super) async fn set_flag(m: &Monitor, i: usize, readonly: bool) -> Result<()
                 Ok::<_, mysql_async::Error>(())
             }
             .await;
-            run_sql(m, i, &sql::fence(st.flavour)).await?;
+            for s in sql::fence(st.flavour) {
+                c.query_drop(s).await?;
+            }
             r.wrap_err("setting system.readonly")
         }
         Err(e) => Err(e).wrap_err("setting system.readonly"),
@@ -601,10 +682,10 @@ pub(super) async fn switch_traffic(m: &Monitor, old: usize, new: usize) -> Resul
             return Err(eyre!(
                 "the traffic hook failed ({}): {}",
                 out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
+                crate::format::mask_secrets(String::from_utf8_lossy(&out.stderr).trim())
             ));
         }
-        done.push(format!("hook `{cmd}` ran"));
+        done.push("the traffic hook ran".to_string());
     }
     if done.is_empty() {
         done.push("no traffic switch configured: move clients yourself".into());
@@ -865,4 +946,35 @@ pub(super) async fn loss_report(m: &Monitor, old: usize, new: usize, ctx: &Ctx) 
         parts.push(format!("fencing: {f}"));
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_that_answered_needs_proof_or_the_fence_command() {
+        let seen = |answered, ro, stopped| FenceSeen {
+            answered,
+            read_only_proven: ro,
+            service_stopped: stopped,
+        };
+        use FenceVerdict::*;
+        assert_eq!(fence_verdict(seen(true, true, true), false), Proven);
+        // The fence SQL hung, the service stop worked: not proof.
+        assert_eq!(fence_verdict(seen(true, false, true), false), Refuse);
+        assert_eq!(fence_verdict(seen(true, true, false), false), Refuse);
+        assert_eq!(fence_verdict(seen(true, false, true), true), RunCommand);
+        // Never answered: the command if there is one, else the operator's word.
+        assert_eq!(fence_verdict(seen(false, false, false), true), RunCommand);
+        assert_eq!(fence_verdict(seen(false, false, false), false), Attested);
+    }
+
+    #[test]
+    fn on_mysql_the_flag_write_never_lifts_read_only() {
+        assert_eq!(
+            sql::lift_for_flag(Flavour::MySql),
+            vec!["SET GLOBAL super_read_only = OFF"]
+        );
+    }
 }

@@ -363,9 +363,11 @@ impl Runner {
                 Err(_) => Err(eyre!("timed out after {} s", step.timeout.as_secs())),
             };
             let ms = t0.elapsed().as_millis() as u64;
+            // Journals and reports outlive the run: nothing that looks like a secret
+            // (a hook's or fence command's words, SQL echoed in an error) goes in.
             let (ok, output) = match r {
-                Ok(o) => (true, o),
-                Err(e) => (false, format!("{e:#}")),
+                Ok(o) => (true, crate::format::mask_secrets(&o)),
+                Err(e) => (false, crate::format::mask_secrets(&format!("{e:#}"))),
             };
             j.append(Entry::Done {
                 step: step.id.clone(),
@@ -544,13 +546,24 @@ impl Runner {
             }
             Action::FenceOldMain => fence_old_main(m, old, self.flavour, ctx).await,
             Action::DrainRelay => drain_relay(m, new, step.timeout).await,
-            Action::Promote => promote(m, old, new, self.flavour).await,
+            Action::Promote => {
+                // A failover's fence step already proved or attested the old main fenced;
+                // a switchover's old main must answer.
+                let unreadable_ok = self.kind == FlowKind::Failover;
+                promote(m, (old, new), self.flavour, unreadable_ok).await
+            }
             Action::Flags => {
                 set_flag(m, new, false).await?;
                 let mut out = format!("{}: system.readonly = false", name(new));
                 if self.kind == FlowKind::Switchover {
                     set_flag(m, old, true).await?;
-                    out.push_str(&format!("; {}: system.readonly = true", name(old)));
+                    // Whatever the flag's write did (and on a resume, whatever an earlier
+                    // try left), the old main ends fenced, seen over a fresh connection.
+                    ensure_fenced(m, old, self.flavour).await?;
+                    out.push_str(&format!(
+                        "; {}: system.readonly = true, read-only",
+                        name(old)
+                    ));
                 }
                 Ok(out)
             }

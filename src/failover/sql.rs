@@ -16,6 +16,16 @@ pub fn fence(flavour: Flavour) -> Vec<String> {
     v
 }
 
+/// What lets okmirror's own (privileged) user write OpenKM's flag on a fenced node: on
+/// MySQL only `super_read_only`, so `read_only` keeps every other user out; MariaDB has
+/// no such split, so `read_only` is lifted for the one statement on one connection.
+pub fn lift_for_flag(flavour: Flavour) -> Vec<&'static str> {
+    match flavour {
+        Flavour::MySql => vec!["SET GLOBAL super_read_only = OFF"],
+        Flavour::MariaDb => vec!["SET GLOBAL read_only = OFF"],
+    }
+}
+
 /// Makes a replica a standalone writable main.
 pub fn promote(flavour: Flavour) -> Vec<String> {
     match flavour {
