@@ -6,6 +6,8 @@ use clap::Parser;
 use okmirror::cli::{self, Cli};
 
 fn main() -> ExitCode {
+    // Everything okmirror writes here (logs, journals, reports, sockets) is private.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     if let Err(e) = color_eyre::install() {
         eprintln!("okmirror: {e}");

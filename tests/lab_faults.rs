@@ -509,3 +509,52 @@ fn a_failover_is_refused_when_the_old_main_answers_but_its_fence_sql_hangs() {
         "bravo still replicates from alpha"
     );
 }
+
+#[test]
+fn a_socket_folder_prepared_by_another_user_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let (lab, _g) = common::shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tmp.path().join("rt");
+    std::fs::create_dir(&rt).unwrap();
+    // What another local user could have left where okmirror's sockets go.
+    let uid = effective_uid();
+    let planted = rt.join(format!("okmirror-{uid}"));
+    std::fs::create_dir(&planted).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(&lab.config_path)
+        .args(["status", "--no-diff"])
+        .env("OKMIRROR_DATA_DIR", tmp.path().join("data"))
+        .env("XDG_RUNTIME_DIR", &rt)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "refusing {}: it is owned by uid 65534",
+            planted.display()
+        )),
+        "the refusal names the folder and why\n{text}"
+    );
+    // Nothing of okmirror's went into it.
+    assert_eq!(std::fs::read_dir(&planted).unwrap().count(), 0);
+}
+
+/// This process's effective uid (root in CI; the socket folder is named after it).
+fn effective_uid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}

@@ -117,5 +117,12 @@ fn inline_secret_keys(config: &Config) -> Vec<String> {
             keys.push(format!("node[{i}].http.password"));
         }
     }
+    if config
+        .replication
+        .as_ref()
+        .is_some_and(|r| r.password.is_some())
+    {
+        keys.push("replication.password".into());
+    }
     keys
 }

@@ -53,6 +53,11 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
         }
         if node.ssh.host.trim().is_empty() {
             p.push((k("ssh.host"), "must not be empty".into()));
+        } else if node.ssh.host.starts_with('-') {
+            p.push((
+                k("ssh.host"),
+                "must not start with '-' (ssh would read it as an option)".into(),
+            ));
         }
         if node.ssh.port == 0 {
             p.push((k("ssh.port"), "0 is not a usable port".into()));

@@ -57,9 +57,7 @@ pub async fn connect(
     let endpoint = if cfg.tunnel {
         let ssh =
             ssh.ok_or_else(|| eyre!("node {node}: database.tunnel needs the node's SSH session"))?;
-        std::fs::create_dir_all(socket_dir)
-            .wrap_err_with(|| format!("creating {}", socket_dir.display()))?;
-        restrict(socket_dir)?;
+        crate::paths::ensure_private_dir(socket_dir)?;
         let sock = socket_dir.join(format!("{node}-db.sock"));
         ssh.forward_to(&sock, &cfg.host, cfg.port)
             .await
@@ -82,10 +80,4 @@ pub async fn connect(
         .map_err(|_| eyre!("node {node}: database {endpoint}: no answer in {timeout:?}"))?
         .wrap_err_with(|| format!("node {node}: database {endpoint} as {}", cfg.user))?;
     Ok((conn, endpoint))
-}
-
-fn restrict(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .wrap_err_with(|| format!("making {} private", dir.display()))
 }

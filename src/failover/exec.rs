@@ -583,12 +583,7 @@ impl Runner {
             Action::SaveBinlogs => save_binlogs(m, old).await,
             Action::Reseed => {
                 let (o, n) = (&m.nodes[old], &m.nodes[new]);
-                let mut stmts: Vec<String> = match self.flavour {
-                    Flavour::MariaDb => vec!["STOP SLAVE".into(), "RESET SLAVE ALL".into()],
-                    Flavour::MySql => vec!["STOP REPLICA".into(), "RESET REPLICA ALL".into()],
-                };
-                stmts.push("RESET MASTER".into());
-                run_sql(m, old, &stmts).await?;
+                run_sql(m, old, &sql::reseed_reset(self.flavour)).await?;
                 let schemas = vec![n.cfg.database.schema.clone(), "okmirror".to_string()];
                 crate::sync::dump::reseed(&n.ssh, &n.cfg, &o.ssh, &o.cfg, &schemas, self.flavour)
                     .await?;

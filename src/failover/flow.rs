@@ -393,7 +393,8 @@ pub fn plan(kind: FlowKind, e: &Ends) -> Vec<Step> {
                     Action::Reseed,
                     format!("replace {old}'s database with a dump of {new}'s"),
                     format!(
-                        "on {old}: STOP SLAVE; RESET SLAVE ALL; RESET MASTER; then mysqldump --single-transaction (GTID position) of {} and okmirror from {new}, imported out of the binlog",
+                        "SQL on {old}: {}; then mysqldump --single-transaction (GTID position) of {} and okmirror from {new}, imported out of the binlog",
+                        sql::reseed_reset(e.flavour).join("; "),
                         nc.database.schema
                     ),
                     Confirm::TypedNode(old.clone()),

@@ -16,6 +16,17 @@ pub fn fence(flavour: Flavour) -> Vec<String> {
     v
 }
 
+/// Makes the session read backslashes as escapes whatever the server's `sql_mode`
+/// (`NO_BACKSLASH_ESCAPES` would otherwise change what `quote_literal` means).
+pub const BACKSLASH_ESCAPES: &str =
+    "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')";
+
+/// The inside of a single-quoted SQL literal, for a session under `BACKSLASH_ESCAPES`:
+/// backslashes doubled, quotes doubled (standard SQL, so a quote can never end it).
+pub fn quote_literal(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "''")
+}
+
 /// What lets okmirror's own (privileged) user write OpenKM's flag on a fenced node: on
 /// MySQL only `super_read_only`, so `read_only` keeps every other user out; MariaDB has
 /// no such split, so `read_only` is lifted for the one statement on one connection.
@@ -24,6 +35,20 @@ pub fn lift_for_flag(flavour: Flavour) -> Vec<&'static str> {
         Flavour::MySql => vec!["SET GLOBAL super_read_only = OFF"],
         Flavour::MariaDb => vec!["SET GLOBAL read_only = OFF"],
     }
+}
+
+/// What a reseed runs on the former main before its database is replaced (the plan
+/// shows exactly these).
+pub fn reseed_reset(flavour: Flavour) -> Vec<String> {
+    let replica: [&str; 2] = match flavour {
+        Flavour::MariaDb => ["STOP SLAVE", "RESET SLAVE ALL"],
+        Flavour::MySql => ["STOP REPLICA", "RESET REPLICA ALL"],
+    };
+    replica
+        .into_iter()
+        .chain(["RESET MASTER"])
+        .map(str::to_string)
+        .collect()
 }
 
 /// Makes a replica a standalone writable main.
@@ -66,9 +91,10 @@ pub fn repoint_from(
     password: &str,
     from_own_binlog: bool,
 ) -> Vec<String> {
-    let q = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
+    let q = quote_literal;
     match flavour {
         Flavour::MariaDb => [
+            Some(BACKSLASH_ESCAPES.to_string()),
             Some("STOP SLAVE".to_string()),
             // The old main's own writes are in its binlog, not in its replica position:
             // start from what it has, so nothing is fetched twice.
@@ -87,6 +113,7 @@ pub fn repoint_from(
         .flatten()
         .collect(),
         Flavour::MySql => vec![
+            BACKSLASH_ESCAPES.into(),
             "STOP REPLICA".into(),
             format!(
                 "CHANGE REPLICATION SOURCE TO SOURCE_HOST='{}', SOURCE_PORT={}, SOURCE_USER='{}', \
@@ -123,7 +150,7 @@ pub fn shown(statements: &[String], password: &str) -> String {
             if password.is_empty() {
                 s.clone()
             } else {
-                let escaped = password.replace('\\', "\\\\").replace('\'', "\\'");
+                let escaped = quote_literal(password);
                 s.replace(&escaped, "********")
                     .replace(password, "********")
             }
@@ -186,13 +213,21 @@ mod tests {
             port: 3306,
             user: "repl".into(),
         };
-        let m = repoint(Flavour::MariaDb, &src, "s3cr'et");
-        assert!(m[2].contains("MASTER_USE_GTID=slave_pos"), "{}", m[2]);
-        assert!(m[2].contains("MASTER_PASSWORD='s3cr\\'et'"), "{}", m[2]);
-        let shown = shown(&m, "s3cr'et");
+        let m = repoint(Flavour::MariaDb, &src, "s3cr'et\\");
+        let change = m.iter().find(|s| s.starts_with("CHANGE MASTER")).unwrap();
+        assert!(change.contains("MASTER_USE_GTID=slave_pos"), "{change}");
+        // Quotes doubled (standard SQL), backslashes doubled under a session that reads
+        // them as escapes, set first: the same text whatever the server's sql_mode.
+        assert!(
+            change.contains("MASTER_PASSWORD='s3cr''et\\\\'"),
+            "{change}"
+        );
+        assert_eq!(m[0], BACKSLASH_ESCAPES);
+        let shown = shown(&m, "s3cr'et\\");
         assert!(!shown.contains("s3cr"), "{shown}");
         let y = repoint(Flavour::MySql, &src, "pw");
-        assert!(y[1].contains("SOURCE_AUTO_POSITION=1"), "{}", y[1]);
+        assert_eq!(y[0], BACKSLASH_ESCAPES);
+        assert!(y[2].contains("SOURCE_AUTO_POSITION=1"), "{}", y[2]);
     }
 
     #[test]

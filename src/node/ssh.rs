@@ -73,9 +73,9 @@ impl NodeSsh {
     }
 
     async fn open(&self) -> Result<Session, SshError> {
-        std::fs::create_dir_all(&self.control_dir).map_err(|e| SshError::Other {
+        crate::paths::ensure_private_dir(&self.control_dir).map_err(|e| SshError::Other {
             host: self.cfg.host.clone(),
-            detail: format!("control dir {}: {e}", self.control_dir.display()),
+            detail: format!("{e}"),
         })?;
         let mut b = SessionBuilder::default();
         b.user(self.cfg.user.clone())
