@@ -558,3 +558,96 @@ fn effective_uid() -> u32 {
         .and_then(|v| v.parse().ok())
         .unwrap()
 }
+
+#[test]
+fn a_rejoin_sync_that_stops_progressing_is_cancelled_for_real_and_journaled() {
+    use std::io::BufRead;
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&lab.config_path).unwrap();
+    let config = tmp.path().join("quiet.toml");
+    assert!(
+        !text.contains("[failover]"),
+        "the lab config sets no [failover]"
+    );
+    std::fs::write(
+        &config,
+        format!("{text}\n[failover]\nstep_timeout_secs = 10\n"),
+    )
+    .unwrap();
+    // Rejoin bravo under alpha: its last step before the start is a sync alpha -> bravo.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(&config)
+        .args(["rejoin", "bravo", "--yes", "--confirm-node", "bravo"])
+        .env("OKMIRROR_DATA_DIR", tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    let mut stalled = None;
+    for line in std::io::BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        if stalled.is_none() && line.contains("sync files") && line.starts_with('[') {
+            // The sync's freeze will wait for bravo to apply alpha's position: stall it.
+            stalled = Some(StalledMirror::new(lab));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let status = child.wait().unwrap();
+    drop(stalled);
+    assert!(!status.success(), "{out}");
+    assert!(
+        out.contains("no progress for 10 s") && out.contains("the sync was cancelled"),
+        "the step says why it stopped\n{out}"
+    );
+    // Nothing stays frozen: alpha takes writes, OpenKM runs on it, no freeze marker.
+    assert_eq!(lab.sql("alpha", "SELECT @@read_only"), "0");
+    assert!(
+        wait_until(Duration::from_secs(10), || front_door_write("rejoin-quiet")).is_some(),
+        "alpha takes writes through the front door\n{out}"
+    );
+    assert!(
+        !lab.node("alpha")
+            .state_dir
+            .join("sync.lock/frozen")
+            .exists()
+    );
+    // The journal says where things stand: the sync step failed, with its reason.
+    let flows = tmp.path().join("flows");
+    let journal: String = std::fs::read_dir(&flows)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(journal.contains("no progress for 10 s"), "{journal}");
+    // And the flow can be finished once the mirror applies again.
+    let (code, o, e) = okm_with(
+        &config,
+        tmp.path(),
+        &["resume", "--yes", "--confirm-node", "bravo"],
+    );
+    assert_eq!(code, 0, "{o}{e}");
+}
+
+/// `okm` with another config file.
+fn okm_with(config: &Path, data: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("OKMIRROR_DATA_DIR", data)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running okmirror");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

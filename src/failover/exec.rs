@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, eyre};
 use mysql_async::prelude::Queryable;
@@ -419,15 +419,29 @@ impl Runner {
                     .any(|e| matches!(e, Entry::Start { step, .. } if *step == s.id))
         });
         let outcome = if !promoting && frozen {
-            match self.rollback().await {
+            let limit = std::time::Duration::from_secs(120);
+            let rolled = tokio::time::timeout(limit, self.rollback())
+                .await
+                .unwrap_or_else(|_| Err(eyre!("no answer in {} s", limit.as_secs())));
+            match rolled {
                 Ok(msg) => {
                     let _ = events.send(FlowEvent::RolledBack(msg.clone())).await;
                     format!("failed at {}: {why}; rolled back: {msg}", step.id)
                 }
-                Err(e) => format!(
-                    "failed at {}: {why}; ROLLBACK FAILED: {e:#}; check {} by hand",
-                    step.id, self.monitor.nodes[self.old].cfg.name
-                ),
+                Err(e) => {
+                    // The journal stays open: the rollback can be run again once the
+                    // node answers.
+                    let mut r = report(&j.path, &j.entries, &self.steps);
+                    r.outcome = format!(
+                        "failed at {}: {why}; ROLLBACK FAILED: {}; the journal stays open: \
+                         when {} answers, run `okmirror rollback --yes` (its watchdog gives it \
+                         its writes back within freeze_max_secs in any case)",
+                        step.id,
+                        crate::format::mask_secrets(&format!("{e:#}")),
+                        self.monitor.nodes[self.old].cfg.name
+                    );
+                    return Ok(r);
+                }
             }
         } else if !promoting {
             format!("failed at {}: {why}; nothing was promoted", step.id)
@@ -619,18 +633,10 @@ impl Runner {
             }
             Action::ErrantCheck => errant_check(m, old, new).await,
             Action::SyncFiles => {
-                let (tx, mut rx) = mpsc::channel(256);
-                let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-                let r = crate::sync::run::run(
-                    Arc::clone(&self.monitor),
-                    crate::sync::run::SyncOptions {
-                        allow_deletes: self.allow_deletes,
-                        ..Default::default()
-                    },
-                    tx,
-                )
-                .await;
-                let _ = drain.await;
+                let quiet =
+                    Duration::from_secs(self.monitor.cfg.failover.step_timeout_secs.max(10));
+                let r =
+                    sync_with_deadline(Arc::clone(&self.monitor), self.allow_deletes, quiet).await;
                 let r = r?;
                 if !r.verified {
                     return Err(eyre!(
@@ -646,6 +652,55 @@ impl Runner {
             Action::StartRejoined => {
                 set_flag(m, old, true).await?;
                 service(m, old, Svc::Start).await
+            }
+        }
+    }
+}
+
+/// A flow's sync with a progress-aware deadline: when it reports nothing for `quiet`
+/// (no phase, no rsync line), it is cancelled for real (its rsync killed by PID, a
+/// frozen main given back its writes) and the step fails saying so. A verify runs to
+/// its end: its cost is the datastore's size, not a stall.
+async fn sync_with_deadline(
+    monitor: Arc<Monitor>,
+    allow_deletes: Option<u64>,
+    quiet: Duration,
+) -> Result<crate::sync::run::SyncReport> {
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let (tx, mut rx) = mpsc::channel(256);
+    let opts = crate::sync::run::SyncOptions {
+        allow_deletes,
+        cancel: Some(cancel_rx),
+        ..Default::default()
+    };
+    let run = crate::sync::run::run(monitor, opts, tx);
+    tokio::pin!(run);
+    let mut last = String::new();
+    let mut stalled = false;
+    let mut closed = false;
+    loop {
+        tokio::select! {
+            r = &mut run => {
+                let r = r?;
+                if r.cancelled && stalled {
+                    return Err(eyre!(
+                        "no progress for {} s (last: {last}); the sync was cancelled: its rsync \
+                         stopped, the main takes writes again; nothing was recorded",
+                        quiet.as_secs()
+                    ));
+                }
+                return Ok(r);
+            }
+            ev = rx.recv(), if !closed => match ev {
+                Some(crate::sync::run::SyncEvent::Phase(p)) => last = p,
+                Some(_) => {}
+                None => closed = true,
+            },
+            _ = tokio::time::sleep(quiet), if !stalled => {
+                if !last.starts_with("verifying") {
+                    stalled = true;
+                    let _ = cancel_tx.send(true);
+                }
             }
         }
     }

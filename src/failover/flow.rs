@@ -125,6 +125,18 @@ impl Ends<'_> {
     }
 }
 
+/// How long a step may take. File copies and dumps are bounded by their own stall
+/// detection (rsync's `--timeout`, SSH keepalives on the peer link), not by a flat
+/// limit that a large but healthy copy would overrun; everything else gets `short`.
+pub fn step_limit(action: Action, short: Duration) -> Duration {
+    match action {
+        Action::LiveSync | Action::FinalSync | Action::SyncFiles | Action::Reseed => {
+            Duration::from_secs(24 * 3600)
+        }
+        _ => short,
+    }
+}
+
 /// The steps of `kind` between the ends.
 pub fn plan(kind: FlowKind, e: &Ends) -> Vec<Step> {
     let (old, new) = (e.name(e.old).to_string(), e.name(e.new).to_string());
@@ -147,7 +159,7 @@ pub fn plan(kind: FlowKind, e: &Ends) -> Vec<Step> {
                 title,
                 detail,
                 confirm,
-                timeout: t,
+                timeout: step_limit(action, t),
                 before_promotion: before,
             });
         };

@@ -7,6 +7,7 @@
 //!   deletions are only ever the plan's, and the deletion guard has seen them;
 //! - a cancel kills the running rsync by the PID it wrote itself.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
@@ -51,7 +52,7 @@ impl Copier<'_> {
         &self.monitor.nodes[self.dst].cfg
     }
 
-    fn s_ssh(&self) -> &NodeSsh {
+    fn s_ssh(&self) -> &Arc<NodeSsh> {
         &self.monitor.nodes[self.src].ssh
     }
 
@@ -382,7 +383,7 @@ pub async fn absent_on(
 /// kill is repeated until the transfer ends, so a cancel that comes before the PID is
 /// written is not lost.
 async fn transfer(
-    ssh: &NodeSsh,
+    ssh: &Arc<NodeSsh>,
     cmd: &str,
     live: bool,
     pidfile: &str,
@@ -393,7 +394,18 @@ async fn transfer(
     let (tx, mut rx) = mpsc::channel::<String>(1024);
     let pf = quote(pidfile);
     let cmd = format!("rm -f {pf}; echo $$ > {pf}; exec env {cmd}");
-    let kill = format!("p=$(cat {pf} 2>/dev/null) && [ -n \"$p\" ] && kill \"$p\"");
+    // Only that PID, and only while it is still this transfer's rsync (never a PID
+    // reused by something else after it ended).
+    let kill = format!(
+        "p=$(cat {pf} 2>/dev/null) && [ -n \"$p\" ] && \
+         tr '\\0' ' ' < /proc/\"$p\"/cmdline 2>/dev/null | grep -q rsync && kill \"$p\""
+    );
+    // A transfer abandoned half-way (a step's deadline, a dropped task) must not go on
+    // on the node: its rsync is killed by its own PID then.
+    let mut on_drop = KillOnDrop {
+        ssh: Arc::clone(ssh),
+        kill: Some(kill.clone()),
+    };
     let run = ssh.stream(&cmd, Duration::from_secs(24 * 3600), tx);
     tokio::pin!(run);
     let mut last_line = String::new();
@@ -415,9 +427,13 @@ async fn transfer(
                 tracker.update(&parsed);
                 let _ = events.send(SyncEvent::Progress(tracker.clone())).await;
             },
-            code = &mut run => break code?,
+            code = &mut run => {
+                on_drop.kill = None;
+                break code?;
+            }
         }
     };
+    on_drop.kill = None;
     while let Ok(l) = rx.try_recv() {
         tracker.update(&parse_run_line(&l));
     }
@@ -431,6 +447,26 @@ async fn transfer(
         Ok(())
     } else {
         Err(eyre!("rsync: {} ({last_line})", exit::describe(code)))
+    }
+}
+
+/// Kills a remote process by its PID file when dropped while still armed.
+struct KillOnDrop {
+    ssh: Arc<NodeSsh>,
+    /// The kill script; `None` once the process ended.
+    kill: Option<String>,
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let (Some(kill), Ok(rt)) = (self.kill.take(), tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let ssh = Arc::clone(&self.ssh);
+        rt.spawn(async move {
+            tracing::warn!("a transfer was abandoned: killing its rsync by its PID");
+            let _ = ssh.run(&kill, Duration::from_secs(10)).await;
+        });
     }
 }
 
