@@ -720,3 +720,34 @@ fn a_sync_that_died_in_a_database_freeze_is_recovered_by_the_next_run() {
     assert_ne!(code, 0, "{err}");
     assert!(!err.contains("recovered"), "{err}");
 }
+
+#[test]
+fn a_name_that_is_not_utf8_fails_the_sync_loudly_and_other_names_are_copied() {
+    use std::os::unix::ffi::OsStrExt;
+    let (lab, _g) = common::exclusive();
+    let home = lab.node("alpha").openkm_home.clone();
+    let dir = home.join("webapps/okmirror-names");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("café ünïcode.txt"), b"utf-8 name").unwrap();
+    let bad = dir.join(std::ffi::OsStr::from_bytes(b"latin1-caf\xe9.txt"));
+    std::fs::write(&bad, b"latin-1 name").unwrap();
+    let (code, out, err) = okmirror(lab, &["sync", "--yes"]);
+    let _ = std::fs::remove_file(&bad);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("is not valid UTF-8"), "{err}");
+    assert!(
+        err.contains("latin1-caf"),
+        "the refusal names the file: {err}"
+    );
+    let mirror = lab.node("bravo").openkm_home.join("webapps/okmirror-names");
+    assert!(!mirror.exists(), "nothing was copied");
+    // Renamed (here: removed), the rest goes through.
+    let (code, out, err) = okmirror(lab, &["sync", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        std::fs::read(mirror.join("café ünïcode.txt")).unwrap(),
+        b"utf-8 name"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&mirror);
+}

@@ -248,6 +248,12 @@ fn finish(
     parts.push("2>&1".into());
 }
 
+/// A path (rsync's escapes undone) that a path list could not name again: its bytes are
+/// not UTF-8, and were read as U+FFFD.
+pub fn unlistable(path: &str) -> bool {
+    path.contains('\u{FFFD}')
+}
+
 /// Computes the plan main -> mirror. `ssh` is the source node's session.
 pub async fn plan(
     source: &NodeConfig,
@@ -322,6 +328,17 @@ pub async fn plan_scope(
             target.name,
             exit::describe(code),
             detail
+        ));
+    }
+    if let Some(bad) = changes.iter().chain(&dirs).find(|c| unlistable(&c.path)) {
+        return Err(eyre!(
+            "planning {} -> {}: the name {:?} is not valid UTF-8; \
+             okmirror lists every path it copies and cannot name this one, so nothing was copied. \
+             Rename it on {} (e.g. with convmv), then sync again",
+            source.name,
+            target.name,
+            bad.path,
+            source.name
         ));
     }
     Ok(Plan {
@@ -416,6 +433,13 @@ mod tests {
         assert!(repair.contains("--delay-updates"), "{repair}");
         let live = rsync_command(a, b, s, Pass::Live, "/l", false);
         assert!(!live.contains("--ignore-times"), "{live}");
+    }
+
+    #[test]
+    fn names_a_list_cannot_carry_are_found() {
+        assert!(!unlistable("webapps/café/ünïcode.txt"));
+        assert!(unlistable("webapps/caf\u{FFFD}.txt"));
+        assert!(!unlistable("logs/a\tb"));
     }
 
     #[test]

@@ -453,7 +453,10 @@ async fn verify(
     Ok(Verified {
         mismatches,
         newer,
-        identical: a.iter().filter(|(p, e)| b.get(*p) == Some(*e)).count() as u64,
+        identical: a
+            .iter()
+            .filter(|(p, e)| b.get(*p).is_some_and(|t| manifest::same(t, e)))
+            .count() as u64,
         target_files: b.len() as u64,
     })
 }
