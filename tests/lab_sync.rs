@@ -544,6 +544,26 @@ fn one_sync_at_a_time_but_a_dead_consoles_lock_is_taken_over() {
     let _ = std::fs::remove_dir_all(&lock);
     assert_eq!(code, 0, "{out}{err}");
     assert!(!lock.exists(), "the run releases its lock");
+    // Another host's console whose heartbeat stopped over a minute ago (killed, or its
+    // host gone): its lock is stale and taken over.
+    std::fs::create_dir_all(&lock).unwrap();
+    std::fs::write(lock.join("owner"), "elsewhere.example.org:4242\n").unwrap();
+    std::fs::write(lock.join("token"), "elsewhere.example.org:4242:1\n").unwrap();
+    let beat = lock.join("beat");
+    std::fs::write(&beat, b"").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(90);
+    std::fs::File::options()
+        .write(true)
+        .open(&beat)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let (code, out, err) = okmirror(lab, &["sync", "--yes"]);
+    let _ = std::fs::remove_dir_all(&lock);
+    assert_eq!(
+        code, 0,
+        "a stale heartbeat's lock is taken over: {out}{err}"
+    );
 }
 
 #[test]

@@ -308,7 +308,7 @@ impl Runner {
 
     /// Takes the sync lock on each node that answers SSH (an unreachable old main in a
     /// failover is skipped: it is being fenced).
-    async fn lock_nodes(&self) -> Result<Vec<(usize, crate::sync::run::Lock)>> {
+    async fn lock_nodes(&self) -> Result<Vec<(usize, crate::sync::lock::Lock)>> {
         let mut locks = Vec::new();
         for (i, n) in self.monitor.nodes.iter().enumerate() {
             if !matches!(n.ssh.run("true", std::time::Duration::from_secs(5)).await, Ok(o) if o.success())
@@ -316,7 +316,7 @@ impl Runner {
                 continue;
             }
             let state_dir = n.cfg.state_dir.display().to_string();
-            match crate::sync::run::Lock::take(&n.ssh, &state_dir).await {
+            match crate::sync::lock::Lock::take(&n.ssh, &state_dir).await {
                 Ok(l) => locks.push((i, l)),
                 Err(e) => {
                     for (k, l) in locks {

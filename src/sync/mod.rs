@@ -10,6 +10,7 @@ pub mod guard;
 pub mod guardian;
 pub mod itemize;
 pub mod journal;
+pub mod lock;
 pub mod manifest;
 pub mod plan;
 pub mod progress;

@@ -15,6 +15,7 @@ pub use super::events::SyncEvent;
 use super::freeze;
 use super::guard;
 use super::journal::{self, Watermark};
+use super::lock::{Lock, LockInfo, dead_here, lock_info_script, parse_lock_info};
 use super::manifest::{self, Mismatch};
 use super::plan::{Pass, Plan, PlanTotals, Scope, peer_ssh, quote};
 use super::progress::Tracker;
@@ -658,58 +659,6 @@ async fn manifest_of(
     }
 }
 
-/// What a node's sync lock folder says: who took it, whether it is older than the 12 h
-/// stale limit, and whether a database freeze was under way.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LockInfo {
-    pub owner: String,
-    pub stale: bool,
-    /// The freeze mark's content (`database`) when the holder froze the main.
-    pub frozen: Option<String>,
-}
-
-impl LockInfo {
-    /// The owner when another live console holds the lock (not this process, not a dead
-    /// console of this host, not stale).
-    fn live_owner(&self) -> Option<String> {
-        let me = format!("{}:{}", host_name(), std::process::id());
-        (!self.stale && !self.owner.is_empty() && self.owner != me && !dead_here(&self.owner))
-            .then(|| self.owner.clone())
-    }
-}
-
-/// The shell lines that print a lock folder's state for `parse_lock_info`.
-fn lock_info_script(state_dir: &str) -> String {
-    format!(
-        "p={}; [ -d \"$p\" ] || exit 0; \
-         if [ -n \"$(find \"$p\" -maxdepth 0 -mmin +720)\" ]; then echo STALE; else echo FRESH; fi; \
-         if [ -f \"$p/frozen\" ]; then echo \"FROZEN $(cat \"$p/frozen\")\"; else echo THAWED; fi; \
-         cat \"$p/owner\" 2>/dev/null; true",
-        quote(&format!("{state_dir}/sync.lock"))
-    )
-}
-
-/// Parses `lock_info_script`'s output; `None` when there is no lock folder.
-pub(crate) fn parse_lock_info(out: &str) -> Option<LockInfo> {
-    let mut lines = out.lines();
-    let stale = match lines.next()?.trim() {
-        "STALE" => true,
-        "FRESH" => false,
-        _ => return None,
-    };
-    let frozen = lines
-        .next()?
-        .trim()
-        .strip_prefix("FROZEN")
-        .map(|m| m.trim().to_string());
-    let owner = lines.next().unwrap_or("").trim().to_string();
-    Some(LockInfo {
-        owner,
-        stale,
-        frozen,
-    })
-}
-
 /// Both nodes' lock folders, read concurrently; `None` where there is none or the node
 /// does not answer.
 async fn read_locks(monitor: &Monitor) -> Vec<Option<LockInfo>> {
@@ -759,183 +708,9 @@ async fn recover_dead_freeze(
     ))
 }
 
-/// This host's name, as locks record it.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "okmirror".into())
-}
-
-/// A lock owner (`host:pid`) that was a console on this host which no longer runs (gone,
-/// or a zombie that exited and waits to be reaped).
-fn dead_here(owner: &str) -> bool {
-    let host = host_name();
-    owner.split_once(':').is_some_and(|(h, pid)| {
-        h == host
-            && !pid.is_empty()
-            && pid.chars().all(|c| c.is_ascii_digit())
-            && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                // The state follows the command name's closing parenthesis.
-                .map_or(true, |st| {
-                    st.rsplit_once(')')
-                        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-                })
-    })
-}
-
-/// One sync (or flow) at a time per pair: a lock folder in a node's state dir, holding
-/// who took it. A flow holds it on both nodes; the sync it runs inside shares it.
-pub(crate) struct Lock {
-    pub(crate) path: String,
-    /// Already held by this process (a flow's sync): releasing it is the holder's job.
-    borrowed: bool,
-}
-
-impl Lock {
-    pub(crate) async fn take(ssh: &crate::node::NodeSsh, state_dir: &str) -> Result<Lock> {
-        let path = format!("{state_dir}/sync.lock");
-        let p = quote(&path);
-        let me = format!("{}:{}", host_name(), std::process::id());
-        let claim = |how: &str| {
-            format!(
-                "mkdir -p {sd} && if mkdir {p} 2>/dev/null; then echo {me} > {p}/owner; echo TAKEN; \
-                 elif [ {how} ]; then echo {me} > {p}/owner; touch {p}; echo STALE; \
-                 else echo HELD; cat {p}/owner 2>/dev/null; fi",
-                sd = quote(state_dir),
-                me = quote(&me)
-            )
-        };
-        // Stale: taken more than 12 h ago, or by a console on this host that is gone.
-        let out = ssh
-            .run(
-                &claim(&format!("-n \"$(find {p} -maxdepth 0 -mmin +720)\"")),
-                Duration::from_secs(30),
-            )
-            .await?;
-        let owner = out
-            .stdout
-            .lines()
-            .nth(1)
-            .unwrap_or("unknown")
-            .trim()
-            .to_string();
-        match out.stdout.lines().next() {
-            Some("TAKEN") | Some("STALE") => {
-                return Ok(Lock {
-                    path,
-                    borrowed: false,
-                });
-            }
-            _ => {}
-        }
-        if owner == me {
-            return Ok(Lock {
-                path,
-                borrowed: true,
-            });
-        }
-        if dead_here(&owner) {
-            let out = ssh
-                .run(
-                    &claim(&format!("\"$(cat {p}/owner)\" = {}", quote(&owner))),
-                    Duration::from_secs(30),
-                )
-                .await?;
-            if matches!(out.stdout.lines().next(), Some("TAKEN") | Some("STALE")) {
-                return Ok(Lock {
-                    path,
-                    borrowed: false,
-                });
-            }
-        }
-        Err(eyre!(
-            "another sync or flow holds the lock {path} (owner {owner}); if none runs, remove that folder"
-        ))
-    }
-
-    pub(crate) async fn release(self, ssh: &crate::node::NodeSsh) {
-        if self.borrowed {
-            return;
-        }
-        // A freeze marker stays until the freeze is really undone (the main's watchdog
-        // removes it then); the lock folder stays with it, for the next run to recover.
-        let p = quote(&self.path);
-        let _ = ssh
-            .run(
-                &format!(
-                    "if [ -f {p}/frozen ]; then rm -f {p}/*.list {p}/*.pid; else rm -rf {p}; fi"
-                ),
-                Duration::from_secs(30),
-            )
-            .await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
-    /// Runs the lock script against a real folder with sh, as a node would.
-    fn lock_info_of(state_dir: &Path) -> Option<LockInfo> {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(lock_info_script(&state_dir.display().to_string()))
-            .output()
-            .expect("sh runs");
-        parse_lock_info(&String::from_utf8_lossy(&out.stdout))
-    }
-
-    #[test]
-    fn no_lock_folder_reads_as_none() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(lock_info_of(dir.path()), None);
-    }
-
-    #[test]
-    fn a_lock_reads_its_owner_and_freeze_mark() {
-        let dir = tempfile::tempdir().unwrap();
-        let lock = dir.path().join("sync.lock");
-        std::fs::create_dir(&lock).unwrap();
-        std::fs::write(lock.join("owner"), "vm:4242\n").unwrap();
-        assert_eq!(
-            lock_info_of(dir.path()),
-            Some(LockInfo {
-                owner: "vm:4242".into(),
-                stale: false,
-                frozen: None
-            })
-        );
-        std::fs::write(lock.join("frozen"), "database\n").unwrap();
-        assert_eq!(
-            lock_info_of(dir.path()).and_then(|l| l.frozen),
-            Some("database".into())
-        );
-    }
-
-    #[test]
-    fn only_another_live_console_owns_a_lock() {
-        let me = format!("{}:{}", host_name(), std::process::id());
-        let info = |owner: &str, stale| LockInfo {
-            owner: owner.into(),
-            stale,
-            frozen: None,
-        };
-        assert_eq!(info(&me, false).live_owner(), None, "this process");
-        assert_eq!(info("other-host:1", true).live_owner(), None, "stale");
-        assert_eq!(info("", false).live_owner(), None, "no owner written");
-        // PID 1 of this host is alive; PID 0x7fffffff never is.
-        let alive = format!("{}:1", host_name());
-        assert_eq!(info(&alive, false).live_owner(), Some(alive.clone()));
-        let dead = format!("{}:{}", host_name(), i32::MAX);
-        assert_eq!(info(&dead, false).live_owner(), None, "a dead console here");
-        assert_eq!(
-            info("elsewhere:99", false).live_owner().as_deref(),
-            Some("elsewhere:99"),
-            "another host's console is trusted to be alive"
-        );
-        assert_eq!(parse_lock_info("garbage"), None);
-    }
 
     #[test]
     fn a_journal_plan_starts_only_at_a_verified_sync_in_the_same_direction() {
@@ -975,22 +750,5 @@ mod tests {
                 .unwrap_err()
                 .contains("no journal point")
         );
-    }
-
-    #[test]
-    fn a_zombie_console_is_dead() {
-        // A child that exited and was not reaped yet: /proc/PID still exists.
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let owner = format!("{}:{}", host_name(), child.id());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !dead_here(&owner) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(
-            Path::new(&format!("/proc/{}", child.id())).exists(),
-            "still a zombie"
-        );
-        assert!(dead_here(&owner), "a zombie's lock is not held");
-        child.wait().unwrap();
     }
 }
