@@ -165,30 +165,6 @@ fn front_door_write(tag: &str) -> bool {
     code == 200
 }
 
-/// bravo's SQL thread stopped while it lives: a sync's freeze then waits for the mirror
-/// to catch up (up to a minute), a window wide enough to kill the console inside it.
-struct StalledMirror<'a>(&'a common::Lab);
-
-impl<'a> StalledMirror<'a> {
-    fn new(lab: &'a common::Lab) -> StalledMirror<'a> {
-        lab.sql("bravo", "STOP SLAVE SQL_THREAD");
-        // Something for the mirror to wait for.
-        lab.sql(
-            "alpha",
-            "CREATE DATABASE IF NOT EXISTS okmirror_faults; \
-             CREATE TABLE IF NOT EXISTS okmirror_faults.t (i INT); \
-             INSERT INTO okmirror_faults.t VALUES (1)",
-        );
-        StalledMirror(lab)
-    }
-}
-
-impl Drop for StalledMirror<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.try_sql("bravo", "START SLAVE SQL_THREAD", false);
-    }
-}
-
 /// A copy of the lab's config with `[sync]` lines added.
 fn config_with(lab: &common::Lab, dir: &Path, sync_lines: &str) -> PathBuf {
     let text = std::fs::read_to_string(&lab.config_path).unwrap();
@@ -258,7 +234,7 @@ fn killed_in_freeze(signal: &str, mode: &str) {
     let config = config_with(lab, tmp.path(), &format!("freeze = \"{mode}\""));
     let log_before = guard_log(lab).len();
     let (sent, status, out) = {
-        let _stalled = StalledMirror::new(lab);
+        let _stalled = common::StalledMirror::new(lab);
         let r = signal_in_freeze(&config, tmp.path(), signal);
         // The freeze was real: alpha refused writes when the signal went out.
         r
@@ -364,7 +340,7 @@ fn a_cut_link_to_the_main_inside_the_freeze_gives_the_main_back() {
     let config = config_with(lab, tmp.path(), "freeze = \"database\"");
     let alpha = lab.node("alpha").ssh.host.clone();
     let log_before = guard_log(lab).len();
-    let stalled = StalledMirror::new(lab);
+    let stalled = common::StalledMirror::new(lab);
     let mut child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
         .arg("--config")
         .arg(&config)
@@ -594,7 +570,7 @@ fn a_rejoin_sync_that_stops_progressing_is_cancelled_for_real_and_journaled() {
     {
         if stalled.is_none() && line.contains("sync files") && line.starts_with('[') {
             // The sync's freeze will wait for bravo to apply alpha's position: stall it.
-            stalled = Some(StalledMirror::new(lab));
+            stalled = Some(common::StalledMirror::new(lab));
         }
         out.push_str(&line);
         out.push('\n');

@@ -354,3 +354,113 @@ fn a_console_started_after_a_crash_offers_to_resume_the_flow() {
     );
     assert_eq!(code, 0, "{err}");
 }
+
+impl Tmux {
+    /// The okmirror process in the pane (a child of the pane's shell), by its PID.
+    fn okmirror_pid(&self) -> u32 {
+        let out = Command::new("tmux")
+            .args(["-S", &self.socket, "list-panes", "-F", "#{pane_pid}"])
+            .output()
+            .unwrap();
+        let shell: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+            .find(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                // "pid (comm) state ppid ..."
+                stat.contains("(okmirror)")
+                    && stat
+                        .rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                        .and_then(|p| p.parse::<u32>().ok())
+                        == Some(shell)
+            })
+            .expect("okmirror runs in the pane")
+    }
+}
+
+/// A console running a sync, stopped inside its database freeze (the mirror stalled),
+/// then `hit` (a signal by PID, or the pane killed: a hangup). alpha must take writes
+/// again within 10 s, given back by the console itself, not by its watchdog.
+fn console_signalled_in_freeze(hit: &str) {
+    let (lab, _g) = common::exclusive();
+    let data = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&lab.config_path).unwrap();
+    let config = data.path().join("dbfreeze.toml");
+    std::fs::write(
+        &config,
+        text.replace("[sync]\n", "[sync]\nfreeze = \"database\"\n"),
+    )
+    .unwrap();
+    let guard_log = lab.node("alpha").state_dir.join("guard.log");
+    let log_before = std::fs::read_to_string(&guard_log)
+        .unwrap_or_default()
+        .len();
+    let t = Tmux::start_in(&config, data);
+    t.wait_for("(heartbeat)");
+    let stalled = common::StalledMirror::new(lab);
+    t.keys(&["S"]);
+    t.wait_for("sync: confirm the plan");
+    t.keys(&["Tab"]);
+    t.keys(&["Enter"]);
+    let frozen = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        lab.sql("alpha", "SELECT @@read_only") == "1"
+    });
+    assert!(frozen, "the sync froze alpha:\n{}", t.screen());
+    let pid = t.okmirror_pid().to_string();
+    let sent = Instant::now();
+    if hit == "HUP" {
+        let ok = Command::new("tmux")
+            .args(["-S", &t.socket, "kill-pane"])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    } else {
+        assert!(
+            Command::new("kill")
+                .args(["-s", hit, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let back = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        lab.sql("alpha", "SELECT @@read_only") == "0"
+    });
+    let took = sent.elapsed();
+    drop(stalled);
+    assert!(
+        back && took < Duration::from_secs(10),
+        "{hit}: alpha took writes after {took:?}"
+    );
+    if hit != "HUP" {
+        let s = t.wait_for("okmirror-exited=");
+        assert!(s.contains("cancelling the running sync"), "{s}");
+    }
+    // The console gave the writes back itself: its watchdog had nothing to do.
+    let guard = std::fs::read_to_string(&guard_log).unwrap_or_default();
+    assert!(
+        !guard[log_before..].contains("restoring"),
+        "{hit}: the watchdog restored, not the console:\n{}",
+        &guard[log_before..]
+    );
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    assert!(gone, "{hit}: the console exited");
+}
+
+#[test]
+fn a_console_sent_sigterm_in_a_freeze_gives_the_main_back_then_exits() {
+    console_signalled_in_freeze("TERM");
+}
+
+#[test]
+fn a_console_whose_terminal_hangs_up_in_a_freeze_gives_the_main_back() {
+    console_signalled_in_freeze("HUP");
+}

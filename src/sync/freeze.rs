@@ -1,7 +1,7 @@
 //! The consistency point: the main stops taking writes for the final pass, and is always
 //! given back its writes afterwards, whatever failed in between.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, eyre};
 use mysql_async::prelude::Queryable;
@@ -14,6 +14,8 @@ use crate::monitor::Monitor;
 /// writes; with a service freeze also the mirror's OpenKM), so it comes back even if
 /// this process dies before `thaw_main` and `resume_mirror` run.
 pub struct Frozen {
+    /// When the freeze itself began (the watchdogs armed): the main's downtime starts.
+    pub began: Instant,
     mode: FreezeMode,
     main: usize,
     mirror: usize,
@@ -49,6 +51,7 @@ pub async fn freeze(
         FreezeMode::Database => (arm_main.await?, None),
     };
     let mut frozen = Frozen {
+        began: Instant::now(),
         mode,
         main,
         mirror,
@@ -108,21 +111,27 @@ async fn apply(monitor: &Monitor, mode: FreezeMode, main: usize, mirror: usize) 
     }
 }
 
-/// Gives the main its writes back (its downtime ends here), then stands its watchdog
-/// down. When the console's own restore fails, the watchdog is asked to restore.
-pub async fn thaw_main(monitor: &Monitor, frozen: &mut Frozen) -> Result<()> {
+/// Gives the main its writes back, then stands its watchdog down. When the console's
+/// own restore fails, the watchdog is asked to restore. Returns when the main had its
+/// writes back (its downtime ends there, not after the watchdog's answer).
+pub async fn thaw_main(monitor: &Monitor, frozen: &mut Frozen) -> Result<Instant> {
     let own = unfreeze(monitor, frozen.mode, frozen.main).await;
+    let back = Instant::now();
     let Some(guard) = frozen.main_guard.take() else {
-        return own;
+        return own.map(|()| back);
     };
     match own {
         Ok(()) => {
             if let Err(e) = guard.release().await {
                 tracing::warn!("releasing the main's freeze watchdog: {e:#}");
             }
-            Ok(())
+            Ok(back)
         }
-        Err(e) => guard.restore().await.map_err(|g| eyre!("{e:#}; and {g:#}")),
+        Err(e) => guard
+            .restore()
+            .await
+            .map(|()| Instant::now())
+            .map_err(|g| eyre!("{e:#}; and {g:#}")),
     }
 }
 

@@ -257,7 +257,6 @@ pub async fn run(
         }
         let mark = (mode == FreezeMode::Database).then_some(marker.as_str());
         let mut pair = freeze::freeze(&monitor, mode, (src, dst), mark).await?;
-        let frozen = Instant::now();
         let mut cancel = opts.cancel.clone();
         let frozen_work = async {
             let with_index = mode == FreezeMode::Service;
@@ -288,7 +287,10 @@ pub async fn run(
         .await;
         phase(&format!("unfreezing {}", s_cfg.name)).await;
         let thawed = freeze::thaw_main(&monitor, &mut pair).await;
-        let downtime = frozen.elapsed();
+        let downtime = match &thawed {
+            Ok(back) => back.duration_since(pair.began),
+            Err(_) => pair.began.elapsed(),
+        };
         if thawed.is_ok() && mode == FreezeMode::Database {
             let _ = s_ssh
                 .run(

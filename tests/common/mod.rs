@@ -439,3 +439,27 @@ pub fn kill_at_step(lab: &Lab, data: &Path, args: &[&str], k: usize) -> String {
     let _ = child.wait();
     seen
 }
+
+/// bravo's SQL thread stopped while it lives: a sync's freeze then waits for the mirror
+/// to catch up (up to a minute), a window wide enough to kill the console inside it.
+pub struct StalledMirror<'a>(&'a Lab);
+
+impl<'a> StalledMirror<'a> {
+    pub fn new(lab: &'a Lab) -> StalledMirror<'a> {
+        lab.sql("bravo", "STOP SLAVE SQL_THREAD");
+        // Something for the mirror to wait for.
+        lab.sql(
+            "alpha",
+            "CREATE DATABASE IF NOT EXISTS okmirror_faults; \
+             CREATE TABLE IF NOT EXISTS okmirror_faults.t (i INT); \
+             INSERT INTO okmirror_faults.t VALUES (1)",
+        );
+        StalledMirror(lab)
+    }
+}
+
+impl Drop for StalledMirror<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.try_sql("bravo", "START SLAVE SQL_THREAD", false);
+    }
+}
