@@ -75,6 +75,18 @@ async fn remove(ssh: &NodeSsh, dir: &str) {
         .await;
 }
 
+/// Ends the import: the mirror's OpenKM flag back to read-only (a dump from the main
+/// carries `false`), out of the binlog, in the same session as the import.
+const FLAG_TRUE: &str = "SET SESSION sql_log_bin=0; \
+    UPDATE OKM_CONFIG SET CFG_VALUE='true' WHERE CFG_KEY='system.readonly';";
+
+/// `script` run so that the option file's folder `dir` goes when it ends, however it
+/// ends (done, failed, its console gone): the credentials never outlive the dump.
+fn cleaned(dir: &str, script: &str) -> String {
+    let body = format!("d={}; trap 'rm -rf \"$d\"' EXIT; {script}", quote(dir));
+    format!("bash -o pipefail -c {}", quote(&body))
+}
+
 /// Streams the main's schema into the mirror and re-applies the mirror's read-only flag.
 pub async fn dump_into_mirror(
     src: &NodeSsh,
@@ -91,39 +103,20 @@ pub async fn dump_into_mirror(
     );
     let pipeline = format!(
         "{{ echo 'SET SESSION sql_log_bin=0;'; mysqldump --defaults-extra-file={sd}/my.cnf \
-         --single-transaction {schema}; }} | {peer} {target} {remote}",
+         --single-transaction {schema} && echo {flag}; }} | {peer} {target} {remote}",
         sd = quote(&s_dir),
+        flag = quote(FLAG_TRUE),
         peer = peer_ssh(s, d),
         target = quote(&format!("{}@{}", d.ssh.user, d.ssh.host)),
-        remote = quote(&remote_mysql),
+        remote = quote(&cleaned(&d_dir, &remote_mysql)),
     );
+    let pipeline = cleaned(&s_dir, &pipeline);
     let result = async {
-        let out = src
-            .run(
-                &format!("bash -o pipefail -c {}", quote(&pipeline)),
-                Duration::from_secs(6 * 3600),
-            )
-            .await?;
+        let out = src.run(&pipeline, Duration::from_secs(6 * 3600)).await?;
         if !out.success() {
             return Err(eyre!(
                 "mysqldump | mysql from {} to {} failed: {}",
                 s.name,
-                d.name,
-                out.stderr.trim()
-            ));
-        }
-        let flag = "SET SESSION sql_log_bin=0; \
-                    UPDATE OKM_CONFIG SET CFG_VALUE='true' WHERE CFG_KEY='system.readonly';";
-        let out = dst
-            .run_with_stdin(
-                &remote_mysql,
-                Some(flag.as_bytes()),
-                Duration::from_secs(60),
-            )
-            .await?;
-        if !out.success() {
-            return Err(eyre!(
-                "setting system.readonly on {}: {}",
                 d.name,
                 out.stderr.trim()
             ));
@@ -165,14 +158,10 @@ pub async fn reseed(
         dbs = dbs.join(" "),
         peer = peer_ssh(s, d),
         target = quote(&format!("{}@{}", d.ssh.user, d.ssh.host)),
-        remote = quote(&remote_mysql),
+        remote = quote(&cleaned(&d_dir, &remote_mysql)),
     );
-    let out = src
-        .run(
-            &format!("bash -o pipefail -c {}", quote(&pipeline)),
-            Duration::from_secs(6 * 3600),
-        )
-        .await;
+    let pipeline = cleaned(&s_dir, &pipeline);
+    let out = src.run(&pipeline, Duration::from_secs(6 * 3600)).await;
     remove(src, &s_dir).await;
     remove(dst, &d_dir).await;
     let out = out?;
