@@ -42,20 +42,9 @@ struct Round {
     note: String,
 }
 
+/// okmirror with the lab's config and its own data dir; (code, stdout, stderr).
 fn okm(lab: &common::Lab, data: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_okmirror"))
-        .arg("--config")
-        .arg(&lab.config_path)
-        .args(args)
-        .env("OKMIRROR_DATA_DIR", data)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running okmirror");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::okm_at(&lab.config_path, data, args)
 }
 
 /// The node whose database is writable now.

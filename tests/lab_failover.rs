@@ -10,21 +10,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Runs okmirror with its own data dir (flow journals); returns (code, stdout, stderr).
+/// okmirror with the lab's config and its own data dir; (code, stdout, stderr).
 fn okm(lab: &common::Lab, data: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_okmirror"))
-        .arg("--config")
-        .arg(&lab.config_path)
-        .args(args)
-        .env("OKMIRROR_DATA_DIR", data)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::okm_at(&lab.config_path, data, args)
 }
 
 /// `main` writable with OpenKM's flag false; `mirror` read-only, flag true, replicating

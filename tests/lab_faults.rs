@@ -9,21 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Runs okmirror with the lab's config and a private data dir; (code, stdout, stderr).
+/// okmirror with the lab's config and its own data dir; (code, stdout, stderr).
 fn okm(lab: &common::Lab, data: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_okmirror"))
-        .arg("--config")
-        .arg(&lab.config_path)
-        .args(args)
-        .env("OKMIRROR_DATA_DIR", data)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running okmirror");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::okm_at(&lab.config_path, data, args)
 }
 
 fn ds(lab: &common::Lab, node: &str) -> PathBuf {
@@ -603,27 +591,10 @@ fn a_rejoin_sync_that_stops_progressing_is_cancelled_for_real_and_journaled() {
         .collect();
     assert!(journal.contains("no progress for 10 s"), "{journal}");
     // And the flow can be finished once the mirror applies again.
-    let (code, o, e) = okm_with(
+    let (code, o, e) = common::okm_at(
         &config,
         tmp.path(),
         &["resume", "--yes", "--confirm-node", "bravo"],
     );
     assert_eq!(code, 0, "{o}{e}");
-}
-
-/// `okm` with another config file.
-fn okm_with(config: &Path, data: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_okmirror"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("OKMIRROR_DATA_DIR", data)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running okmirror");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }

@@ -463,3 +463,22 @@ impl Drop for StalledMirror<'_> {
         let _ = self.0.try_sql("bravo", "START SLAVE SQL_THREAD", false);
     }
 }
+
+/// Runs the okmirror binary with `config`, its own data dir `data`, no standard input
+/// and no $OKMIRROR_CONFIG; returns (exit code, stdout, stderr).
+pub fn okm_at(config: &Path, data: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("OKMIRROR_DATA_DIR", data)
+        .env_remove("OKMIRROR_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running okmirror");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
