@@ -182,6 +182,35 @@ pub(super) async fn copy_files(
     Ok(lines.join("; "))
 }
 
+/// Where the nodes stand now, for the journal after a failed step: each one's database
+/// writability and replication, as read afresh.
+pub(super) async fn nodes_now(m: &Monitor) -> String {
+    let status = m.probe_pair_for_sync().await;
+    let each: Vec<String> = status
+        .nodes
+        .iter()
+        .map(|n| {
+            let db = match (&n.db, &n.db_error) {
+                (Some(d), _) if d.writable() => "database writable".to_string(),
+                (Some(d), _) => format!(
+                    "database read-only{}",
+                    if d.replica.is_some() {
+                        ", replicating"
+                    } else {
+                        ""
+                    }
+                ),
+                (None, e) => format!(
+                    "database not answering ({})",
+                    e.as_deref().unwrap_or("unknown")
+                ),
+            };
+            format!("{}: {db}", n.name)
+        })
+        .collect();
+    format!("nodes now: {}", each.join("; "))
+}
+
 /// Every check runs and every failure is reported, so the operator fixes all at once.
 pub(super) async fn preflight(m: &Monitor, old: usize, new: usize) -> Result<String> {
     let cfg = &m.cfg.failover;
@@ -546,12 +575,14 @@ pub(super) async fn drain_relay(m: &Monitor, new: usize, timeout: Duration) -> R
         Flavour::MariaDb => "SELECT MASTER_GTID_WAIT(?, ?)",
         Flavour::MySql => "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?)",
     };
-    let r: Option<i64> = c
-        .exec_first(
-            sql,
-            (received.clone(), timeout.as_secs().saturating_sub(5).max(1)),
-        )
-        .await?;
+    let secs = timeout.as_secs().saturating_sub(5).max(1);
+    // The server's own limit, and one here for a server that stops answering.
+    let r: Option<i64> = tokio::time::timeout(
+        Duration::from_secs(secs + 3),
+        c.exec_first(sql, (received.clone(), secs)),
+    )
+    .await
+    .map_err(|_| eyre!("{} did not answer its GTID wait", m.nodes[new].cfg.name))??;
     if r != Some(0) {
         return Err(eyre!(
             "{} did not apply its received position {received} in time",

@@ -367,7 +367,14 @@ impl Runner {
             // (a hook's or fence command's words, SQL echoed in an error) goes in.
             let (ok, output) = match r {
                 Ok(o) => (true, crate::format::mask_secrets(&o)),
-                Err(e) => (false, crate::format::mask_secrets(&format!("{e:#}"))),
+                Err(e) => {
+                    // Say where things stand, not only what went wrong.
+                    let now = nodes_now(&self.monitor).await;
+                    (
+                        false,
+                        crate::format::mask_secrets(&format!("{e:#} ({now})")),
+                    )
+                }
             };
             j.append(Entry::Done {
                 step: step.id.clone(),
