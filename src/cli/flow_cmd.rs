@@ -53,14 +53,20 @@ pub async fn resume(cfg: Config, args: FlowArgs) -> Result<ExitCode> {
     };
     let monitor = Arc::new(Monitor::new(Arc::new(cfg)));
     let (runner, j) = Runner::reopen(monitor, &path).await?;
+    let done = runner.still_done(&j);
     eprintln!(
-        "resuming the {} journaled in {} ({} steps done)",
+        "resuming the {} journaled in {} ({} steps done){}",
         runner.kind.word(),
         path.display(),
-        j.done_steps().len()
+        j.done_steps().len(),
+        if done.len() < j.done_steps().len() {
+            "; the freeze and the steps after it run again (promotion had not begun, so the \
+             old main's watchdog gave it back its writes)"
+        } else {
+            ""
+        }
     );
     if args.dry_run {
-        let done = j.done_steps();
         for s in runner.steps.iter().filter(|s| !done.contains(&s.id)) {
             print_step(s);
         }

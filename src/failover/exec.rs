@@ -280,7 +280,7 @@ impl Runner {
     /// The journal's done steps, less the old main's freeze and what follows it when
     /// promotion has not begun: the console that froze it is gone, and its watchdogs
     /// gave the old main its writes back, so a resume freezes it again.
-    fn still_done(&self, j: &Journal) -> Vec<String> {
+    pub fn still_done(&self, j: &Journal) -> Vec<String> {
         let done = j.done_steps();
         let started = |id: &str| {
             j.entries

@@ -60,7 +60,12 @@ pub fn script(
     let db = "c=$(command -v mariadb || command -v mysql) || { echo 'no mysql client on this node'; return 1; }\n\
               for i in 1 2 3 4 5; do \"$c\" --defaults-extra-file=\"$g/my.cnf\" -e 'SET GLOBAL read_only = OFF' && break; \
               [ \"$i\" = 5 ] && return 1; sleep 1; done";
-    let svc = format!("( {} ) </dev/null || return 1", node.service.start);
+    // The watchdog ignores HUP/INT/TERM/PIPE itself; what it starts must not inherit
+    // that (an OpenKM that ignores SIGTERM cannot be stopped cleanly).
+    let svc = format!(
+        "( trap - HUP INT TERM PIPE; {} ) </dev/null || return 1",
+        node.service.start
+    );
     let body = match what {
         Restore::Database => db.to_string(),
         Restore::Service => svc,
@@ -228,7 +233,10 @@ mod tests {
         assert!(s.contains("end=$((SECONDS + 900))"), "{s}");
         assert!(!s.to_lowercase().contains("password"), "{s}");
         let s = script(n, "sync-mirror", Restore::Service, 60, None);
-        assert!(s.contains("/etc/init.d/openkm start"), "{s}");
+        assert!(
+            s.contains("( trap - HUP INT TERM PIPE; /etc/init.d/openkm start )"),
+            "what it starts gets the default signals back: {s}"
+        );
         assert!(!s.contains("read_only"), "{s}");
         let s = script(n, "flow-old", Restore::DatabaseAndService, 60, None);
         assert!(
@@ -247,7 +255,8 @@ mod tests {
         let mut n = cfg.nodes[0].clone();
         n.state_dir = dir.path().to_path_buf();
         let started = dir.path().join("started");
-        n.service.start = format!("touch {}", started.display());
+        // What it starts records the signals it ignores.
+        n.service.start = format!("grep SigIgn /proc/self/status > {}", started.display());
         let marker = dir.path().join("frozen");
         std::fs::write(&marker, "service").unwrap();
         let run = |input: &str| {
@@ -269,7 +278,17 @@ mod tests {
         assert_eq!(run(".\nalive\nrelease\n"), "armed\nreleased\n");
         assert!(!started.exists() && marker.exists());
         assert_eq!(run(".\nalive\n"), "armed\nrestored\n");
-        assert!(started.exists(), "OpenKM started again");
+        let ignored = std::fs::read_to_string(&started).expect("OpenKM started again");
+        let mask =
+            u64::from_str_radix(ignored.trim().trim_start_matches("SigIgn:").trim(), 16).unwrap();
+        // SIGHUP is 1, SIGINT 2, SIGTERM 15: bit n-1 of the mask.
+        for sig in [1, 2, 15] {
+            assert_eq!(
+                mask & (1 << (sig - 1)),
+                0,
+                "signal {sig} ignored: {ignored}"
+            );
+        }
         assert!(!marker.exists(), "the marker goes once restored");
         let log = std::fs::read_to_string(dir.path().join("guard.log")).unwrap();
         assert!(

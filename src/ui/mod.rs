@@ -219,7 +219,8 @@ async fn offer_resume(app: &mut App, monitor: &Arc<Monitor>) {
                 monitor.nodes[r.new].cfg.name,
                 path.display()
             );
-            app.flow = Some(FlowUi::offer_resume(path, title, r.steps, &j.done_steps()));
+            let done = r.still_done(&j);
+            app.flow = Some(FlowUi::offer_resume(path, title, r.steps, &done));
             app.view = View::Flow;
         }
         Err(e) => app.push_log(format!("unfinished flow {}: {e:#}", path.display())),
