@@ -258,7 +258,11 @@ fn chaos() {
         .unwrap_or_default();
     let partial: usize = all.iter().map(|r| r.partial).sum();
     println!();
-    println!("kills:                        {}", all.len());
+    let landed = all.iter().filter(|r| r.ended != "exit 0").count();
+    println!(
+        "kills:                        {} ({landed} landed while the command ran; the rest after it finished)",
+        all.len()
+    );
     println!(
         "longest without writes:       {:.2} s (after a kill, to the first acknowledged write)",
         longest.as_secs_f64()

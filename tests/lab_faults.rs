@@ -604,3 +604,67 @@ fn a_rejoin_sync_that_stops_progressing_is_cancelled_for_real_and_journaled() {
     );
     assert_eq!(code, 0, "{o}{e}");
 }
+
+#[test]
+fn a_switchover_sent_sigterm_before_promotion_stops_and_rolls_back() {
+    use std::io::BufRead;
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_okmirror"))
+        .arg("--config")
+        .arg(&lab.config_path)
+        .args([
+            "switchover",
+            "--to",
+            "bravo",
+            "--yes",
+            "--confirm-node",
+            "bravo",
+        ])
+        .env("OKMIRROR_DATA_DIR", tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    let mut sent = false;
+    for line in std::io::BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        // Right after the freeze: the final copy is announced.
+        if !sent && line.starts_with("[ 4/") {
+            let pid = child.id().to_string();
+            assert!(
+                Command::new("kill")
+                    .args(["-s", "TERM", &pid])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            sent = true;
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert!(sent, "{out}");
+    assert!(!status.success(), "{out}");
+    assert!(
+        out.contains("stopped by a signal") || out.contains("cancelled by the operator"),
+        "{out}"
+    );
+    assert!(out.contains("rolled back"), "{out}");
+    assert_eq!(
+        lab.sql("alpha", "SELECT @@read_only"),
+        "0",
+        "alpha is the main again"
+    );
+    assert_eq!(lab.sql("bravo", "SELECT @@read_only"), "1");
+    let (_, _, err) = okm(lab, tmp.path(), &["resume"]);
+    assert!(
+        err.contains("no unfinished flow"),
+        "the journal is closed: {err}"
+    );
+}

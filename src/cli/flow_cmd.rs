@@ -79,6 +79,9 @@ pub async fn resume(cfg: Config, args: FlowArgs) -> Result<ExitCode> {
 /// its questions on this terminal; then prints the report.
 async fn drive(mut runner: Runner, journal: Option<Journal>, args: &FlowArgs) -> Result<ExitCode> {
     runner.allow_deletes = args.allow_deletes;
+    // SIGINT, SIGTERM, SIGHUP: before promotion the flow stops and rolls back; after
+    // it, it finishes (the way back is forward).
+    runner.stop = Some(crate::signals::cancel_on_signals()?);
     let (tx, rx) = mpsc::channel(64);
     let task = tokio::spawn(async move {
         let mut confirmer = ChannelConfirmer(tx.clone());

@@ -134,11 +134,17 @@ pub(super) enum CopyPass {
 
 /// A flow's file copy, through the sync's one guarded transfer path (the source check,
 /// the plan and the deletion guard are the sync's own).
+/// What a flow's copy may delete, and what cancels it.
+pub(super) struct CopyRules {
+    pub allow_deletes: Option<u64>,
+    pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
 pub(super) async fn copy_files(
     m: &Monitor,
     (from, to): (usize, usize),
     pass: CopyPass,
-    allow_deletes: Option<u64>,
+    rules: CopyRules,
     ctx: &mut Ctx,
 ) -> Result<String> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
@@ -156,8 +162,8 @@ pub(super) async fn copy_files(
         src: from,
         dst: to,
         lock_dir: format!("{}/sync.lock", m.nodes[from].cfg.state_dir.display()),
-        allow_deletes,
-        cancel: None,
+        allow_deletes: rules.allow_deletes,
+        cancel: rules.cancel,
         events: tx,
     };
     let mut tracker = Tracker::default();

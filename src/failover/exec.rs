@@ -154,6 +154,9 @@ pub struct Runner {
     pub flavour: Flavour,
     /// The number of deletions the operator confirmed for the flow's copies.
     pub allow_deletes: Option<u64>,
+    /// Set by a signal (SIGINT, SIGTERM, SIGHUP): before promotion the flow stops at the
+    /// next step (its copies are cancelled) and rolls back; after it, it goes on.
+    pub stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Runner {
@@ -180,6 +183,7 @@ impl Runner {
             steps,
             flavour,
             allow_deletes: None,
+            stop: None,
         }
     }
 
@@ -277,6 +281,14 @@ impl Runner {
         outcome
     }
 
+    /// What the flow's copies may do, and what cancels them.
+    fn copy_rules(&self) -> CopyRules {
+        CopyRules {
+            allow_deletes: self.allow_deletes,
+            cancel: self.stop.clone(),
+        }
+    }
+
     /// The journal's done steps, less the old main's freeze and what follows it when
     /// promotion has not begun: the console that froze it is gone, and its watchdogs
     /// gave the old main its writes back, so a resume freezes it again.
@@ -341,6 +353,9 @@ impl Runner {
         for (i, step) in self.steps.iter().enumerate() {
             if done.contains(&step.id) {
                 continue;
+            }
+            if step.before_promotion && crate::sync::copy::is_cancelled(&self.stop) {
+                return Ok(Some((i, "stopped by a signal before this step".into())));
             }
             if step.confirm != Confirm::None && !confirmer.confirm(step).await {
                 let why = format!("not confirmed: {}", step.title);
@@ -533,7 +548,7 @@ impl Runner {
                 _ => assess_failover(m, old, new, ctx).await,
             },
             Action::LiveSync => {
-                copy_files(m, (old, new), CopyPass::Live, self.allow_deletes, ctx).await
+                copy_files(m, (old, new), CopyPass::Live, self.copy_rules(), ctx).await
             }
             Action::FreezeOldMain => {
                 ctx.guards = arm_freeze_guards(m, old, new).await?;
@@ -548,7 +563,7 @@ impl Runner {
                 ))
             }
             Action::FinalSync => {
-                copy_files(m, (old, new), CopyPass::Final, self.allow_deletes, ctx).await
+                copy_files(m, (old, new), CopyPass::Final, self.copy_rules(), ctx).await
             }
             Action::CatchUp => {
                 let (main, replica) = match self.kind {
