@@ -152,7 +152,7 @@ fn round(lab: &common::Lab, data: &Path, rng: &mut Rng, probe: &mut u64) -> Roun
     let signal = signals[rng.below(4) as usize];
     let main = main_node(lab);
     let to = other(main);
-    let after_ms = rng.below(if op == "sync" { 2500 } else { 4000 });
+    let after_ms = rng.below(if op == "sync" { 1500 } else { 2500 });
     let args: Vec<&str> = match op {
         "sync" => vec!["sync", "--yes"],
         _ => vec!["switchover", "--to", to, "--yes", "--confirm-node", to],
