@@ -50,6 +50,14 @@ pub async fn freeze(
         }
         FreezeMode::Database => (arm_main.await?, None),
     };
+    // The mirror takes no writes: stopping its OpenKM (it holds its index open) is not
+    // the main's downtime, so it happens before the clock starts.
+    if mode == FreezeMode::Service {
+        let _ = r
+            .ssh
+            .run(&r.cfg.service.stop, Duration::from_secs(120))
+            .await;
+    }
     let mut frozen = Frozen {
         began: Instant::now(),
         mode,
@@ -58,7 +66,7 @@ pub async fn freeze(
         main_guard: Some(main_guard),
         mirror_guard,
     };
-    if let Err(e) = apply(monitor, mode, main, mirror).await {
+    if let Err(e) = apply(monitor, mode, main).await {
         let _ = thaw_main(monitor, &mut frozen).await;
         resume_mirror(monitor, frozen).await;
         return Err(e);
@@ -66,15 +74,11 @@ pub async fn freeze(
     Ok(frozen)
 }
 
-/// The freeze itself (the watchdogs are armed).
-async fn apply(monitor: &Monitor, mode: FreezeMode, main: usize, mirror: usize) -> Result<()> {
-    let (m, r) = (&monitor.nodes[main], &monitor.nodes[mirror]);
+/// The freeze itself (the watchdogs are armed, a service freeze's mirror stopped).
+async fn apply(monitor: &Monitor, mode: FreezeMode, main: usize) -> Result<()> {
+    let m = &monitor.nodes[main];
     match mode {
         FreezeMode::Service => {
-            let _ = r
-                .ssh
-                .run(&r.cfg.service.stop, Duration::from_secs(120))
-                .await;
             match m
                 .ssh
                 .run(&m.cfg.service.stop, Duration::from_secs(120))
