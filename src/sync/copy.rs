@@ -13,7 +13,7 @@ use std::time::Duration;
 use color_eyre::eyre::{Result, WrapErr, eyre};
 use tokio::sync::{mpsc, watch};
 
-use super::events::{CANCELLED, SyncEvent};
+use super::events::{Cancelled, SyncEvent};
 use super::exit;
 use super::guard;
 use super::journal::{self, Watermark};
@@ -143,7 +143,7 @@ impl Copier<'_> {
         let mut cancel = self.cancel.clone();
         tokio::select! {
             p = self.monitor.plan(self.src, self.dst) => p,
-            _ = wait_cancel(&mut cancel) => Err(eyre!(CANCELLED)),
+            _ = wait_cancel(&mut cancel) => Err(color_eyre::eyre::Report::new(Cancelled)),
         }
     }
 
@@ -219,7 +219,7 @@ impl Copier<'_> {
         tracker: &mut Tracker,
     ) -> Result<()> {
         if is_cancelled(&self.cancel) {
-            return Err(eyre!(CANCELLED));
+            return Err(color_eyre::eyre::Report::new(Cancelled));
         }
         if paths.is_empty() {
             return Ok(());
@@ -441,7 +441,7 @@ async fn transfer(
         .run(&format!("rm -f {pf}"), Duration::from_secs(10))
         .await;
     if cancelled {
-        return Err(eyre!(CANCELLED));
+        return Err(color_eyre::eyre::Report::new(Cancelled));
     }
     if exit::is_success(code, live) {
         Ok(())

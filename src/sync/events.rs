@@ -10,5 +10,13 @@ pub enum SyncEvent {
     Warning(String),
 }
 
-/// The error text of a cancelled run.
-pub const CANCELLED: &str = "cancelled by the operator";
+/// The error a cancelled run ends with; recognised by type (`is_cancelled_error`),
+/// never by its text.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("cancelled by the operator")]
+pub struct Cancelled;
+
+/// Whether `e` is (or wraps) a cancel.
+pub fn is_cancelled_error(e: &color_eyre::eyre::Report) -> bool {
+    e.chain().any(|c| c.downcast_ref::<Cancelled>().is_some())
+}

@@ -10,8 +10,8 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::copy::{self, Copier, absent_on, bulk_list, is_cancelled, journal_watermark};
-use super::events::CANCELLED;
 pub use super::events::SyncEvent;
+use super::events::{Cancelled, is_cancelled_error};
 use super::freeze;
 use super::guard;
 use super::journal::{self, Watermark};
@@ -232,7 +232,7 @@ pub async fn run(
                 .await?;
         }
         if is_cancelled(&opts.cancel) {
-            return Err(eyre!(CANCELLED));
+            return Err(color_eyre::eyre::Report::new(Cancelled));
         }
 
         phase(&match mode {
@@ -271,7 +271,7 @@ pub async fn run(
                     // A cancel ends the wait: the main's writes come first.
                     tokio::select! {
                         r = monitor.wait_mirror_caught_up(src, dst, Duration::from_secs(60)) => r?,
-                        _ = copy::wait_cancel(&mut cancel) => return Err(eyre!(CANCELLED)),
+                        _ = copy::wait_cancel(&mut cancel) => return Err(color_eyre::eyre::Report::new(Cancelled)),
                     }
                 }
                 crate::config::DbSyncMode::Dump => {
@@ -317,7 +317,7 @@ pub async fn run(
         Err(e) => {
             resume_mirror.await;
             lock.release(&s_ssh).await;
-            if e.to_string() != CANCELLED {
+            if !is_cancelled_error(&e) {
                 return Err(e);
             }
             phase("cancelled: the mirror keeps only complete files; the main takes writes").await;
