@@ -445,7 +445,7 @@ fn console_signalled_in_freeze(hit: &str) {
     );
     if hit != "HUP" {
         let s = t.wait_for("okmirror-exited=");
-        assert!(s.contains("cancelling the running sync"), "{s}");
+        assert!(s.contains("cancelling what still runs"), "{s}");
     }
     // The console gave the writes back itself: its watchdog had nothing to do.
     let guard = std::fs::read_to_string(&guard_log).unwrap_or_default();
@@ -469,4 +469,55 @@ fn a_console_sent_sigterm_in_a_freeze_gives_the_main_back_then_exits() {
 #[test]
 fn a_console_whose_terminal_hangs_up_in_a_freeze_gives_the_main_back() {
     console_signalled_in_freeze("HUP");
+}
+
+#[test]
+fn a_console_sent_sigterm_at_a_switchovers_promotion_question_rolls_it_back() {
+    let (lab, _g) = common::exclusive();
+    let data = tempfile::tempdir().unwrap();
+    let data_path = data.path().to_path_buf();
+    let t = Tmux::start_in(&lab.config_path, data);
+    t.wait_for("(heartbeat)");
+    t.keys(&["F"]);
+    t.wait_for("switchover to bravo");
+    t.keys(&["Enter"]);
+    t.wait_for("[ Cancel ]");
+    t.keys(&["Tab"]);
+    t.keys(&["Enter"]);
+    t.wait_for(" confirm ");
+    t.keys(&["Tab"]);
+    t.keys(&["Enter"]);
+    // Frozen, copied, caught up; the promotion waits for its typed name.
+    t.wait_for("Type bravo to confirm");
+    assert_eq!(
+        lab.sql("alpha", "SELECT @@read_only"),
+        "1",
+        "alpha is frozen"
+    );
+    let pid = t.okmirror_pid().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-s", "TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let s = t.wait_for("okmirror-exited=");
+    assert!(s.contains("cancelling what still runs"), "{s}");
+    // The question went unanswered: the flow stopped before promotion and rolled back.
+    assert_eq!(
+        lab.sql("alpha", "SELECT @@read_only"),
+        "0",
+        "alpha takes writes"
+    );
+    assert_eq!(
+        lab.sql("bravo", "SELECT @@read_only"),
+        "1",
+        "bravo stays the mirror"
+    );
+    let (_, err) = cli(&lab.config_path, &data_path, &["resume"]);
+    assert!(
+        err.contains("no unfinished flow"),
+        "the journal is closed: {err}"
+    );
 }

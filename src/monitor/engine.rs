@@ -58,10 +58,13 @@ pub enum FlowJob {
 }
 
 /// Plans or runs a flow in the background; its events (questions included) go to `events`.
+/// `stop` set (a signal to the console) stops the flow before promotion at its next
+/// step, rolling it back; after promotion it goes on.
 pub fn start_flow(
     monitor: Arc<Monitor>,
     job: FlowJob,
     events: mpsc::Sender<EngineEvent>,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> tokio::task::JoinHandle<()> {
     use crate::failover::exec::ChannelConfirmer;
     use crate::failover::{FlowEvent, Runner};
@@ -86,7 +89,8 @@ pub fn start_flow(
                 return;
             }
             FlowJob::Run { kind, old, new } => {
-                let r = Runner::plan(monitor, kind, old, new).await;
+                let mut r = Runner::plan(monitor, kind, old, new).await;
+                r.stop = stop;
                 let mut confirmer = ChannelConfirmer(tx.clone());
                 r.run(&mut confirmer, &tx).await
             }
@@ -95,7 +99,8 @@ pub fn start_flow(
                 Err(e) => Err(e),
             },
             FlowJob::Resume(path) => match Runner::reopen(monitor, &path).await {
-                Ok((r, j)) => {
+                Ok((mut r, j)) => {
+                    r.stop = stop;
                     let mut confirmer = ChannelConfirmer(tx.clone());
                     r.execute(j, &mut confirmer, &tx).await
                 }

@@ -52,28 +52,41 @@ pub async fn run(cfg: Config, config_path: std::path::PathBuf, readonly: bool) -
     result
 }
 
-/// A sync still running when the console ends (quit, SIGTERM, SIGHUP): it is cancelled,
-/// and the console waits for it to give the main back its writes.
-struct RunningSync {
+/// A sync or flow task with the flag that cancels (or stops) it.
+struct Task {
     cancel: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+/// Syncs and flows still running when the console ends (quit, SIGTERM, SIGHUP): they
+/// are cancelled (a flow before promotion stops and rolls back; a pending question is
+/// answered no), and the console waits for them to give the main back its writes.
+struct RunningSync {
+    tasks: Vec<Task>,
     events: mpsc::Receiver<engine::EngineEvent>,
     limit: Duration,
 }
 
 impl RunningSync {
     async fn finish(mut self) {
-        if self.task.is_finished() {
+        self.tasks.retain(|t| !t.handle.is_finished());
+        if self.tasks.is_empty() {
             return;
         }
-        eprintln!("okmirror: cancelling the running sync (a frozen main takes writes again)...");
-        let _ = self.cancel.send(true);
-        let drain = async { while self.events.recv().await.is_some() {} };
+        eprintln!("okmirror: cancelling what still runs (a frozen main takes writes again)...");
+        for t in &self.tasks {
+            let _ = t.cancel.send(true);
+        }
+        let all = futures::future::join_all(self.tasks.iter_mut().map(|t| &mut t.handle));
+        let drain = async {
+            while self.events.recv().await.is_some() {}
+            std::future::pending::<()>().await
+        };
         tokio::select! {
-            _ = &mut self.task => {}
+            _ = all => {}
             _ = drain => {}
             _ = tokio::time::sleep(self.limit) => {
-                eprintln!("okmirror: the sync did not end in time; the nodes' watchdogs restore what it froze");
+                eprintln!("okmirror: it did not end in time; the nodes' watchdogs restore what it froze");
             }
         }
     }
@@ -95,6 +108,7 @@ async fn event_loop(
     let engine = engine::start(Arc::clone(&monitor), tx.clone());
     let mut cancel_sync: Option<tokio::sync::watch::Sender<bool>> = None;
     let mut sync_task: Option<tokio::task::JoinHandle<()>> = None;
+    let mut flow_task: Option<Task> = None;
     if !readonly {
         offer_resume(&mut app, &monitor).await;
     }
@@ -174,7 +188,13 @@ async fn event_loop(
                 FlowCommand::Close => None,
             };
             if let Some(job) = job {
-                engine::start_flow(Arc::clone(&monitor), job, tx.clone());
+                let (stop, stop_rx) = tokio::sync::watch::channel(false);
+                let handle =
+                    engine::start_flow(Arc::clone(&monitor), job, tx.clone(), Some(stop_rx));
+                flow_task = Some(Task {
+                    cancel: stop,
+                    handle,
+                });
             }
         }
         if app.refresh_requested {
@@ -186,14 +206,15 @@ async fn event_loop(
         }
     }
     drop(engine);
-    if let (Some(cancel), Some(task)) = (cancel_sync, sync_task) {
-        *running = Some(RunningSync {
-            cancel,
-            task,
-            events: rx,
-            limit,
-        });
+    let mut tasks: Vec<Task> = flow_task.into_iter().collect();
+    if let (Some(cancel), Some(handle)) = (cancel_sync, sync_task) {
+        tasks.push(Task { cancel, handle });
     }
+    *running = Some(RunningSync {
+        tasks,
+        events: rx,
+        limit,
+    });
     tracing::info!("console closed");
     Ok(())
 }
