@@ -85,11 +85,12 @@ impl Copier<'_> {
         if rows == 0 {
             return Ok(format!("{name}: no document versions recorded yet"));
         }
-        let prefix = self.datastore_prefix()?;
+        // Absolute paths: the datastore may live outside the Tomcat home.
+        let ds = self.s().datastore_path().display().to_string();
         let paths: Vec<String> = sample
             .iter()
             .filter_map(|u| journal::datastore_file(u))
-            .map(|f| format!("{prefix}/{f}"))
+            .map(|f| format!("{}/{f}", ds.trim_end_matches('/')))
             .collect();
         let missing = absent_on(self.s_ssh(), self.s(), paths.clone())
             .await?
@@ -115,13 +116,6 @@ impl Copier<'_> {
             self.s().datastore_path().display(),
             paths.len()
         ))
-    }
-
-    /// The datastore's path relative to the source's Tomcat home.
-    fn datastore_prefix(&self) -> Result<String> {
-        let s = self.s();
-        journal::datastore_prefix(&s.openkm_home, &s.datastore_path())
-            .ok_or_else(|| eyre!("{}: the datastore is not inside the Tomcat home", s.name))
     }
 
     /// The deletion guard for `totals`, counted against the target's files; the target
@@ -347,7 +341,7 @@ async fn final_list(monitor: &Monitor, main: usize, since: &Watermark) -> Option
     )
 }
 
-/// The listed paths (relative to the Tomcat home) that `node` lacks.
+/// The listed paths (relative to the Tomcat home, or absolute) that `node` lacks.
 pub async fn absent_on(
     ssh: &NodeSsh,
     node: &NodeConfig,
