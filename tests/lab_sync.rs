@@ -58,6 +58,29 @@ fn a_sync_makes_the_mirror_a_verified_clone_and_leaves_a_record() {
     assert!(r["plan"]["new_files"].as_u64().unwrap() >= 5, "{out}");
     assert!(r["plan"]["deleted"].as_u64().unwrap() >= 1, "{out}");
     assert!(r["main_downtime_ms"].as_u64().unwrap() > 0);
+    // Where the downtime went, phase by phase: the parts add up to it (give or take the
+    // few statements between them).
+    let parts = &r["downtime_parts"];
+    let sum: u64 = [
+        "freeze_ms",
+        "final_pass_ms",
+        "catch_up_ms",
+        "journal_point_ms",
+        "thaw_ms",
+    ]
+    .iter()
+    .map(|k| {
+        parts[*k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {parts}"))
+    })
+    .sum();
+    let total = r["main_downtime_ms"].as_u64().unwrap();
+    assert!(
+        sum <= total && total - sum <= 20,
+        "{parts} against {total} ms"
+    );
+    assert!(parts["freeze_ms"].as_u64().unwrap() > 0, "{parts}");
 
     // Checked independently: the same files with the same bytes.
     assert_eq!(tree(&ds(lab, "alpha")), tree(&ds(lab, "bravo")));

@@ -347,6 +347,7 @@ fn sync_plan(deleted: u64, refusal: bool) -> okmirror::sync::run::SyncReport {
         verify_ms: 0,
         planned_by: okmirror::config::PlanMode::Scan,
         repaired: 0,
+        downtime_parts: Default::default(),
     }
 }
 

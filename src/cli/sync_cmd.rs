@@ -132,6 +132,11 @@ async fn execute(
                 format!("{} MISMATCHES", report.mismatches.len())
             }
         );
+        let p = &report.downtime_parts;
+        eprintln!(
+            "  main down: freeze {} ms, final pass {} ms, catch-up {} ms, journal point {} ms, thaw {} ms",
+            p.freeze_ms, p.final_pass_ms, p.catch_up_ms, p.journal_point_ms, p.thaw_ms
+        );
         if report.repaired > 0 {
             eprintln!(
                 "  the verify found {} datastore files the journal could not name; they were repaired",

@@ -63,6 +63,29 @@ pub struct SyncReport {
     /// Datastore files a journal plan's verify found missing, damaged or extra on the
     /// mirror, and copied or deleted.
     pub repaired: u64,
+    /// Where the main's downtime went.
+    pub downtime_parts: DowntimeParts,
+}
+
+/// Where the main's downtime went, in milliseconds, phase by phase (their sum is
+/// `main_downtime_ms` but for the few statements between them), so anyone can see what
+/// a freeze costs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DowntimeParts {
+    /// Stopping the main's OpenKM, or making its database read-only.
+    pub freeze_ms: u64,
+    /// The final pass (new journal files, the index with a service freeze).
+    pub final_pass_ms: u64,
+    /// The mirror's database catching up (GTID wait, or the dump).
+    pub catch_up_ms: u64,
+    /// Reading the journal's consistency point.
+    pub journal_point_ms: u64,
+    /// Giving the main its writes back (OpenKM's start, or read_only off).
+    pub thaw_ms: u64,
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
 }
 
 /// Runs a sync (or a dry run) between the nodes, direction from live roles only.
@@ -210,6 +233,7 @@ pub async fn run(
         verify_ms: 0,
         planned_by,
         repaired: 0,
+        downtime_parts: DowntimeParts::default(),
     };
     if opts.dry_run {
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -220,6 +244,7 @@ pub async fn run(
     let sync_cfg = &monitor.cfg.sync;
     let mode = sync_cfg.freeze;
     let mut frozen_pair = None;
+    let mut parts = DowntimeParts::default();
     let result = async {
         let mut tracker = Tracker::new(&plan.totals);
         let bulk = bulk_list(&plan);
@@ -257,6 +282,8 @@ pub async fn run(
         }
         let mark = (mode == FreezeMode::Database).then_some(marker.as_str());
         let mut pair = freeze::freeze(&monitor, mode, (src, dst), mark).await?;
+        let mut lap = Instant::now();
+        parts.freeze_ms = ms(lap.duration_since(pair.began));
         let mut cancel = opts.cancel.clone();
         let frozen_work = async {
             let with_index = mode == FreezeMode::Service;
@@ -264,6 +291,8 @@ pub async fn run(
             let did = copier
                 .final_copy(watermark.as_ref(), with_index, &mut tracker)
                 .await?;
+            parts.final_pass_ms = ms(lap.elapsed());
+            lap = Instant::now();
             phase(&format!("final pass: {did}")).await;
             let pos = match sync_cfg.database {
                 crate::config::DbSyncMode::Replication => {
@@ -280,13 +309,20 @@ pub async fn run(
                     "dump".to_string()
                 }
             };
+            parts.catch_up_ms = ms(lap.elapsed());
+            lap = Instant::now();
             // Versions newer than this were written after the consistency point.
             let point = journal_watermark(&monitor, src).await;
+            parts.journal_point_ms = ms(lap.elapsed());
             Ok::<_, color_eyre::eyre::Report>((pos, point))
         }
         .await;
         phase(&format!("unfreezing {}", s_cfg.name)).await;
+        let thaw_began = Instant::now();
         let thawed = freeze::thaw_main(&monitor, &mut pair).await;
+        if let Ok(back) = &thawed {
+            parts.thaw_ms = ms(back.duration_since(thaw_began));
+        }
         let downtime = match &thawed {
             Ok(back) => back.duration_since(pair.began),
             Err(_) => pair.began.elapsed(),
@@ -327,6 +363,7 @@ pub async fn run(
         }
     };
     report.main_downtime_ms = downtime.as_millis() as u64;
+    report.downtime_parts = parts;
     report.gtid_position = Some(pos);
 
     phase("verifying: SHA-256 of both datastores").await;
