@@ -719,7 +719,7 @@ async fn sync_with_deadline(
                 None => closed = true,
             },
             _ = tokio::time::sleep(quiet), if !stalled => {
-                if !last.starts_with("verifying") {
+                if last != crate::sync::run::VERIFYING {
                     stalled = true;
                     let _ = cancel_tx.send(true);
                 }

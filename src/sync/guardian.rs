@@ -193,8 +193,8 @@ async fn keep(mut held: crate::node::Held, mut asks: mpsc::Receiver<Ask>) {
             ask = asks.recv() => {
                 let Some(ask) = ask else { return };
                 let (word, tx) = match ask {
-                    Ask::Release(tx) => ("release\n", tx),
-                    Ask::Restore(tx) => ("restore\n", tx),
+                    Ask::Release(tx) => ("release", tx),
+                    Ask::Restore(tx) => ("restore", tx),
                 };
                 let _ = tx.send(answer(&mut held, word).await);
                 return;
@@ -203,17 +203,22 @@ async fn keep(mut held: crate::node::Held, mut asks: mpsc::Receiver<Ask>) {
     }
 }
 
-/// Sends one word and reads the watchdog's last answer.
+/// Sends one word and reads the watchdog's answer. A release answered `restored` is an
+/// error: the watchdog had already given the node back (`freeze_max_secs` passed), so the
+/// freeze the caller relies on is gone.
 async fn answer(held: &mut crate::node::Held, word: &str) -> Result<()> {
-    held.stdin.write_all(word.as_bytes()).await?;
+    held.stdin.write_all(format!("{word}\n").as_bytes()).await?;
     held.stdin.flush().await?;
     let mut line = String::new();
     held.stdout.read_line(&mut line).await?;
-    match line.trim() {
-        "released" | "restored" => Ok(()),
-        "failed" => Err(eyre!("its restore failed (see guard.log in the state dir)")),
-        "" => Err(eyre!("it ended without an answer")),
-        other => Err(eyre!("unexpected answer {other:?}")),
+    match (word, line.trim()) {
+        ("release", "released") | ("restore", "restored") => Ok(()),
+        ("release", "restored") => Err(eyre!(
+            "it had already given the node back (freeze_max_secs passed); the freeze is gone"
+        )),
+        (_, "failed") => Err(eyre!("its restore failed (see guard.log in the state dir)")),
+        (_, "") => Err(eyre!("it ended without an answer")),
+        (_, other) => Err(eyre!("unexpected answer {other:?}")),
     }
 }
 

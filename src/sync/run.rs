@@ -24,6 +24,10 @@ use crate::config::{FreezeMode, PlanMode};
 use crate::monitor::Monitor;
 use crate::monitor::model::LastSync;
 
+/// The verify's phase: a flow's progress-aware deadline lets it run its length (its cost
+/// is the datastores' size, not a stall).
+pub const VERIFYING: &str = "verifying: SHA-256 of both datastores";
+
 /// What the operator asked for.
 #[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
@@ -366,7 +370,7 @@ pub async fn run(
     report.downtime_parts = parts;
     report.gtid_position = Some(pos);
 
-    phase("verifying: SHA-256 of both datastores").await;
+    phase(VERIFYING).await;
     let verify_started = Instant::now();
     let ((), first) = tokio::join!(resume_mirror, verify(&monitor, src, dst, point.as_ref()));
     let checked = async {
