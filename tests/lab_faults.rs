@@ -234,6 +234,13 @@ fn killed_in_freeze(signal: &str, mode: &str) {
             && front_door_write(&format!("{signal}-{mode}"))
     });
     let after = sent.elapsed();
+    // The watchdog logs "restored" once its restore command returned, a moment after
+    // the node took writes again: give it that moment.
+    if signal == "KILL" {
+        wait_until(Duration::from_secs(10), || {
+            guard_log(lab)[log_before..].contains("restored")
+        });
+    }
     let guard = guard_log(lab)[log_before..].to_string();
     assert!(
         back.is_some_and(|_| after < Duration::from_secs(12)),
