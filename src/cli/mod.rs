@@ -3,6 +3,7 @@
 mod config_cmd;
 mod drill_cmd;
 mod flow_cmd;
+mod follow_cmd;
 mod status_cmd;
 mod sync_cmd;
 
@@ -69,6 +70,21 @@ pub enum Command {
         /// How the bulk pass finds what to copy (default: the config's `[sync] plan`).
         #[arg(long, value_enum)]
         plan: Option<crate::config::PlanMode>,
+    },
+    /// Ship new datastore files to the mirror as their rows replicate, within seconds
+    /// (runs until stopped; the package's okmirror-follow.service runs it). Never
+    /// deletes, never replaces, never writes on the main.
+    Follow {
+        /// One pass (ship what the mirror lacks now), then exit: for cron. Exit 1 when
+        /// files are still missing.
+        #[arg(long)]
+        once: bool,
+        /// rsync --bwlimit in KiB/s (default: the config's `[follow] bwlimit_kbps`).
+        #[arg(long, value_name = "KIB_PER_S")]
+        bwlimit: Option<u64>,
+        /// Print the final record as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Planned move of the service to the mirror (both nodes up, no data loss).
     Switchover {
@@ -227,6 +243,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 cfg.sync.plan = p;
             }
             sync_cmd::sync(cfg, dry_run, yes, json, allow_deletes).await
+        }
+        Some(Command::Follow {
+            once,
+            bwlimit,
+            json,
+        }) => {
+            let (_, cfg) = load(cli.config.as_deref())?;
+            follow_cmd::follow(cfg, once, bwlimit, json).await
         }
         Some(Command::Switchover { to, flow }) => {
             let (_, cfg) = load(cli.config.as_deref())?;

@@ -41,6 +41,39 @@ pub struct Config {
     pub replication: Option<ReplicationConfig>,
     #[serde(default)]
     pub failover: FailoverConfig,
+    #[serde(default)]
+    pub follow: FollowConfig,
+}
+
+/// `okmirror follow`: continuous shipping of new datastore files to the mirror.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowConfig {
+    /// Milliseconds between two looks at the mirror's replicated version rows.
+    #[serde(default = "default_follow_poll")]
+    pub poll_ms: u64,
+    /// rsync `--bwlimit` for the shipping, in KiB/s; unlimited when unset.
+    pub bwlimit_kbps: Option<u64>,
+    /// The most files one transfer ships (the rest go in the next one).
+    #[serde(default = "default_follow_batch")]
+    pub batch_max: usize,
+}
+
+impl Default for FollowConfig {
+    fn default() -> Self {
+        FollowConfig {
+            poll_ms: default_follow_poll(),
+            bwlimit_kbps: None,
+            batch_max: default_follow_batch(),
+        }
+    }
+}
+
+fn default_follow_poll() -> u64 {
+    400
+}
+fn default_follow_batch() -> usize {
+    500
 }
 
 /// The replication account a demoted node uses to follow the new main.
@@ -389,6 +422,12 @@ pub struct MonitorConfig {
     /// Free space on the datastore's filesystem below this share is a warning.
     #[serde(default = "default_disk_warning")]
     pub disk_free_warning_percent: f64,
+    /// Files behind: a document whose content has been missing on the mirror for this
+    /// long (seconds) raises a warning / goes critical.
+    #[serde(default = "default_files_behind_warning")]
+    pub files_behind_warning_secs: f64,
+    #[serde(default = "default_files_behind_critical")]
+    pub files_behind_critical_secs: f64,
 }
 
 impl Default for MonitorConfig {
@@ -401,6 +440,8 @@ impl Default for MonitorConfig {
             last_sync_warning_hours: default_sync_age(),
             diff_interval_secs: default_diff_interval(),
             disk_free_warning_percent: default_disk_warning(),
+            files_behind_warning_secs: default_files_behind_warning(),
+            files_behind_critical_secs: default_files_behind_critical(),
         }
     }
 }
@@ -425,6 +466,12 @@ fn default_diff_interval() -> u64 {
 }
 fn default_disk_warning() -> f64 {
     10.0
+}
+fn default_files_behind_warning() -> f64 {
+    60.0
+}
+fn default_files_behind_critical() -> f64 {
+    3600.0
 }
 fn default_io_timeout() -> u64 {
     120

@@ -157,6 +157,27 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
             "lag thresholds must be positive, with critical >= warning".into(),
         ));
     }
+    if !(m.files_behind_warning_secs > 0.0
+        && m.files_behind_critical_secs >= m.files_behind_warning_secs)
+    {
+        p.push((
+            "monitor.files_behind_critical_secs".into(),
+            "files-behind thresholds must be positive, with critical >= warning".into(),
+        ));
+    }
+    let f = &config.follow;
+    if f.poll_ms < 50 {
+        p.push(("follow.poll_ms".into(), "must be at least 50".into()));
+    }
+    if f.batch_max == 0 {
+        p.push(("follow.batch_max".into(), "must be at least 1".into()));
+    }
+    if f.bwlimit_kbps == Some(0) {
+        p.push((
+            "follow.bwlimit_kbps".into(),
+            "0 would mean unlimited to rsync; leave it out instead".into(),
+        ));
+    }
     let s = &config.sync;
     if !(0.0..=100.0).contains(&s.delete_limit_percent) || s.delete_limit_percent.is_nan() {
         p.push((

@@ -242,6 +242,48 @@ impl Copier<'_> {
     }
 }
 
+impl Copier<'_> {
+    /// Ships datastore files (`paths` relative to the datastore) from the source to the
+    /// target: a pull that runs on the target, so the source only reads. It never
+    /// deletes and never replaces (files are immutable), so it needs no guard.
+    pub async fn ship(
+        &self,
+        name: &str,
+        paths: &[String],
+        bwlimit_kbps: Option<u64>,
+        tracker: &mut Tracker,
+    ) -> Result<()> {
+        if is_cancelled(&self.cancel) {
+            return Err(color_eyre::eyre::Report::new(Cancelled));
+        }
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let d_ssh = &self.monitor.nodes[self.dst].ssh;
+        let dir = self.d().state_dir.display().to_string();
+        let list = format!("{dir}/ship-{name}.list");
+        put_list(d_ssh, &list, paths).await?;
+        let cmd = super::plan::ship_command(
+            self.s(),
+            self.d(),
+            self.monitor.cfg.sync.io_timeout_secs,
+            bwlimit_kbps,
+            &list,
+        );
+        let pidfile = format!("{dir}/rsync-ship-{name}.pid");
+        transfer(
+            d_ssh,
+            &cmd,
+            true,
+            &pidfile,
+            tracker,
+            &self.events,
+            &self.cancel,
+        )
+        .await
+    }
+}
+
 /// How many files `node`'s datastore holds (the deletion guard's base). An unreadable
 /// datastore is an error, never zero.
 pub async fn count_files(ssh: &NodeSsh, node: &NodeConfig) -> Result<u64> {
@@ -286,7 +328,7 @@ async fn put_list(ssh: &NodeSsh, path: &str, paths: &[String]) -> Result<()> {
     }
     let out = ssh
         .run_with_stdin(
-            &format!("cat > {}", quote(path)),
+            &format!("mkdir -p \"$(dirname {p})\" && cat > {p}", p = quote(path)),
             Some(&body),
             Duration::from_secs(60),
         )

@@ -1,10 +1,12 @@
 //! File sync between the nodes: planning (what rsync would change main -> mirror) now,
 //! and the sync runs that build on it.
 
+pub mod behind;
 pub mod copy;
 pub mod dump;
 pub mod events;
 pub mod exit;
+pub mod follow;
 pub mod freeze;
 pub mod guard;
 pub mod guardian;

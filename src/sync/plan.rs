@@ -214,6 +214,50 @@ pub fn rsync_command(
     parts.join(" ")
 }
 
+/// The pull that ships the listed datastore files (NUL-separated, relative to the
+/// datastore, in `list`, a file on the target) from `source` to `target`. It runs on the target, so
+/// the source only ever reads. It never deletes and never replaces: datastore files are
+/// immutable, so a file already there is left alone, and one gone from the source is
+/// skipped. Files land through the partial folder, whole or not at all (pure, so it is
+/// unit tested).
+pub fn ship_command(
+    source: &NodeConfig,
+    target: &NodeConfig,
+    io_timeout_secs: u64,
+    bwlimit_kbps: Option<u64>,
+    list: &str,
+) -> String {
+    let q = quote;
+    let mut parts: Vec<String> = vec![
+        "LC_ALL=C".into(),
+        "rsync".into(),
+        "-a".into(),
+        "--from0".into(),
+        q(&format!("--files-from={list}")),
+        "--ignore-missing-args".into(),
+        "--ignore-existing".into(),
+        "--itemize-changes".into(),
+        q("--out-format=%i %l %n"),
+        q(&format!("--partial-dir={PARTIAL_DIR}")),
+        "--delay-updates".into(),
+    ];
+    if let Some(bw) = bwlimit_kbps {
+        parts.push(format!("--bwlimit={bw}"));
+    }
+    parts.push(format!("--timeout={io_timeout_secs}"));
+    parts.push("-e".into());
+    parts.push(q(&peer_ssh(target, source)));
+    parts.push(q(&format!(
+        "{}@{}:{}/",
+        source.ssh.user,
+        source.ssh.host,
+        source.datastore_path().display()
+    )));
+    parts.push(q(&format!("{}/", target.datastore_path().display())));
+    parts.push("2>&1".into());
+    parts.join(" ")
+}
+
 /// The options both kinds of command end with: excludes, limits, the peer SSH and the
 /// two ends.
 fn finish(
@@ -433,6 +477,47 @@ mod tests {
         assert!(repair.contains("--delay-updates"), "{repair}");
         let live = rsync_command(a, b, s, Pass::Live, "/l", false);
         assert!(!live.contains("--ignore-times"), "{live}");
+    }
+
+    #[test]
+    fn shipping_pulls_on_the_target_and_can_neither_delete_nor_replace() {
+        let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
+        let (main, mirror) = (&cfg.nodes[0], &cfg.nodes[1]);
+        let cmd = ship_command(
+            main,
+            mirror,
+            120,
+            Some(500),
+            "/var/lib/okmirror/follow.list",
+        );
+        assert!(
+            cmd.starts_with(
+                "LC_ALL=C rsync -a --from0 '--files-from=/var/lib/okmirror/follow.list' \
+                 --ignore-missing-args --ignore-existing --itemize-changes"
+            ),
+            "{cmd}"
+        );
+        assert!(!cmd.contains("--delete"), "{cmd}");
+        assert!(!cmd.contains("--force"), "{cmd}");
+        assert!(
+            cmd.contains("'--partial-dir=.okmirror-partial' --delay-updates"),
+            "{cmd}"
+        );
+        assert!(cmd.contains("--bwlimit=500 --timeout=120"), "{cmd}");
+        // The main's side is the remote source; the mirror's home the local target.
+        let main_host = format!(
+            "{}@{}:{}/",
+            main.ssh.user,
+            main.ssh.host,
+            main.datastore_path().display()
+        );
+        assert!(
+            cmd.ends_with(&format!(
+                "{main_host} {}/ 2>&1",
+                mirror.datastore_path().display()
+            )),
+            "{cmd}"
+        );
     }
 
     #[test]
