@@ -9,7 +9,7 @@ use okmirror::config;
 use okmirror::db::replica::{ReplicaStatus, ThreadState};
 use okmirror::db::{DbStatus, Flavour};
 use okmirror::monitor::engine::EngineEvent;
-use okmirror::monitor::model::{Alert, Lag, NodeStatus, PairStatus, Severity};
+use okmirror::monitor::model::{Alert, FilesBehindStatus, Lag, NodeStatus, PairStatus, Severity};
 use okmirror::monitor::remote::RemoteFacts;
 use okmirror::monitor::roles::{PairRoles, Role};
 use okmirror::sync::{Change, ChangeKind, EntryType, Plan, PlanTotals};
@@ -52,6 +52,8 @@ fn node(name: &str, role: Role, read_only: bool, replica: Option<ReplicaStatus>)
             http: Some((200, 4.2)),
             repository_uuid: Some("89385c90-ebb4-11f1-8b1b-02fc00000001".into()),
             last_sync_json: None,
+            follow_json: None,
+            node_now: None,
             script_micros: Some(9000),
         }),
         db: Some(db(read_only, replica)),
@@ -90,6 +92,19 @@ fn status() -> PairStatus {
         },
         pending: None,
         pending_error: None,
+        files_behind: Some(FilesBehindStatus {
+            node: "dms2".into(),
+            count: 3,
+            oldest_age_secs: Some(42.0),
+            rows_checked: 180,
+            follow_running: true,
+            follow: Some(okmirror::sync::follow::FollowRecord {
+                host: "ops1".into(),
+                pid: 4242,
+                ..Default::default()
+            }),
+            ..FilesBehindStatus::default()
+        }),
         alerts: vec![
             Alert {
                 severity: Severity::Critical,

@@ -209,6 +209,9 @@ pub fn evaluate(s: &PairStatus, m: &MonitorConfig, now: u64) -> Vec<Alert> {
             );
         }
     }
+    if let Some(fb) = &s.files_behind {
+        files_behind_alerts(fb, m, &mut push);
+    }
     if s.lag.writer_stalled {
         push(
             Warning,
@@ -221,6 +224,54 @@ pub fn evaluate(s: &PairStatus, m: &MonitorConfig, now: u64) -> Vec<Alert> {
     }
     out.sort_by_key(|a| std::cmp::Reverse(a.severity));
     out
+}
+
+/// Files behind: unknown is a warning (never "none"), an old missing file a warning or
+/// critical by the thresholds.
+fn files_behind_alerts(
+    fb: &super::model::FilesBehindStatus,
+    m: &MonitorConfig,
+    push: &mut impl FnMut(Severity, Option<&str>, String),
+) {
+    let node = Some(fb.node.as_str());
+    if let Some(e) = &fb.error {
+        push(
+            Severity::Warning,
+            node,
+            format!("files behind unknown: {e}"),
+        );
+        return;
+    }
+    let (Some(age), severity) = (fb.oldest_age_secs, files_behind_severity(fb, m)) else {
+        return;
+    };
+    let limit = match severity {
+        Severity::Critical => m.files_behind_critical_secs,
+        Severity::Warning => m.files_behind_warning_secs,
+        _ => return,
+    };
+    push(
+        severity,
+        node,
+        format!(
+            "{} document{} without content on {} (oldest {}; {} at {limit} s)",
+            fb.count,
+            if fb.count == 1 { "" } else { "s" },
+            fb.node,
+            crate::format::duration_secs(age),
+            severity.label().to_lowercase()
+        ),
+    );
+}
+
+/// The files behind's severity by the thresholds; unknown is a warning.
+pub fn files_behind_severity(fb: &super::model::FilesBehindStatus, m: &MonitorConfig) -> Severity {
+    match (&fb.error, fb.oldest_age_secs) {
+        (Some(_), _) => Severity::Warning,
+        (None, Some(a)) if a >= m.files_behind_critical_secs => Severity::Critical,
+        (None, Some(a)) if a >= m.files_behind_warning_secs => Severity::Warning,
+        _ => Severity::Ok,
+    }
 }
 
 /// The overall severity of a list of alerts.

@@ -275,6 +275,11 @@ impl Monitor {
         if lag.note.is_none() {
             lag.note = beat_note;
         }
+        let files_behind = if for_sync {
+            None
+        } else {
+            self.files_behind(&roles, &nodes).await
+        };
         PairStatus {
             pair: self.cfg.pair.clone(),
             taken_at: now_unix(),
@@ -283,9 +288,71 @@ impl Monitor {
             lag,
             pending: None,
             pending_error: None,
+            files_behind,
             alerts: Vec::new(),
             severity: model::Severity::Ok,
         }
+    }
+
+    /// The files behind on the mirror (the known node when it is a mirror and the main
+    /// is gone: then it is what a failover would lose). It looks at the rows since the
+    /// later of the last verified sync's point and follow's complete point.
+    async fn files_behind(
+        &self,
+        roles: &PairRoles,
+        nodes: &[NodeStatus],
+    ) -> Option<model::FilesBehindStatus> {
+        let mirror = match roles {
+            PairRoles::Normal { mirror, .. } => *mirror,
+            PairRoles::Partial {
+                known,
+                role: Role::Mirror,
+            } => *known,
+            _ => return None,
+        };
+        let node = &nodes[mirror];
+        let facts = node.facts.as_ref();
+        let follow: Option<crate::sync::follow::FollowRecord> = facts
+            .and_then(|f| f.follow_json.as_deref())
+            .and_then(|j| serde_json::from_str(j).ok());
+        let follow_running = match (&follow, facts.and_then(|f| f.node_now)) {
+            (Some(r), Some(now)) => r.running(now),
+            _ => false,
+        };
+        let synced = node
+            .last_sync
+            .as_ref()
+            .filter(|l| l.verified)
+            .and_then(|l| l.journal_point.clone());
+        let since = match (
+            synced,
+            follow.as_ref().and_then(|f| f.complete_through.clone()),
+        ) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let mut out = model::FilesBehindStatus {
+            node: node.name.clone(),
+            follow,
+            follow_running,
+            ..Default::default()
+        };
+        match crate::sync::behind::measure(self, mirror, since.as_deref()).await {
+            Ok(b) => {
+                out.count = b.count();
+                out.oldest_age_secs = b.oldest_age_secs();
+                out.truncated = b.truncated;
+                out.rows_checked = b.rows_checked;
+                out.oldest = b
+                    .missing
+                    .into_iter()
+                    .take(model::FilesBehindStatus::SHOWN)
+                    .collect();
+            }
+            Err(e) => out.error = Some(format!("{e:#}")),
+        }
+        out.severity = health::files_behind_severity(&out, &self.cfg.monitor);
+        Some(out)
     }
 
     /// Adds the pending diffs (if planned) and evaluates the alerts.

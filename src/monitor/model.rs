@@ -6,11 +6,14 @@ use super::remote::RemoteFacts;
 use super::roles::{PairRoles, Role};
 use crate::db::DbStatus;
 use crate::sync::PlanTotals;
+use crate::sync::behind::VersionRow;
+use crate::sync::follow::FollowRecord;
 
 /// Nagios-style severity; the order is the order of precedence for the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Severity {
+    #[default]
     Ok,
     Warning,
     Unknown,
@@ -104,6 +107,31 @@ pub struct Lag {
     pub note: Option<String>,
 }
 
+/// Files behind on the mirror (or on the only node left, when it is a mirror), and
+/// whether `okmirror follow` ships them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FilesBehindStatus {
+    pub node: String,
+    pub count: usize,
+    pub oldest_age_secs: Option<f64>,
+    /// The look hit its row cap: `count` is a lower bound.
+    pub truncated: bool,
+    pub rows_checked: usize,
+    /// The oldest missing documents (at most `SHOWN`), for people.
+    pub oldest: Vec<VersionRow>,
+    pub follow: Option<FollowRecord>,
+    pub follow_running: bool,
+    /// Why the figure is unknown (never read as "none behind").
+    pub error: Option<String>,
+    /// By `[monitor] files_behind_*_secs` (unknown is a warning).
+    pub severity: Severity,
+}
+
+impl FilesBehindStatus {
+    /// How many missing documents a status carries by name.
+    pub const SHOWN: usize = 20;
+}
+
 /// The pair at one moment.
 #[derive(Debug, Clone, Serialize)]
 pub struct PairStatus {
@@ -115,6 +143,8 @@ pub struct PairStatus {
     pub lag: Lag,
     pub pending: Option<PlanTotals>,
     pub pending_error: Option<String>,
+    /// Documents whose row the mirror has and whose file it lacks.
+    pub files_behind: Option<FilesBehindStatus>,
     pub alerts: Vec<Alert>,
     pub severity: Severity,
 }

@@ -31,6 +31,8 @@ else
   echo "http=nocurl"
 fi
 if [ -r {state}/last-sync.json ]; then echo "last_sync=$(tr -d '\n' < {state}/last-sync.json)"; else echo "last_sync="; fi
+if [ -r {state}/follow.json ]; then echo "follow=$(tr -d '\n' < {state}/follow.json)"; fi
+echo "now=$(date +%s)"
 echo "t1=$(date +%s%N)"
 "#
     )
@@ -84,6 +86,10 @@ pub struct RemoteFacts {
     pub http: Option<(u16, f64)>,
     pub repository_uuid: Option<String>,
     pub last_sync_json: Option<String>,
+    /// The record `okmirror follow` keeps on the node, if any.
+    pub follow_json: Option<String>,
+    /// The node's clock (Unix seconds), to tell whether that record is fresh.
+    pub node_now: Option<u64>,
     /// Time the script itself took, to subtract from the SSH round trip.
     pub script_micros: Option<u64>,
 }
@@ -130,6 +136,12 @@ pub fn parse_facts(out: &str) -> RemoteFacts {
             .map(|s| s.trim())
             .filter(|s| !s.is_empty())
             .map(str::to_string),
+        follow_json: kv
+            .get("follow")
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        node_now: num("now"),
         script_micros,
     }
 }

@@ -40,6 +40,7 @@ pub fn human(s: &PairStatus, now: u64) -> String {
     let _ = writeln!(o, "replication: {}", replication_line(s));
     let _ = writeln!(o, "last sync:   {}", last_sync_line(s, now));
     let _ = writeln!(o, "pending:     {}", pending_line(s));
+    let _ = writeln!(o, "files behind: {}", files_behind_line(s));
     if s.alerts.is_empty() {
         let _ = writeln!(o, "alerts:      none");
     } else {
@@ -170,6 +171,33 @@ pub fn pending_line(s: &PairStatus) -> String {
     }
 }
 
+/// One line about the files behind and `okmirror follow`.
+pub fn files_behind_line(s: &PairStatus) -> String {
+    let Some(fb) = &s.files_behind else {
+        return "unknown (no mirror)".into();
+    };
+    let follow = match (&fb.follow, fb.follow_running) {
+        (Some(r), true) => match &r.paused {
+            Some(p) => format!("follow paused on {}: {p}", r.host),
+            None => format!("follow runs on {} (pid {})", r.host, r.pid),
+        },
+        (Some(_), false) => "follow stopped".to_string(),
+        (None, _) => "follow not running".to_string(),
+    };
+    match (&fb.error, fb.oldest_age_secs) {
+        (Some(e), _) => format!("unknown ({e}); {follow}"),
+        (None, None) => format!("none on {}; {follow}", fb.node),
+        (None, Some(age)) => format!(
+            "{}{} document{} on {} (oldest {}); {follow}",
+            if fb.truncated { "at least " } else { "" },
+            fb.count,
+            if fb.count == 1 { "" } else { "s" },
+            fb.node,
+            format::duration_secs(age)
+        ),
+    }
+}
+
 /// Prometheus text exposition format (for node_exporter's textfile collector).
 pub fn prometheus(s: &PairStatus) -> String {
     let mut o = String::new();
@@ -281,6 +309,24 @@ pub fn prometheus(s: &PairStatus) -> String {
             "replication_lag_seconds",
             "Heartbeat replication lag.",
             vec![(String::new(), l)],
+        );
+    }
+    if let Some(fb) = s.files_behind.as_ref().filter(|f| f.error.is_none()) {
+        let node = format!(",node=\"{}\"", esc(&fb.node));
+        metric(
+            "files_behind",
+            "Document versions whose row the mirror has and whose file it lacks.",
+            vec![(node.clone(), fb.count as f64)],
+        );
+        metric(
+            "files_behind_oldest_seconds",
+            "Age of the oldest document version whose file the mirror lacks (0: none).",
+            vec![(node.clone(), fb.oldest_age_secs.unwrap_or(0.0))],
+        );
+        metric(
+            "follow_running",
+            "1 when okmirror follow ships files to the mirror.",
+            vec![(node, f64::from(u8::from(fb.follow_running)))],
         );
     }
     if let Some(t) = s.lag.transactions_behind {

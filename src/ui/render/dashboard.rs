@@ -21,7 +21,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let [banner, cards, repl, summary, alerts] = Layout::vertical([
         Constraint::Length(split as u16),
         Constraint::Length(9),
-        Constraint::Length(5),
+        Constraint::Length(6),
         Constraint::Length(2),
         Constraint::Min(3),
     ])
@@ -273,6 +273,7 @@ fn render_replication(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         }
         None => lines.push(Line::styled(report::replication_line(s), theme.warn)),
     }
+    lines.push(files_behind_line(s, theme));
     if s.lag.writer_stalled {
         lines.push(Line::styled("heartbeat writer stalled", theme.warn));
     }
@@ -293,6 +294,43 @@ fn render_replication(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ))),
         spark,
     );
+}
+
+/// Files behind beside the DB lag, coloured the same way, with follow's state.
+fn files_behind_line(s: &PairStatus, theme: &Theme) -> Line<'static> {
+    use crate::monitor::model::Severity;
+    let Some(fb) = &s.files_behind else {
+        return Line::from(vec![
+            Span::styled("files  ", theme.dim),
+            Span::styled("unknown (no mirror)", theme.dim),
+        ]);
+    };
+    let style = match fb.severity {
+        Severity::Critical => theme.crit,
+        Severity::Warning | Severity::Unknown => theme.warn,
+        Severity::Ok if fb.count == 0 && fb.error.is_none() => theme.ok,
+        Severity::Ok => theme.warn,
+    };
+    let what = match (&fb.error, fb.oldest_age_secs) {
+        (Some(_), _) => "behind unknown".to_string(),
+        (None, None) => "0 behind".to_string(),
+        (None, Some(age)) => format!(
+            "{}{} behind (oldest {})",
+            if fb.truncated { "≥" } else { "" },
+            fb.count,
+            format::duration_secs(age)
+        ),
+    };
+    let follow = match (&fb.follow, fb.follow_running) {
+        (Some(r), true) if r.paused.is_some() => Span::styled(" · follow paused", theme.warn),
+        (Some(_), true) => Span::styled(" · follow on", theme.ok),
+        _ => Span::styled(" · follow off", theme.dim),
+    };
+    Line::from(vec![
+        Span::styled("files  ", theme.dim),
+        Span::styled(what, style),
+        follow,
+    ])
 }
 
 fn render_summary(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
