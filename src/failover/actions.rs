@@ -33,6 +33,11 @@ pub(super) struct Ctx {
     /// The freeze watchdogs on the old main (its writes, its OpenKM) and the new one (its
     /// OpenKM), from the freeze until they are disarmed just before promotion.
     pub(super) guards: Vec<Guardian>,
+    /// Whether the old main answered SSH at the assessment (a failover's file salvage
+    /// is not tried against a node that did not).
+    pub(super) old_answered: Option<bool>,
+    /// The flow's journal: lists written for the operator go beside it.
+    pub(super) journal: Option<std::path::PathBuf>,
 }
 
 /// Arms the watchdogs that give a frozen old main its writes and both OpenKMs back if
@@ -415,6 +420,19 @@ pub(super) async fn assess_failover(
         ));
     }
     ctx.last_beat_age = status.lag.last_beat_age_secs.or(status.lag.heartbeat_secs);
+    ctx.old_answered = Some(o.ssh_error.is_none());
+    if let Some(fb) = &status.files_behind {
+        lines.push(match (&fb.error, fb.oldest_age_secs) {
+            (Some(e), _) => format!("{}: documents without content unknown ({e})", n.name),
+            (None, None) => format!("{}: every document has its content", n.name),
+            (None, Some(age)) => format!(
+                "{}: {} document(s) without content, the oldest from {} ago",
+                n.name,
+                fb.count,
+                crate::format::duration_secs(age)
+            ),
+        });
+    }
     if let Some(a) = ctx.last_beat_age {
         lines.push(format!(
             "{}'s last heartbeat from {} is {a:.1} s old",
@@ -963,7 +981,7 @@ pub(super) async fn errant_check(m: &Monitor, old: usize, new: usize) -> Result<
 }
 
 pub(super) async fn loss_report(m: &Monitor, old: usize, new: usize, ctx: &Ctx) -> String {
-    let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
+    let on = &m.nodes[old].cfg.name;
     let mut parts = Vec::new();
     match ctx.last_beat_age {
         Some(a) => parts.push(format!(
@@ -971,17 +989,10 @@ pub(super) async fn loss_report(m: &Monitor, old: usize, new: usize, ctx: &Ctx) 
         )),
         None => parts.push("database: no heartbeat measured; the loss window is unknown".into()),
     }
-    let status = m.probe_node(new).await;
-    match status.last_sync {
-        Some(s) => parts.push(format!(
-            "files: documents created on {on} after the last sync ({} s ago) are only in {on}'s datastore",
-            now_ms() / 1000 - s.finished_at.min(now_ms() / 1000)
-        )),
-        None => parts.push(format!("files: {nn} has no last-sync record")),
-    }
     if let Some(f) = &ctx.fenced_by {
         parts.push(format!("fencing: {f}"));
     }
+    parts.push(super::files::missing_report(m, new, ctx.journal.as_deref()).await);
     parts.join("; ")
 }
 

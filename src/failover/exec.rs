@@ -349,7 +349,10 @@ impl Runner {
         confirmer: &mut C,
         events: &mpsc::Sender<FlowEvent>,
     ) -> Result<Option<(usize, String)>> {
-        let mut ctx = Ctx::default();
+        let mut ctx = Ctx {
+            journal: Some(j.path.clone()),
+            ..Ctx::default()
+        };
         for (i, step) in self.steps.iter().enumerate() {
             if done.contains(&step.id) {
                 continue;
@@ -582,6 +585,10 @@ impl Runner {
             }
             Action::FenceOldMain => fence_old_main(m, old, self.flavour, ctx).await,
             Action::DrainRelay => drain_relay(m, new, step.timeout).await,
+            Action::Salvage => super::files::salvage_on_rejoin(m, old, new).await,
+            Action::ShipFiles => {
+                super::files::ship_before_promotion(m, old, new, ctx.old_answered).await
+            }
             Action::Promote => {
                 // A failover's fence step already proved or attested the old main fenced;
                 // a switchover's old main must answer.

@@ -60,6 +60,8 @@ pub enum Action {
     FinalSync,
     CatchUp,
     DrainRelay,
+    ShipFiles,
+    Salvage,
     Promote,
     Flags,
     StartNewMain,
@@ -130,7 +132,12 @@ impl Ends<'_> {
 /// limit that a large but healthy copy would overrun; everything else gets `short`.
 pub fn step_limit(action: Action, short: Duration) -> Duration {
     match action {
-        Action::LiveSync | Action::FinalSync | Action::SyncFiles | Action::Reseed => {
+        Action::LiveSync
+        | Action::FinalSync
+        | Action::SyncFiles
+        | Action::Reseed
+        | Action::ShipFiles
+        | Action::Salvage => {
             Duration::from_secs(24 * 3600)
         }
         _ => short,
@@ -307,6 +314,17 @@ pub fn plan(kind: FlowKind, e: &Ends) -> Vec<Step> {
                 true,
             );
             add(
+                Action::ShipFiles,
+                format!("copy the documents {new} lists but lacks from {old}'s datastore"),
+                format!(
+                    "{new}'s version rows since its last verified point, its files looked for; \
+                     the missing ones pulled from {old} if its SSH answers (never deleting, \
+                     never replacing); what cannot be copied is listed"
+                ),
+                Confirm::None,
+                true,
+            );
+            add(
                 Action::Promote,
                 format!("promote {new}'s database"),
                 format!(
@@ -348,7 +366,8 @@ pub fn plan(kind: FlowKind, e: &Ends) -> Vec<Step> {
                 Action::LossReport,
                 "estimate what was lost".into(),
                 format!(
-                    "{new}'s last heartbeat from {old} before the failure, and the last file sync"
+                    "{new}'s last heartbeat from {old} before the failure; the documents still \
+                     without content on {new}, by name (saved beside the journal)"
                 ),
                 Confirm::None,
                 false,
@@ -387,6 +406,18 @@ pub fn plan(kind: FlowKind, e: &Ends) -> Vec<Step> {
                 Action::ErrantCheck,
                 title,
                 format!("compare {old}'s GTID state with {new}'s; {outcome}"),
+                Confirm::None,
+                true,
+            );
+            add(
+                Action::Salvage,
+                format!("salvage {old}'s files {new} lacks, before anything is deleted"),
+                format!(
+                    "scan {new} -> {old}; files on {old} that {new}'s rows reference are copied to \
+                     {new}; files no row references are moved to {}/quarantine/<time>/ on {old} \
+                     with a manifest (SHA-256, document); nothing is deleted",
+                    oc.state_dir.display()
+                ),
                 Confirm::None,
                 true,
             );

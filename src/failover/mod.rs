@@ -4,6 +4,7 @@
 mod actions;
 pub mod drill;
 pub mod exec;
+pub mod files;
 pub mod flow;
 pub mod haproxy;
 pub mod journal;
