@@ -226,7 +226,7 @@ fn failover_to_bravo_when_alpha_dies_then_rejoin_alpha_as_its_mirror() {
         .unwrap()
         .to_string();
     assert!(
-        loss.contains("database:") && loss.contains("files:"),
+        loss.contains("database:") && loss.contains("documents"),
         "{loss}"
     );
     assert!(err.contains("the operator attested"), "{err}");

@@ -139,10 +139,7 @@ pub async fn missing_report(m: &Monitor, new: usize, journal: Option<&Path>) -> 
         },
         None => String::new(),
     };
-    let mut out = format!(
-        "documents without content on {nn}: {}{saved}:",
-        b.summary()
-    );
+    let mut out = format!("documents without content on {nn}: {}{saved}:", b.summary());
     for r in b.missing.iter().take(NAMED) {
         out.push_str(&format!(
             "\n  {}  {}  {}  {}",
@@ -198,7 +195,9 @@ pub async fn salvage_plan(m: &Monitor, old: usize, new: usize) -> Result<Salvage
     let uuids: Vec<String> = gone.iter().map(|(_, u)| u.clone()).collect();
     let schema = m.nodes[new].cfg.database.schema.clone();
     let known = m
-        .db(new, async |c| behind::documents_of(c, &schema, &uuids).await)
+        .db(new, async |c| {
+            behind::documents_of(c, &schema, &uuids).await
+        })
         .await
         .wrap_err("looking up the former main's extra files in the main's version rows")?;
     let mut out = SalvagePlan::default();
@@ -222,7 +221,12 @@ pub async fn salvage_on_rejoin(m: &Monitor, old: usize, new: usize) -> Result<St
         ship(m, old, new, &plan.to_main)
             .await
             .wrap_err_with(|| format!("copying {on}'s files that {nn} lacks to {nn}"))?;
-        let names: Vec<&str> = plan.to_main.iter().take(20).map(|r| r.document.as_str()).collect();
+        let names: Vec<&str> = plan
+            .to_main
+            .iter()
+            .take(20)
+            .map(|r| r.document.as_str())
+            .collect();
         parts.push(format!(
             "{} document{} made whole on {nn} from {on}'s datastore: {}{}",
             plan.to_main.len(),
@@ -319,7 +323,9 @@ async fn manifest(m: &Monitor, node: usize, moved: &[(String, u64, String)]) -> 
         .collect();
     let schema = m.nodes[node].cfg.database.schema.clone();
     let named = m
-        .db(node, async |c| behind::documents_of(c, &schema, &uuids).await)
+        .db(node, async |c| {
+            behind::documents_of(c, &schema, &uuids).await
+        })
         .await
         .unwrap_or_default();
     let mut s = String::from("version\tsize\tsha256\tpath\tdocument\tcreated\n");

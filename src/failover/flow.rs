@@ -137,9 +137,7 @@ pub fn step_limit(action: Action, short: Duration) -> Duration {
         | Action::SyncFiles
         | Action::Reseed
         | Action::ShipFiles
-        | Action::Salvage => {
-            Duration::from_secs(24 * 3600)
-        }
+        | Action::Salvage => Duration::from_secs(24 * 3600),
         _ => short,
     }
 }

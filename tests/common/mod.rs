@@ -310,7 +310,7 @@ pub const T: Duration = Duration::from_secs(10);
 /// OpenKM acknowledged.
 pub struct Writer {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    acked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    acked: std::sync::Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -323,7 +323,7 @@ impl Writer {
         use std::sync::atomic::{AtomicBool, Ordering};
         use std::sync::{Arc, Mutex};
         let stop = Arc::new(AtomicBool::new(false));
-        let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+        let acked = Arc::new(Mutex::new(Vec::<(String, std::time::Instant)>::new()));
         let content = dir.join(format!("{folder}.txt"));
         std::fs::write(&content, WRITER_CONTENT).unwrap();
         let folder = format!("{folder}-{}", std::process::id());
@@ -343,7 +343,10 @@ impl Writer {
                         "http://127.0.0.1:8080/OpenKM/services/rest/document/createSimple",
                     ]);
                     if code == 200 {
-                        acked.lock().unwrap().push(path);
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push((path, std::time::Instant::now()));
                     }
                     i += 1;
                     std::thread::sleep(std::time::Duration::from_millis(every_ms));
@@ -368,7 +371,13 @@ impl Writer {
     }
 
     /// Stops the writer and returns the acknowledged paths.
-    pub fn finish(mut self) -> Vec<String> {
+    pub fn finish(self) -> Vec<String> {
+        self.finish_timed().into_iter().map(|(p, _)| p).collect()
+    }
+
+    /// Stops the writer and returns the acknowledged paths with their acknowledgement
+    /// times.
+    pub fn finish_timed(mut self) -> Vec<(String, std::time::Instant)> {
         self.stop();
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
