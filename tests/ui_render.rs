@@ -526,11 +526,27 @@ fn f_offers_a_switchover_to_the_mirror_of_a_normal_pair() {
 }
 
 #[test]
+fn the_failover_review_says_what_promoting_now_would_lose() {
+    let mut a = app();
+    a.apply(Action::Flow);
+    a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let stakes = "promoting now loses the content of 3 documents, the oldest from \
+                  2026-12-03 10:00:00.000000 (42.0 s ago), unless dms1's datastore can still be read";
+    a.on_engine(EngineEvent::FlowPlanned(Ok((wizard_steps(), Some(stakes.into())))));
+    let s = screen(&draw(&a, 120, 30));
+    assert!(
+        s.contains("promoting now loses the content of 3 documents, the oldest from"),
+        "{s}"
+    );
+    assert!(s.contains("[ Cancel ]"), "{s}");
+}
+
+#[test]
 fn the_wizard_review_80x24_focuses_cancel() {
     let mut a = app();
     a.apply(Action::Flow);
     a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
-    a.on_engine(EngineEvent::FlowPlanned(Ok(wizard_steps())));
+    a.on_engine(EngineEvent::FlowPlanned(Ok((wizard_steps(), None))));
     let t = draw(&a, 80, 24);
     // Cancel carries the focus (the selected style), Start does not.
     let b = t.backend().buffer();
@@ -558,7 +574,7 @@ fn the_wizard_asks_for_the_new_mains_name_before_promotion_100x30() {
     a.apply(Action::Flow);
     a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     let steps = wizard_steps();
-    a.on_engine(EngineEvent::FlowPlanned(Ok(steps.clone())));
+    a.on_engine(EngineEvent::FlowPlanned(Ok((steps.clone(), None))));
     a.on_key(&KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
     a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     for (i, ms) in [(0usize, 412u64), (1, 1021), (2, 44), (3, 730), (4, 2)] {

@@ -340,6 +340,42 @@ async fn manifest(m: &Monitor, node: usize, moved: &[(String, u64, String)]) -> 
     s
 }
 
+/// What a flow puts at stake for documents, for its review screen: a failover's loss
+/// if it promoted now, a rejoin's salvage. `None` for a switchover (it loses nothing).
+pub async fn stakes(m: &Monitor, kind: super::FlowKind, old: usize, new: usize) -> Option<String> {
+    use super::FlowKind;
+    let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
+    Some(match kind {
+        FlowKind::Switchover => return None,
+        FlowKind::Failover => match behind_on(m, new).await {
+            Ok(b) => match b.missing.first() {
+                None => format!("every document {nn} lists has its content"),
+                Some(oldest) => format!(
+                    "promoting now loses the content of {}{} documents, the oldest from {} ({} \
+                     ago), unless {on}'s datastore can still be read",
+                    if b.truncated { "at least " } else { "" },
+                    b.count(),
+                    oldest.created,
+                    format::duration_secs(oldest.age_secs)
+                ),
+            },
+            Err(e) => format!("documents without content on {nn}: unknown ({e:#})"),
+        },
+        FlowKind::Rejoin | FlowKind::Reseed => match salvage_plan(m, old, new).await {
+            Ok(p) if p.to_main.is_empty() && p.orphans.is_empty() => {
+                format!("{on} holds no datastore file that {nn} lacks: nothing to salvage")
+            }
+            Ok(p) => format!(
+                "before any deletion: {} document(s) copied from {on} to {nn}; {} orphan \
+                 file(s) moved to quarantine on {on}; nothing deleted",
+                p.to_main.len(),
+                p.orphans.len()
+            ),
+            Err(e) => format!("salvage unknown: {e:#}"),
+        },
+    })
+}
+
 /// Where a flow's list of documents without content goes: beside its journal.
 pub fn missing_file(journal: &Path) -> PathBuf {
     let mut p = journal.as_os_str().to_owned();

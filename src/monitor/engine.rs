@@ -29,7 +29,8 @@ pub enum EngineEvent {
         result: Result<crate::sync::run::SyncReport, String>,
     },
     /// The steps of a flow the operator is reviewing.
-    FlowPlanned(Result<Vec<crate::failover::Step>, String>),
+    /// A flow's steps, and what it puts at stake for documents (review screen).
+    FlowPlanned(Result<(Vec<crate::failover::Step>, Option<String>), String>),
     /// Progress (and questions) of a running flow.
     Flow(crate::failover::FlowEvent),
     /// A flow ended (its report comes from its journal).
@@ -82,10 +83,13 @@ pub fn start_flow(
         };
         let result = match job {
             FlowJob::Plan { kind, old, new } => {
+                let stakes = crate::failover::files::stakes(&monitor, kind, old, new).await;
                 let r = Runner::plan(monitor, kind, old, new).await;
                 drop(tx);
                 let _ = forward.await;
-                let _ = events.send(EngineEvent::FlowPlanned(Ok(r.steps))).await;
+                let _ = events
+                    .send(EngineEvent::FlowPlanned(Ok((r.steps, stakes))))
+                    .await;
                 return;
             }
             FlowJob::Run { kind, old, new } => {

@@ -88,6 +88,8 @@ pub struct FlowUi {
     pub focus_go: bool,
     pub ask: Option<Ask>,
     pub notes: Vec<String>,
+    /// What the flow puts at stake for documents, shown on the review.
+    pub stakes: Option<String>,
     pub report: Option<FlowReport>,
     pub error: Option<String>,
     /// The journal of an unfinished flow (resume offer).
@@ -108,6 +110,7 @@ impl FlowUi {
             focus_go: false,
             ask: None,
             notes: why.into_iter().collect(),
+            stakes: None,
             report: None,
             error: None,
             resume_path: None,
@@ -139,9 +142,10 @@ impl FlowUi {
     }
 
     /// The plan arrived (or failed).
-    pub fn on_planned(&mut self, r: Result<Vec<Step>, String>) {
+    pub fn on_planned(&mut self, r: Result<(Vec<Step>, Option<String>), String>) {
         match r {
-            Ok(steps) => {
+            Ok((steps, stakes)) => {
+                self.stakes = stakes;
                 self.states = vec![StepState::Pending; steps.len()];
                 self.outputs = vec![String::new(); steps.len()];
                 self.steps = steps;
@@ -444,7 +448,7 @@ mod tests {
                 new: 1
             })
         );
-        ui.on_planned(Ok(vec![step(Confirm::None)]));
+        ui.on_planned(Ok((vec![step(Confirm::None)], None)));
         assert_eq!(ui.on_key(&key(KeyCode::Enter)), Some(FlowCommand::Close));
         ui.stage = Stage::Review;
         ui.on_key(&key(KeyCode::Tab));

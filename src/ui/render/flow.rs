@@ -179,8 +179,13 @@ fn render_checklist(f: &FlowUi, theme: &Theme, frame: &mut Frame, area: Rect) {
         Stage::Choose | Stage::Planning => Line::raw(""),
     };
     let mut bl = vec![bottom_line];
-    for n in f.notes.iter().rev().take(1) {
-        bl.push(Line::styled(n.clone(), theme.warn));
+    match (&f.stakes, f.stage) {
+        (Some(s), Stage::Review) => bl.push(Line::styled(s.clone(), theme.warn)),
+        _ => {
+            for n in f.notes.iter().rev().take(1) {
+                bl.push(Line::styled(n.clone(), theme.warn));
+            }
+        }
     }
     frame.render_widget(
         Paragraph::new(bl).wrap(Wrap { trim: true }).block(
