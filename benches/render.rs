@@ -71,6 +71,7 @@ fn main() {
         totals,
         warnings: vec![],
         took_ms: 0,
+        documents: Default::default(),
     };
     let t = Instant::now();
     app.on_engine(EngineEvent::PlanDone(Ok(Arc::new(plan))));

@@ -156,6 +156,7 @@ fn plan(n: usize) -> Plan {
         warnings: vec![],
         took_ms: 10,
         dirs: Vec::new(),
+        documents: Default::default(),
     }
 }
 
@@ -526,13 +527,36 @@ fn f_offers_a_switchover_to_the_mirror_of_a_normal_pair() {
 }
 
 #[test]
+fn the_diffs_view_names_datastore_files_by_their_documents_and_filters_on_them() {
+    let mut a = app();
+    let mut p = plan(3);
+    let v = "1a3ea0ac-0b7d-4e55-9a61-2c8f0d4b7e10";
+    p.changes[0].path = format!("repository/datastore/1a/3e/a0/ac/{v}");
+    p.documents
+        .insert(v.into(), "/okm:root/contracts/2026/acme.pdf".into());
+    a.on_engine(EngineEvent::PlanDone(Ok(Arc::new(p))));
+    a.apply(Action::Diffs);
+    let s = screen(&draw(&a, 100, 24));
+    assert!(
+        s.contains("/okm:root/contracts/2026/acme.pdf  (datastore 1a3ea0ac…)"),
+        "{s}"
+    );
+    a.filter = "acme".into();
+    a.rebuild_diffs();
+    assert_eq!(a.diff_rows, vec![0]);
+}
+
+#[test]
 fn the_failover_review_says_what_promoting_now_would_lose() {
     let mut a = app();
     a.apply(Action::Flow);
     a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     let stakes = "promoting now loses the content of 3 documents, the oldest from \
                   2026-12-03 10:00:00.000000 (42.0 s ago), unless dms1's datastore can still be read";
-    a.on_engine(EngineEvent::FlowPlanned(Ok((wizard_steps(), Some(stakes.into())))));
+    a.on_engine(EngineEvent::FlowPlanned(Ok((
+        wizard_steps(),
+        Some(stakes.into()),
+    ))));
     let s = screen(&draw(&a, 120, 30));
     assert!(
         s.contains("promoting now loses the content of 3 documents, the oldest from"),

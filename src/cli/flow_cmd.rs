@@ -28,10 +28,10 @@ pub async fn start(cfg: Config, kind: FlowKind, node: &str, args: FlowArgs) -> R
     };
     // What it puts at stake for documents, before anything is confirmed (a `--yes` run
     // finds the same in its own steps).
-    if args.dry_run || !args.yes {
-        if let Some(s) = crate::failover::files::stakes(&monitor, kind, old, new).await {
-            eprintln!("documents: {s}");
-        }
+    if (args.dry_run || !args.yes)
+        && let Some(s) = crate::failover::files::stakes(&monitor, kind, old, new).await
+    {
+        eprintln!("documents: {s}");
     }
     let runner = Runner::plan(monitor, kind, old, new).await;
     if args.dry_run {

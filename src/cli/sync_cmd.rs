@@ -175,6 +175,7 @@ async fn run_with_output(
                 eprintln!("sync: {p}");
             }
             SyncEvent::Warning(w) => eprintln!("sync: rsync: {w}"),
+            SyncEvent::Documents(_) => {}
             SyncEvent::Progress(t) if bar && last_draw.elapsed().as_millis() > 200 => {
                 last_draw = Instant::now();
                 let eta = t

@@ -195,11 +195,13 @@ pub fn start(monitor: Arc<Monitor>, events: mpsc::Sender<EngineEvent>) -> Engine
         tokio::spawn(async move {
             while let Some((main, mirror)) = plan_rx.recv().await {
                 let _ = events.send(EngineEvent::PlanStarted).await;
-                let result = monitor
-                    .plan(main, mirror)
-                    .await
-                    .map(Arc::new)
-                    .map_err(|e| format!("{e:#}"));
+                let result = match monitor.plan(main, mirror).await {
+                    Ok(mut p) => {
+                        crate::sync::behind::name_plan(&monitor, main, &mut p).await;
+                        Ok(Arc::new(p))
+                    }
+                    Err(e) => Err(format!("{e:#}")),
+                };
                 if let Err(e) = &result {
                     let _ = events
                         .send(EngineEvent::Log(format!("plan failed: {e}")))

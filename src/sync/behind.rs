@@ -175,6 +175,37 @@ pub async fn documents_of(
     Ok(out)
 }
 
+/// Names the datastore files of `plan` by their documents, from `node`'s version rows
+/// (one query per thousand files). A failure leaves the plan unnamed: names are help,
+/// not a condition.
+pub async fn name_plan(monitor: &Monitor, node: usize, plan: &mut super::Plan) {
+    let uuids: Vec<String> = plan
+        .changes
+        .iter()
+        .filter_map(|c| version_of(&c.path).map(str::to_string))
+        .collect();
+    if uuids.is_empty() {
+        return;
+    }
+    let schema = monitor.nodes[node].cfg.database.schema.clone();
+    match monitor
+        .db(node, async |c| documents_of(c, &schema, &uuids).await)
+        .await
+    {
+        Ok(found) => {
+            plan.documents = found.into_iter().map(|(u, r)| (u, r.document)).collect();
+        }
+        Err(e) => tracing::warn!("naming the plan's documents: {e:#}"),
+    }
+}
+
+/// `datastore 1a3ea0ac…`: where a named document's file is, in a few characters.
+pub fn short_file(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let head: String = name.chars().take(8).collect();
+    format!("datastore {head}…")
+}
+
 /// The version UUID a datastore path names (`…/ab/cd/ef/01/<uuid>`), if it is one.
 pub fn version_of(path: &str) -> Option<&str> {
     let name = path.rsplit('/').next()?;

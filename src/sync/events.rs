@@ -8,6 +8,9 @@ pub enum SyncEvent {
     Phase(String),
     Progress(Tracker),
     Warning(String),
+    /// The documents the plan's datastore files belong to (by version UUID), so a face
+    /// can show `/okm:root/…/acme.pdf` instead of a UUID path.
+    Documents(std::collections::HashMap<String, String>),
 }
 
 /// The error a cancelled run ends with; recognised by type (`is_cancelled_error`),

@@ -83,6 +83,21 @@ pub struct Plan {
     /// Lines rsync printed that were not itemized changes (errors, warnings).
     pub warnings: Vec<String>,
     pub took_ms: u128,
+    /// The document each datastore file (by version UUID) belongs to, where the
+    /// source's version rows name it (`behind::name_plan`).
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    pub documents: std::collections::HashMap<String, String>,
+}
+
+impl Plan {
+    /// The document a change's file belongs to, when it is a named datastore file.
+    pub fn document_of(&self, path: &str) -> Option<&str> {
+        if self.documents.is_empty() {
+            return None;
+        }
+        let v = super::behind::version_of(path)?;
+        self.documents.get(v).map(String::as_str)
+    }
 }
 
 /// Which transfer a command line is for. Every transfer copies a list of paths that a
@@ -393,6 +408,7 @@ pub async fn plan_scope(
         totals,
         warnings,
         took_ms: started.elapsed().as_millis(),
+        documents: Default::default(),
     })
 }
 

@@ -175,7 +175,13 @@ pub async fn run(
     // The journal's watermark before the plan's scan: every version created after the
     // scan began is then in the final pass's list.
     let watermark = journal_watermark(&monitor, src).await;
-    let (plan, planned_by) = choose_plan(&copier, status.nodes[dst].last_sync.as_ref()).await?;
+    let (mut plan, planned_by) = choose_plan(&copier, status.nodes[dst].last_sync.as_ref()).await?;
+    super::behind::name_plan(&monitor, src, &mut plan).await;
+    if !plan.documents.is_empty() {
+        let _ = events
+            .send(SyncEvent::Documents(plan.documents.clone()))
+            .await;
+    }
     // The guard's share needs the mirror's file count only when the plan deletes.
     let mirror_files = match status.nodes[dst]
         .facts

@@ -515,7 +515,13 @@ impl App {
             .changes
             .iter()
             .enumerate()
-            .filter(|(_, c)| needle.is_empty() || c.path.to_lowercase().contains(&needle))
+            .filter(|(_, c)| {
+                needle.is_empty()
+                    || c.path.to_lowercase().contains(&needle)
+                    || plan
+                        .document_of(&c.path)
+                        .is_some_and(|d| d.to_lowercase().contains(&needle))
+            })
             .map(|(i, _)| i as u32)
             .collect();
         let ch = &plan.changes;

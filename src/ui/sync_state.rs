@@ -49,6 +49,8 @@ pub struct SyncUi {
     pub elapsed_ms: u64,
     /// Recent files: path and whether it is done.
     pub files: VecDeque<(String, bool)>,
+    /// The documents the plan's datastore files belong to (by version UUID).
+    pub documents: std::collections::HashMap<String, String>,
     pub rates: VecDeque<u64>,
     pub report: Option<SyncReport>,
     pub error: Option<String>,
@@ -67,6 +69,7 @@ impl SyncUi {
             tracker: None,
             elapsed_ms: 0,
             files: VecDeque::new(),
+            documents: Default::default(),
             rates: VecDeque::new(),
             report: None,
             error: None,
@@ -77,6 +80,7 @@ impl SyncUi {
     pub fn on_event(&mut self, ev: SyncEvent) {
         match ev {
             SyncEvent::Phase(p) => self.phases.push(p),
+            SyncEvent::Documents(d) => self.documents = d,
             SyncEvent::Warning(w) => {
                 if self.warnings.len() < 200 {
                     self.warnings.push(w);
@@ -84,6 +88,16 @@ impl SyncUi {
             }
             SyncEvent::Progress(t) => self.on_progress(t, self.elapsed_ms),
         }
+    }
+
+    /// How a file is shown: its document when it is a named datastore file.
+    pub fn file_label(&self, path: &str) -> String {
+        crate::sync::behind::version_of(path)
+            .and_then(|v| self.documents.get(v))
+            .map_or_else(
+                || path.to_string(),
+                |d| format!("{d}  ({})", crate::sync::behind::short_file(path)),
+            )
     }
 
     /// Progress arrived.
@@ -207,5 +221,24 @@ impl SyncUi {
                 _ => None,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_datastore_file_shows_its_document_and_others_their_path() {
+        let mut s = SyncUi::planning();
+        let v = "1a3ea0ac-0b7d-4e55-9a61-2c8f0d4b7e10";
+        s.on_event(SyncEvent::Documents(
+            [(v.to_string(), "/okm:root/acme.pdf".to_string())].into(),
+        ));
+        assert_eq!(
+            s.file_label(&format!("repository/datastore/1a/3e/a0/ac/{v}")),
+            "/okm:root/acme.pdf  (datastore 1a3ea0ac…)"
+        );
+        assert_eq!(s.file_label("conf/server.xml"), "conf/server.xml");
     }
 }

@@ -71,11 +71,22 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             } else {
                 format::bytes(c.size)
             };
-            let line = Line::from(vec![
+            let mut spans = vec![
                 Span::styled(format!("{kind:<8}"), style),
                 Span::raw(format!("{size:>10}  ")),
-                Span::raw(c.path.escape_debug().to_string()),
-            ]);
+            ];
+            // A datastore file shows the document it belongs to; other files their path.
+            match plan.document_of(&c.path) {
+                Some(doc) => {
+                    spans.push(Span::raw(doc.escape_debug().to_string()));
+                    spans.push(Span::styled(
+                        format!("  ({})", crate::sync::behind::short_file(&c.path)),
+                        theme.dim,
+                    ));
+                }
+                None => spans.push(Span::raw(c.path.escape_debug().to_string())),
+            }
+            let line = Line::from(spans);
             if i == app.diff_selected {
                 line.style(theme.selected)
             } else {

@@ -219,7 +219,7 @@ fn render_run(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
             };
             Line::from(vec![
                 Span::styled(format!("{state} "), style),
-                Span::raw(p.clone()),
+                Span::raw(s.file_label(p)),
             ])
         })
         .collect();
