@@ -218,6 +218,9 @@ pub struct DrillReport {
     pub lost: Vec<Lost>,
     /// How the final mirror caught up before the count (or why it did not).
     pub mirror_catch_up: Option<String>,
+    /// The mirror's files behind when the drill started: what a forced failover then
+    /// would have lost, in documents (and whether `okmirror follow` ran).
+    pub files_behind: Option<String>,
     pub attempts: u64,
     pub acknowledged: u64,
     /// Writes that got no acknowledgement (refused during the freeze): not losses.
@@ -268,6 +271,7 @@ pub async fn run(monitor: Arc<Monitor>, events: mpsc::Sender<DrillEvent>) -> Res
             eyre!("no [traffic] front_url: a drill writes through the front door")
         })?;
     let creds = credentials(&monitor, main)?;
+    let files_behind = files_behind_now(&monitor, mirror).await;
     let started_ms = now_ms();
     let id = stamp(started_ms);
     let folder = format!("/okm:root/okmirror-drill/{id}");
@@ -372,6 +376,7 @@ pub async fn run(monitor: Arc<Monitor>, events: mpsc::Sender<DrillEvent>) -> Res
         rpo_error,
         lost: lost.unwrap_or_default(),
         mirror_catch_up,
+        files_behind,
         attempts: attempts.len() as u64,
         acknowledged,
         refused: attempts.len() as u64 - acknowledged,
@@ -382,6 +387,23 @@ pub async fn run(monitor: Arc<Monitor>, events: mpsc::Sender<DrillEvent>) -> Res
     };
     save(&report)?;
     Ok(report)
+}
+
+/// The mirror's files behind, in a line for the report.
+async fn files_behind_now(monitor: &Monitor, mirror: usize) -> Option<String> {
+    let follow = match crate::sync::follow::read_record(monitor, mirror).await {
+        Ok(Some(r)) if r.running(now_ms() / 1000) => "follow running".to_string(),
+        Ok(_) => "follow not running".to_string(),
+        Err(e) => format!("follow unknown ({e:#})"),
+    };
+    Some(match super::files::behind_on(monitor, mirror).await {
+        Ok(b) => format!(
+            "{} on {} ({follow})",
+            b.summary(),
+            monitor.nodes[mirror].cfg.name
+        ),
+        Err(e) => format!("unknown: {e:#} ({follow})"),
+    })
 }
 
 async fn note(events: &mpsc::Sender<DrillEvent>, text: String) {
@@ -863,6 +885,12 @@ pub fn markdown(r: &DrillReport) -> String {
     if let Some(c) = &r.mirror_catch_up {
         row("mirror before the count", c.clone());
     }
+    if let Some(f) = &r.files_behind {
+        row(
+            "files behind at the start (a forced failover's loss then)",
+            f.clone(),
+        );
+    }
     for (i, l) in r.legs.iter().enumerate() {
         s.push_str(&format!(
             "\n## Switchover {}: {} -> {}\n\n",
@@ -1124,6 +1152,7 @@ mod tests {
             rpo_error: None,
             lost: vec![],
             mirror_catch_up: Some("bravo applied alpha's position 0-1-9".into()),
+            files_behind: Some("none on bravo (follow running)".into()),
             attempts: 110,
             acknowledged: 102,
             refused: 8,
@@ -1149,7 +1178,10 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| RPO (acknowledged documents lost) | 0 |"),
+            md.contains("| RPO (acknowledged documents lost) | 0 |")
+                && md.contains(
+                    "| files behind at the start (a forced failover's loss then) | none on bravo (follow running) |"
+                ),
             "{md}"
         );
         assert!(
