@@ -118,6 +118,14 @@ impl Copier<'_> {
         ))
     }
 
+    /// The deletion guard for `plan`, counted against the target's files; the target is
+    /// counted only when the plan deletes. A refusal says what the deleted files are.
+    pub async fn guard_plan(&self, plan: &Plan) -> Result<()> {
+        self.guard(&plan.totals, None)
+            .await
+            .map_err(|e| eyre!("{e}{}", guard::what_is_deleted(plan)))
+    }
+
     /// The deletion guard for `totals`, counted against the target's files; the target
     /// is counted only when the plan deletes and no count is known.
     pub async fn guard(&self, totals: &PlanTotals, target_files: Option<u64>) -> Result<()> {
@@ -148,7 +156,7 @@ impl Copier<'_> {
             .await;
         let watermark = journal_watermark(self.monitor, self.src).await;
         let plan = self.scan_plan().await?;
-        self.guard(&plan.totals, None).await?;
+        self.guard_plan(&plan).await?;
         tracker.add_plan(&plan.totals);
         self.copy_listed(Pass::Live, "bulk", &bulk_list(&plan), tracker)
             .await?;
@@ -192,7 +200,7 @@ impl Copier<'_> {
             .await;
         self.source_check().await?;
         let plan = self.scan_plan().await?;
-        self.guard(&plan.totals, None).await?;
+        self.guard_plan(&plan).await?;
         tracker.add_plan(&plan.totals);
         self.copy_listed(Pass::Live, "final", &bulk_list(&plan), tracker)
             .await?;

@@ -51,6 +51,46 @@ pub fn check_deletes(
     ))
 }
 
+/// What a plan's deletions are, for the guard's refusal: datastore files (and those a
+/// row of the source still references, whose only copy is then on the target) and
+/// other files, with a few examples each.
+pub fn what_is_deleted(plan: &super::Plan) -> String {
+    let deleted: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == super::ChangeKind::Deleted)
+        .map(|c| c.path.as_str())
+        .collect();
+    let (store, other): (Vec<&str>, Vec<&str>) = deleted
+        .iter()
+        .partition(|p| super::behind::version_of(p).is_some());
+    let referenced: Vec<&str> = store.iter().filter_map(|p| plan.document_of(p)).collect();
+    let mut s = format!(
+        " What would be deleted: {} datastore file(s) (document versions) and {} other file(s)",
+        store.len(),
+        other.len()
+    );
+    if !other.is_empty() {
+        s.push_str(&format!(
+            " (e.g. {})",
+            other[..other.len().min(3)].join(", ")
+        ));
+    }
+    s.push('.');
+    if !referenced.is_empty() {
+        s.push_str(&format!(
+            " {} of them belong to documents {} still lists (e.g. {}): their only copy is on \
+             {}. Do not allow these deletions: a rejoin salvages them to {} first.",
+            referenced.len(),
+            plan.source,
+            referenced[..referenced.len().min(3)].join(", "),
+            plan.target,
+            plan.source
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +100,39 @@ mod tests {
             deleted,
             ..PlanTotals::default()
         }
+    }
+
+    #[test]
+    fn a_refusal_says_what_the_deleted_files_are() {
+        use super::super::{Change, ChangeKind, EntryType, Plan};
+        let v = "1a3ea0ac-0b7d-4e55-9a61-2c8f0d4b7e10";
+        let del = |p: &str| Change {
+            kind: ChangeKind::Deleted,
+            entry: EntryType::File,
+            path: p.into(),
+            size: 0,
+        };
+        let plan = Plan {
+            source: "bravo".into(),
+            target: "alpha".into(),
+            changes: vec![
+                del(&format!("repository/datastore/1a/3e/a0/ac/{v}")),
+                del("webapps/old.war"),
+            ],
+            dirs: vec![],
+            totals: PlanTotals::default(),
+            warnings: vec![],
+            took_ms: 0,
+            documents: [(v.to_string(), "/okm:root/acme.pdf".to_string())].into(),
+        };
+        let s = what_is_deleted(&plan);
+        assert!(
+            s.contains(
+                "1 datastore file(s) (document versions) and 1 other file(s) (e.g. webapps/old.war)"
+            ),
+            "{s}"
+        );
+        assert!(s.contains("1 of them belong to documents bravo still lists (e.g. /okm:root/acme.pdf): their only copy is on alpha"), "{s}");
     }
 
     #[test]

@@ -198,7 +198,8 @@ pub async fn run(
         &monitor.cfg.sync,
         opts.allow_deletes,
     )
-    .err();
+    .err()
+    .map(|r| format!("{r}{}", guard::what_is_deleted(&plan)));
     phase(&format!(
         "plan {} -> {}: {}{}",
         s_cfg.name,
