@@ -350,3 +350,86 @@ fn a_forced_failover_without_follow_lists_exactly_and_a_rejoin_makes_them_whole(
     let listed: Vec<String> = versions_on(lab, "bravo", &docs).into_keys().collect();
     assert_readable(&listed);
 }
+
+/// The lab's config with a `fence_command` that stops `pids` (alpha's database and
+/// OpenKM, hung or not): its SSH and disk stay reachable, as when only the service hangs.
+fn config_fencing_by_stop(lab: &common::Lab, dir: &Path, pids: &[u32]) -> PathBuf {
+    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let mut text = std::fs::read_to_string(&lab.config_path).unwrap();
+    text.push_str(&format!(
+        "\n[failover]\nfence_command = \"kill -STOP {}\"\n",
+        list.join(" ")
+    ));
+    let path = dir.join("fence-by-stop.toml");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    path
+}
+
+fn pid_of(lab: &common::Lab, node: &str, part: &str) -> u32 {
+    std::fs::read_to_string(lab.dir.join(format!("nodes/{node}/run/{part}.pid")))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Sends `signal` to `pids` (each by its PID).
+fn signal(pids: &[u32], signal: &str) {
+    for p in pids {
+        let _ = Command::new("kill").args([signal, &p.to_string()]).status();
+    }
+}
+
+#[test]
+fn a_failover_from_a_hung_database_copies_the_missing_files_before_promotion() {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, out, err) = okm(lab, tmp.path(), &["sync", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let writer = common::Writer::start(tmp.path(), "hung", 50);
+    std::thread::sleep(Duration::from_secs(2));
+    let docs = writer.finish();
+    lab.wait_replicated("alpha", "bravo");
+    let before = without_content(lab, "bravo", &docs);
+    assert!(
+        before.len() >= 10,
+        "only {} documents lack content",
+        before.len()
+    );
+    // alpha's database hangs; its SSH and disk still answer.
+    let hung = [
+        pid_of(lab, "alpha", "mysqld"),
+        pid_of(lab, "alpha", "openkm"),
+    ];
+    signal(&hung[..1], "-STOP");
+    let config = config_fencing_by_stop(lab, tmp.path(), &hung);
+    let (code, out, err) = common::okm_at(
+        &config,
+        tmp.path(),
+        &[
+            "failover",
+            "--to",
+            "bravo",
+            "--yes",
+            "--confirm-node",
+            "alpha",
+            "--confirm-node",
+            "bravo",
+            "--json",
+        ],
+    );
+    signal(&hung, "-CONT");
+    assert_eq!(code, 0, "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let shipped = step_output(&report, "ship-files");
+    assert!(
+        shipped.contains(&format!("copied {} of {}", before.len(), before.len())),
+        "{shipped}"
+    );
+    assert!(without_content(lab, "bravo", &docs).is_empty());
+    assert!(missing_list(tmp.path()).is_empty(), "{report}");
+    assert_readable(&docs);
+}

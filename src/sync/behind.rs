@@ -207,10 +207,25 @@ pub fn short_file(path: &str) -> String {
 }
 
 /// The version UUID a datastore path names (`…/ab/cd/ef/01/<uuid>`), if it is one.
+/// Checked without allocating: the diffs view's filter calls it for every entry.
 pub fn version_of(path: &str) -> Option<&str> {
-    let name = path.rsplit('/').next()?;
-    let expected = journal::datastore_file(name)?;
-    path.ends_with(&expected).then_some(name)
+    let (dirs, name) = path.rsplit_once('/')?;
+    let b = name.as_bytes();
+    let uuid_like = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    if !uuid_like {
+        return None;
+    }
+    let mut levels = dirs.rsplit('/');
+    for k in (0..4).rev() {
+        if levels.next()? != &name[k * 2..k * 2 + 2] {
+            return None;
+        }
+    }
+    Some(name)
 }
 
 /// `node`'s files behind: its version rows since `since` (minus `RECHECK_SECS`) whose
