@@ -50,7 +50,13 @@ pub struct Monitor {
     /// The main of the latest snapshot whose roles were clear (one writable, one
     /// read-only), plus one; 0 when there is none. The heartbeat writer writes only there.
     clear_main: AtomicU64,
+    /// The last files-behind look made without a complete point (every row looked at):
+    /// reused for a minute, since its cost grows with the repository.
+    full_behind: std::sync::Mutex<Option<(Instant, model::FilesBehindStatus)>>,
 }
+
+/// How long a files-behind look over every row (no complete point known) is reused.
+const FULL_BEHIND_EVERY: Duration = Duration::from_secs(60);
 
 fn now_unix() -> u64 {
     SystemTime::now()
@@ -83,6 +89,7 @@ impl Monitor {
             last_seq_moved_ms: AtomicU64::new(0),
             started: Instant::now(),
             clear_main: AtomicU64::new(0),
+            full_behind: std::sync::Mutex::new(None),
         }
     }
 
@@ -331,6 +338,14 @@ impl Monitor {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        if since.is_none()
+            && let Ok(slot) = self.full_behind.lock()
+            && let Some((at, last)) = slot.as_ref()
+            && at.elapsed() < FULL_BEHIND_EVERY
+            && last.node == node.name
+        {
+            return Some(last.clone());
+        }
         let mut out = model::FilesBehindStatus {
             node: node.name.clone(),
             follow,
@@ -352,6 +367,11 @@ impl Monitor {
             Err(e) => out.error = Some(format!("{e:#}")),
         }
         out.severity = health::files_behind_severity(&out, &self.cfg.monitor);
+        if since.is_none()
+            && let Ok(mut slot) = self.full_behind.lock()
+        {
+            *slot = Some((Instant::now(), out.clone()));
+        }
         Some(out)
     }
 

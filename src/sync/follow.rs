@@ -157,9 +157,14 @@ pub async fn run(
     let mut cancel = f.opts.cancel.clone();
     loop {
         let wait = match f.look().await {
-            Ok(()) => {
+            Ok(true) => {
                 backoff = poll;
                 poll
+            }
+            // Paused: the pair cannot be followed now; look again less and less often.
+            Ok(false) => {
+                backoff = (backoff * 2).clamp(Duration::from_secs(1), BACKOFF_MAX);
+                backoff
             }
             Err(e) => {
                 let msg = format!("{e:#}");
@@ -184,10 +189,11 @@ pub async fn run(
 }
 
 impl Follower {
-    /// One look: roles, new rows, what the mirror lacks, ship it, record.
-    async fn look(&mut self) -> Result<()> {
+    /// One look: roles, new rows, what the mirror lacks, ship it, record. `false` when
+    /// the pair cannot be followed now (paused).
+    async fn look(&mut self) -> Result<bool> {
         let Some((main, mirror)) = self.roles().await? else {
-            return Ok(());
+            return Ok(false);
         };
         let rows = self.new_rows(mirror).await?;
         let unknown: Vec<Row> = rows
@@ -202,7 +208,8 @@ impl Follower {
         }
         self.record.last_error = None;
         self.advance();
-        self.write_record(mirror, false).await
+        self.write_record(mirror, false).await?;
+        Ok(true)
     }
 
     /// The live ends, read again every `ROLES_EVERY`. `None` (and a paused record) when
