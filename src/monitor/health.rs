@@ -282,3 +282,53 @@ pub fn overall(alerts: &[Alert]) -> Severity {
         .max()
         .unwrap_or(Severity::Ok)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::model::FilesBehindStatus;
+
+    #[test]
+    fn files_behind_go_warning_then_critical_by_the_oldest_age_and_unknown_is_never_ok() {
+        let m = MonitorConfig::default(); // 60 s / 3600 s
+        let fb = |age: Option<f64>, error: Option<&str>| FilesBehindStatus {
+            node: "bravo".into(),
+            count: usize::from(age.is_some()),
+            oldest_age_secs: age,
+            error: error.map(str::to_string),
+            ..Default::default()
+        };
+        assert_eq!(files_behind_severity(&fb(None, None), &m), Severity::Ok);
+        assert_eq!(
+            files_behind_severity(&fb(Some(59.0), None), &m),
+            Severity::Ok
+        );
+        assert_eq!(
+            files_behind_severity(&fb(Some(61.0), None), &m),
+            Severity::Warning
+        );
+        assert_eq!(
+            files_behind_severity(&fb(Some(4000.0), None), &m),
+            Severity::Critical
+        );
+        assert_eq!(
+            files_behind_severity(&fb(None, Some("database did not answer")), &m),
+            Severity::Warning
+        );
+        let mut alerts = Vec::new();
+        files_behind_alerts(
+            &fb(Some(4000.0), None),
+            &m,
+            &mut |s, n: Option<&str>, msg| alerts.push((s, n.map(str::to_string), msg)),
+        );
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].0, Severity::Critical);
+        assert!(
+            alerts[0]
+                .2
+                .starts_with("1 document without content on bravo (oldest 1.1 h;"),
+            "{}",
+            alerts[0].2
+        );
+    }
+}
