@@ -111,6 +111,14 @@ struct Row {
     size: u64,
 }
 
+/// A version still missing after a copy (its file gone on the main too, or not yet
+/// readable there): tried again later and later, not on every look.
+struct Pending {
+    row: Row,
+    next_try: Instant,
+    delay: Duration,
+}
+
 /// What one follow knows between looks. All of it can be rebuilt from the rows and
 /// the record; it only saves looking again.
 struct Follower {
@@ -123,7 +131,7 @@ struct Follower {
     /// Versions seen present on the mirror, with their creation time (pruned).
     present: HashMap<String, String>,
     /// Versions missing on the mirror (after a ship: also missing on the main).
-    backlog: HashMap<String, Row>,
+    backlog: HashMap<String, Pending>,
     /// The newest creation time seen.
     high: Option<String>,
     written_at: Option<Instant>,
@@ -196,9 +204,11 @@ impl Follower {
             return Ok(false);
         };
         let rows = self.new_rows(mirror).await?;
+        let now = Instant::now();
         let unknown: Vec<Row> = rows
             .into_iter()
             .filter(|r| !self.present.contains_key(&r.uuid))
+            .filter(|r| self.backlog.get(&r.uuid).is_none_or(|p| p.next_try <= now))
             .collect();
         if !unknown.is_empty() {
             let missing = self.missing(mirror, unknown).await?;
@@ -272,6 +282,7 @@ impl Follower {
         let prior = read_record(m, mirror).await.ok().flatten();
         let synced = m.probe_node(mirror).await.last_sync;
         self.high = starting_point(prior.as_ref(), synced.as_ref());
+        self.record.complete_through = self.high.clone();
         if let Some(p) = prior {
             self.record.shipped_files = p.shipped_files;
             self.record.shipped_bytes = p.shipped_bytes;
@@ -280,11 +291,12 @@ impl Follower {
         self.written_at = None;
     }
 
-    /// Rows created since the newest seen (minus the recheck margin); all at the start
-    /// when nothing is known.
+    /// Rows created since the complete point (minus the recheck margin); all of them
+    /// when nothing is known. The point moves only after a look succeeded, so rows whose
+    /// copy failed (the main unreachable for a while) are looked at again.
     async fn new_rows(&mut self, mirror: usize) -> Result<Vec<Row>> {
         let schema = self.monitor.nodes[mirror].cfg.database.schema.clone();
-        let since = self.high.clone();
+        let since = self.record.complete_through.clone();
         self.monitor
             .db(mirror, async |c| {
                 hot_rows(c, &schema, since.as_deref()).await
@@ -377,7 +389,19 @@ impl Follower {
                     .await;
             }
             for r in still {
-                self.backlog.insert(r.uuid.clone(), r);
+                let delay = self
+                    .backlog
+                    .get(&r.uuid)
+                    .map_or(Duration::from_secs(1), |p| (p.delay * 2).min(BACKOFF_MAX));
+                let next_try = Instant::now() + delay;
+                self.backlog.insert(
+                    r.uuid.clone(),
+                    Pending {
+                        row: r,
+                        next_try,
+                        delay,
+                    },
+                );
             }
         }
         Ok(())
@@ -385,7 +409,7 @@ impl Follower {
 
     /// Moves the complete point and forgets what is older than the recheck margin.
     fn advance(&mut self) {
-        let oldest = self.backlog.values().map(|r| r.created.clone()).min();
+        let oldest = self.backlog.values().map(|p| p.row.created.clone()).min();
         self.record.backlog = self.backlog.len() as u64;
         self.record.oldest_backlog = oldest.clone();
         self.record.complete_through = oldest.or_else(|| self.high.clone());
