@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr};
-use tokio::sync::mpsc;
 
 use crate::format;
 use crate::monitor::Monitor;
@@ -105,7 +104,6 @@ pub async fn ship(m: &Monitor, src: usize, dst: usize, rows: &[VersionRow]) -> R
         .iter()
         .filter_map(|r| journal::datastore_file(&r.uuid))
         .collect();
-    let (tx, _rx) = mpsc::channel(4096);
     let copier = Copier {
         monitor: m,
         src,
@@ -113,7 +111,7 @@ pub async fn ship(m: &Monitor, src: usize, dst: usize, rows: &[VersionRow]) -> R
         lock_dir: String::new(),
         allow_deletes: None,
         cancel: None,
-        events: tx,
+        events: crate::sync::copy::unwatched(),
     };
     copier
         .ship("salvage", &paths, None, &mut Tracker::default())
@@ -168,7 +166,8 @@ pub struct SalvagePlan {
 /// there that the main `new` lacks (a scan from the main), split into those the main's
 /// rows reference and orphans.
 pub async fn salvage_plan(m: &Monitor, old: usize, new: usize) -> Result<SalvagePlan> {
-    let (tx, _rx) = mpsc::channel(4096);
+    // The main's datastore is checked first, as every copy's source is: against an
+    // empty or wrong mount every file of the former main would look salvageable.
     let copier = Copier {
         monitor: m,
         src: new,
@@ -176,8 +175,9 @@ pub async fn salvage_plan(m: &Monitor, old: usize, new: usize) -> Result<Salvage
         lock_dir: String::new(),
         allow_deletes: None,
         cancel: None,
-        events: tx,
+        events: crate::sync::copy::unwatched(),
     };
+    copier.source_check().await?;
     let plan = copier.scan_plan().await?;
     let cfg = &m.nodes[old].cfg;
     let Some(prefix) = journal::datastore_prefix(&cfg.openkm_home, &cfg.datastore_path()) else {

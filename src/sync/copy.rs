@@ -466,10 +466,12 @@ async fn transfer(
                 let parsed = parse_run_line(&l);
                 if let RunLine::Other(text) = &parsed && !text.is_empty() {
                     last_line = text.clone();
-                    let _ = events.send(SyncEvent::Warning(text.clone())).await;
+                    let _ = events.try_send(SyncEvent::Warning(text.clone()));
                 }
                 tracker.update(&parsed);
-                let _ = events.send(SyncEvent::Progress(tracker.clone())).await;
+                // Lossy on purpose: a reader that falls behind (or none) must never
+                // stall the transfer; the next line carries the whole tracker again.
+                let _ = events.try_send(SyncEvent::Progress(tracker.clone()));
             },
             code = &mut run => {
                 on_drop.kill = None;
@@ -512,6 +514,14 @@ impl Drop for KillOnDrop {
             let _ = ssh.run(&kill, Duration::from_secs(10)).await;
         });
     }
+}
+
+/// An events sender for a copy nobody watches: what it is sent is read and dropped, so
+/// no send ever waits.
+pub fn unwatched() -> mpsc::Sender<SyncEvent> {
+    let (tx, mut rx) = mpsc::channel(64);
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    tx
 }
 
 /// Resolves when the cancel flag turns true (never, without a flag).

@@ -18,7 +18,6 @@ use tokio::sync::{mpsc, watch};
 
 use super::behind::RECHECK_SECS;
 use super::copy::{Copier, absent_on, is_cancelled, wait_cancel};
-use super::events::SyncEvent;
 use super::journal;
 use super::plan::quote;
 use super::progress::Tracker;
@@ -355,7 +354,6 @@ impl Follower {
                 .iter()
                 .filter_map(|r| journal::datastore_file(&r.uuid))
                 .collect();
-            let (tx, _rx) = mpsc::channel::<SyncEvent>(4096);
             let copier = Copier {
                 monitor: &self.monitor,
                 src: main,
@@ -363,7 +361,7 @@ impl Follower {
                 lock_dir: String::new(),
                 allow_deletes: None,
                 cancel: self.opts.cancel.clone(),
-                events: tx,
+                events: crate::sync::copy::unwatched(),
             };
             let mut tracker = Tracker::default();
             copier
