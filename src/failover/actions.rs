@@ -38,6 +38,12 @@ pub(super) struct Ctx {
     pub(super) old_answered: Option<bool>,
     /// The flow's journal: lists written for the operator go beside it.
     pub(super) journal: Option<std::path::PathBuf>,
+    /// The pair as probed while the flow took its locks (a failover's assessment uses
+    /// it instead of waiting for a dead node a second time).
+    pub(super) probed: Option<crate::monitor::model::PairStatus>,
+    /// The fence step found the old main answering neither SSH nor its database: the
+    /// promotion's last look at it needs no long wait.
+    pub(super) old_never_answered: bool,
 }
 
 /// Arms the watchdogs that give a frozen old main its writes and both OpenKMs back if
@@ -389,7 +395,10 @@ pub(super) async fn assess_failover(
     new: usize,
     ctx: &mut Ctx,
 ) -> Result<String> {
-    let status = m.probe_pair(None).await;
+    let status = match ctx.probed.take() {
+        Some(s) => s,
+        None => m.probe_pair(None).await,
+    };
     let (o, n) = (&status.nodes[old], &status.nodes[new]);
     let nst = n.db.as_ref().ok_or_else(|| {
         eyre!(
@@ -511,27 +520,25 @@ pub(super) async fn fence_old_main(
     ctx: &mut Ctx,
 ) -> Result<String> {
     let n = &m.nodes[old];
-    let t = Duration::from_secs(15);
-    let mut seen = FenceSeen::default();
-    let stop =
-        tokio::time::timeout(t, n.ssh.run(&n.cfg.service.stop, Duration::from_secs(60))).await;
-    seen.answered |= matches!(stop, Ok(Ok(_)));
-    // Its result is not proof: the fresh read below is.
-    let _ = tokio::time::timeout(t, run_sql(m, old, &sql::fence(flavour))).await;
-    // Proof, read afresh: a new connection, and the status command.
-    let status = tokio::time::timeout(Duration::from_secs(5), status_of(m, old)).await;
-    if let Ok(Ok((_, st))) = &status {
-        seen.answered = true;
-        seen.read_only_proven = !st.writable();
-    }
-    let svc = tokio::time::timeout(
-        Duration::from_secs(10),
-        n.ssh.run(&n.cfg.service.status, Duration::from_secs(10)),
-    )
-    .await;
-    if let Ok(Ok(o)) = &svc {
-        seen.answered = true;
-        seen.service_stopped = !o.success();
+    let mut seen = fence_attempts(m, old, flavour).await;
+    // Proof, read afresh after the attempts: a new connection, and the status command.
+    // A node that took neither an SSH session nor a database connection just now has
+    // nothing to prove (it is attested or fenced by the command, and promotion reads it
+    // once more): it costs one connect timeout, not one per attempt.
+    if seen.answered {
+        let (status, svc) = tokio::join!(
+            tokio::time::timeout(Duration::from_secs(5), status_of(m, old)),
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                n.ssh.run(&n.cfg.service.status, Duration::from_secs(10)),
+            )
+        );
+        if let Ok(Ok((_, st))) = &status {
+            seen.read_only_proven = !st.writable();
+        }
+        if let Ok(Ok(o)) = &svc {
+            seen.service_stopped = !o.success();
+        }
     }
     let how = match fence_verdict(seen, m.cfg.failover.fence_command.is_some()) {
         FenceVerdict::Proven => {
@@ -554,7 +561,32 @@ pub(super) async fn fence_old_main(
         }
     };
     ctx.fenced_by = Some(how.clone());
+    ctx.old_never_answered = !seen.answered;
     Ok(format!("{}: {how}", n.cfg.name))
+}
+
+/// The fence attempts on `old`, together: OpenKM stopped over SSH, the database made
+/// read-only. Their results are not proof; `answered` says whether the node took an SSH
+/// session or a database connection at all.
+async fn fence_attempts(m: &Monitor, old: usize, flavour: Flavour) -> FenceSeen {
+    let n = &m.nodes[old];
+    let t = Duration::from_secs(15);
+    let stop = tokio::time::timeout(t, n.ssh.run(&n.cfg.service.stop, Duration::from_secs(60)));
+    // Connected counts as answered, even when the statements then hang.
+    let connected = std::sync::atomic::AtomicBool::new(false);
+    let sql = tokio::time::timeout(t, async {
+        let mut c = m.connect_node(old).await?;
+        connected.store(true, std::sync::atomic::Ordering::SeqCst);
+        for s in sql::fence(flavour) {
+            c.query_drop(&s).await?;
+        }
+        Ok::<(), color_eyre::eyre::Report>(())
+    });
+    let (stop, _) = tokio::join!(stop, sql);
+    FenceSeen {
+        answered: matches!(stop, Ok(Ok(_))) || connected.load(std::sync::atomic::Ordering::SeqCst),
+        ..FenceSeen::default()
+    }
 }
 
 /// Runs `[failover] fence_command` here; only its success fences.
@@ -621,11 +653,19 @@ pub(super) async fn promote(
     (old, new): (usize, usize),
     flavour: Flavour,
     unreadable_ok: bool,
+    never_answered: bool,
 ) -> Result<String> {
     let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
     // Never two writable mains: refuse while the old main answers and takes writes, and
-    // when it cannot be read at all, unless a failover's fence step settled that.
-    match tokio::time::timeout(Duration::from_secs(5), status_of(m, old)).await {
+    // when it cannot be read at all, unless a failover's fence step settled that. An old
+    // main that answered nothing seconds ago gets a short last look: a database that is
+    // back answers a connection well within it.
+    let look = if unreadable_ok && never_answered {
+        Duration::from_millis(1500)
+    } else {
+        Duration::from_secs(5)
+    };
+    match tokio::time::timeout(look, status_of(m, old)).await {
         Ok(Ok((_, st))) if st.writable() => {
             return Err(eyre!(
                 "refusing to promote {nn}: {on} is reachable and writable (fence it first)"

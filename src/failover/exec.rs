@@ -263,9 +263,25 @@ impl Runner {
         }
         // No sync (cron, another console) may run while the flow moves the service: the
         // sync lock is held on every node that answers, for the whole run.
-        let locks = self.lock_nodes().await?;
+        // A failover's assessment probes the pair while the locks are taken: a dead old
+        // main then costs one connect timeout, not two.
+        let assess_next = self
+            .steps
+            .iter()
+            .find(|s| !done.contains(&s.id))
+            .is_some_and(|s| s.action == Action::Assess && self.kind == FlowKind::Failover);
+        let (locks, probed) = tokio::join!(self.lock_nodes(), async {
+            match assess_next {
+                true => Some(self.monitor.probe_pair(None).await),
+                false => None,
+            }
+        });
+        let locks = locks?;
         // A rollback after a failure runs under the locks too.
-        let outcome = match self.run_steps(&mut j, &done, confirmer, events).await {
+        let outcome = match self
+            .run_steps(&mut j, &done, probed, confirmer, events)
+            .await
+        {
             Ok(Some((i, why))) => self.fail(j, i, why, events).await,
             Ok(None) => j
                 .append(Entry::End {
@@ -322,9 +338,19 @@ impl Runner {
     /// failover is skipped: it is being fenced).
     async fn lock_nodes(&self) -> Result<Vec<(usize, crate::sync::lock::Lock)>> {
         let mut locks = Vec::new();
+        // Which nodes answer, asked of both at once.
+        let answer = |n: &Arc<crate::monitor::NodeLink>| {
+            let ssh = Arc::clone(&n.ssh);
+            async move {
+                matches!(ssh.run("true", std::time::Duration::from_secs(5)).await, Ok(o) if o.success())
+            }
+        };
+        let (a, b) = tokio::join!(
+            answer(&self.monitor.nodes[0]),
+            answer(&self.monitor.nodes[1])
+        );
         for (i, n) in self.monitor.nodes.iter().enumerate() {
-            if !matches!(n.ssh.run("true", std::time::Duration::from_secs(5)).await, Ok(o) if o.success())
-            {
+            if ![a, b][i] {
                 continue;
             }
             let state_dir = n.cfg.state_dir.display().to_string();
@@ -346,11 +372,13 @@ impl Runner {
         &self,
         j: &mut Journal,
         done: &[String],
+        probed: Option<crate::monitor::model::PairStatus>,
         confirmer: &mut C,
         events: &mpsc::Sender<FlowEvent>,
     ) -> Result<Option<(usize, String)>> {
         let mut ctx = Ctx {
             journal: Some(j.path.clone()),
+            probed,
             ..Ctx::default()
         };
         for (i, step) in self.steps.iter().enumerate() {
@@ -593,7 +621,14 @@ impl Runner {
                 // A failover's fence step already proved or attested the old main fenced;
                 // a switchover's old main must answer.
                 let unreadable_ok = self.kind == FlowKind::Failover;
-                promote(m, (old, new), self.flavour, unreadable_ok).await
+                promote(
+                    m,
+                    (old, new),
+                    self.flavour,
+                    unreadable_ok,
+                    ctx.old_never_answered,
+                )
+                .await
             }
             Action::Flags => {
                 set_flag(m, new, false).await?;
