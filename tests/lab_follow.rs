@@ -314,7 +314,15 @@ fn a_forced_failover_without_follow_lists_exactly_and_a_rejoin_makes_them_whole(
     std::thread::sleep(Duration::from_secs(3));
     common::lab_script(&["freeze", "alpha"]);
     let docs = writer.finish();
+    // A benchmark guard, not a timing test: a dead main costs one connect timeout per
+    // look (3 s on the lab), so the whole failover stays well under 10 s.
+    let t = Instant::now();
     let report = forced_failover(lab, tmp.path());
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "a forced failover against a frozen main took {took:?} (goal: under 10 s)\n{report}"
+    );
     let missing = without_content(lab, "bravo", &docs);
     assert!(
         missing.len() >= 20,
