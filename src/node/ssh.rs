@@ -44,6 +44,9 @@ pub struct NodeSsh {
     cfg: SshConfig,
     control_dir: PathBuf,
     session: Mutex<Option<Arc<Session>>>,
+    /// The last failed connect and when it ended: callers that waited while it ran
+    /// share its answer instead of each waiting a connect timeout of their own.
+    failed: std::sync::Mutex<Option<(std::time::Instant, SshError)>>,
 }
 
 impl NodeSsh {
@@ -53,6 +56,7 @@ impl NodeSsh {
             cfg,
             control_dir: control_dir.to_path_buf(),
             session: Mutex::new(None),
+            failed: std::sync::Mutex::new(None),
         }
     }
 
@@ -63,13 +67,33 @@ impl NodeSsh {
 
     /// The live session, opening it if needed.
     pub async fn session(&self) -> Result<Arc<Session>, SshError> {
+        let asked = std::time::Instant::now();
         let mut guard = self.session.lock().await;
         if let Some(s) = guard.as_ref() {
             return Ok(Arc::clone(s));
         }
-        let s = Arc::new(self.open().await?);
-        *guard = Some(Arc::clone(&s));
-        Ok(s)
+        // A connect that failed while this caller waited is its answer too (a dead node
+        // costs one connect timeout, however many tasks asked at once). An older
+        // failure is never reused: every new ask connects afresh.
+        if let Ok(f) = self.failed.lock()
+            && let Some((at, e)) = f.as_ref()
+            && *at >= asked
+        {
+            return Err(e.clone());
+        }
+        match self.open().await {
+            Ok(s) => {
+                let s = Arc::new(s);
+                *guard = Some(Arc::clone(&s));
+                Ok(s)
+            }
+            Err(e) => {
+                if let Ok(mut f) = self.failed.lock() {
+                    *f = Some((std::time::Instant::now(), e.clone()));
+                }
+                Err(e)
+            }
+        }
     }
 
     async fn open(&self) -> Result<Session, SshError> {
