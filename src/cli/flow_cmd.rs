@@ -54,7 +54,7 @@ pub async fn start(cfg: Config, kind: FlowKind, node: &str, args: FlowArgs) -> R
 /// Continues the unfinished flow.
 pub async fn resume(cfg: Config, args: FlowArgs) -> Result<ExitCode> {
     let dir = journal_dir()?;
-    let Some(path) = journal::unfinished(&dir)?.pop() else {
+    let Some(path) = journal::unfinished_flow(&dir)? else {
         eprintln!("no unfinished flow in {}", dir.display());
         return Ok(ExitCode::SUCCESS);
     };
@@ -107,7 +107,7 @@ async fn drive(mut runner: Runner, journal: Option<Journal>, args: &FlowArgs) ->
 /// Rolls the unfinished flow back (before promotion only).
 pub async fn rollback(cfg: Config, args: FlowArgs) -> Result<ExitCode> {
     let dir = journal_dir()?;
-    let Some(path) = journal::unfinished(&dir)?.pop() else {
+    let Some(path) = journal::unfinished_flow(&dir)? else {
         eprintln!("no unfinished flow in {}", dir.display());
         return Ok(ExitCode::SUCCESS);
     };
@@ -128,7 +128,7 @@ pub async fn rollback(cfg: Config, args: FlowArgs) -> Result<ExitCode> {
 /// Closes the unfinished flow's journal without acting.
 pub fn abandon(args: FlowArgs) -> Result<ExitCode> {
     let dir = journal_dir()?;
-    let Some(path) = journal::unfinished(&dir)?.pop() else {
+    let Some(path) = journal::unfinished_flow(&dir)? else {
         eprintln!("no unfinished flow in {}", dir.display());
         return Ok(ExitCode::SUCCESS);
     };

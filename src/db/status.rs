@@ -17,6 +17,25 @@ pub enum Flavour {
     MySql,
 }
 
+impl Flavour {
+    /// The family a `SELECT VERSION()` answer names (the one place that reads it).
+    pub fn of_version(version: &str) -> Flavour {
+        if version.to_ascii_lowercase().contains("mariadb") {
+            Flavour::MariaDb
+        } else {
+            Flavour::MySql
+        }
+    }
+
+    /// The family's name, for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavour::MariaDb => "MariaDB",
+            Flavour::MySql => "MySQL",
+        }
+    }
+}
+
 /// One snapshot of a node's database.
 #[derive(Debug, Clone, Serialize)]
 pub struct DbStatus {
@@ -49,11 +68,7 @@ pub async fn read_status(conn: &mut Conn, schema: &str) -> Result<DbStatus> {
         .await
         .wrap_err("SELECT VERSION()")?
         .unwrap_or_default();
-    let flavour = if version.to_ascii_lowercase().contains("mariadb") {
-        Flavour::MariaDb
-    } else {
-        Flavour::MySql
-    };
+    let flavour = Flavour::of_version(&version);
     let (server_id, read_only, super_ro, binlog, applied) = match flavour {
         Flavour::MariaDb => {
             let r: Option<(u32, u8, String, String)> = conn
@@ -111,4 +126,19 @@ pub async fn read_status(conn: &mut Conn, schema: &str) -> Result<DbStatus> {
         gtid_applied: applied,
         replica,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_family_is_read_from_version_once() {
+        assert_eq!(
+            Flavour::of_version("10.11.19-MariaDB-log"),
+            Flavour::MariaDb
+        );
+        assert_eq!(Flavour::of_version("8.0.39"), Flavour::MySql);
+        assert_eq!(Flavour::MariaDb.name(), "MariaDB");
+    }
 }

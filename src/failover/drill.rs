@@ -258,7 +258,7 @@ pub async fn plans(monitor: Arc<Monitor>) -> Result<(usize, usize, Runner, Runne
 /// was switched); a failed switchover is reported in the `DrillReport`.
 pub async fn run(monitor: Arc<Monitor>, events: mpsc::Sender<DrillEvent>) -> Result<DrillReport> {
     let dir = journal_dir()?;
-    if let Some(p) = journal::unfinished(&dir)?.first() {
+    if let Some(p) = journal::unfinished_flow(&dir)? {
         return Err(eyre!(
             "an unfinished flow is journaled in {}: finish it with `okmirror resume` (or `okmirror abandon` after checking the nodes by hand) before a drill",
             p.display()

@@ -120,11 +120,7 @@ pub async fn flavour_of(monitor: &Monitor, node: usize) -> Result<Flavour> {
     monitor
         .db(node, async |c| {
             let v: String = c.query_first("SELECT VERSION()").await?.unwrap_or_default();
-            Ok(if v.to_ascii_lowercase().contains("mariadb") {
-                Flavour::MariaDb
-            } else {
-                Flavour::MySql
-            })
+            Ok(Flavour::of_version(&v))
         })
         .await
 }
@@ -194,7 +190,7 @@ impl Runner {
         events: &mpsc::Sender<FlowEvent>,
     ) -> Result<FlowReport> {
         let dir = journal_dir()?;
-        if let Some(p) = journal::unfinished(&dir)?.first() {
+        if let Some(p) = journal::unfinished_flow(&dir)? {
             return Err(eyre!(
                 "an unfinished flow is journaled in {}: finish it with `okmirror resume` (or `okmirror abandon` after checking the nodes by hand)",
                 p.display()

@@ -148,6 +148,13 @@ pub fn ended(entries: &[Entry]) -> bool {
     entries.iter().any(|e| matches!(e, Entry::End { .. }))
 }
 
+/// The unfinished flow: the newest journal in `dir` whose flow has not ended. Every
+/// face (resume, rollback, abandon, the console's offer, the refusal of a new flow)
+/// asks this one question, so they can never pick different journals.
+pub fn unfinished_flow(dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(unfinished(dir)?.pop())
+}
+
 /// The journals in `dir` whose flow has not ended (newest last).
 pub fn unfinished(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();

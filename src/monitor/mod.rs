@@ -494,7 +494,7 @@ impl Monitor {
             if ro != 0 {
                 return Err(eyre!("not writable; no heartbeat written"));
             }
-            let stmt = if version.to_ascii_lowercase().contains("mariadb") {
+            let stmt = if crate::db::Flavour::of_version(&version) == crate::db::Flavour::MariaDb {
                 "SHOW SLAVE STATUS"
             } else {
                 "SHOW REPLICA STATUS"
@@ -554,7 +554,7 @@ impl Monitor {
         let (pos, mariadb) = self
             .with_db(&self.nodes[main], false, async |c| {
                 let v: String = c.query_first("SELECT VERSION()").await?.unwrap_or_default();
-                let mariadb = v.to_ascii_lowercase().contains("mariadb");
+                let mariadb = crate::db::Flavour::of_version(&v) == crate::db::Flavour::MariaDb;
                 let q = if mariadb {
                     "SELECT @@gtid_binlog_pos"
                 } else {

@@ -225,9 +225,9 @@ async fn offer_resume(app: &mut App, monitor: &Arc<Monitor>) {
     let Ok(dir) = crate::failover::exec::journal_dir() else {
         return;
     };
-    let Some(path) = crate::failover::journal::unfinished(&dir)
+    let Some(path) = crate::failover::journal::unfinished_flow(&dir)
         .ok()
-        .and_then(|mut v| v.pop())
+        .flatten()
     else {
         return;
     };

@@ -186,11 +186,7 @@ fn uuids_match(s: &PairStatus) -> Option<bool> {
 }
 
 fn short_version(v: &str) -> String {
-    let flavour = if v.to_ascii_lowercase().contains("mariadb") {
-        "MariaDB"
-    } else {
-        "MySQL"
-    };
+    let flavour = crate::db::Flavour::of_version(v).name();
     format!("{flavour} {}", v.split(['-', '+']).next().unwrap_or(v))
 }
 
