@@ -232,6 +232,12 @@ fn follow_keeps_up_and_survives_restarts_of_itself_and_of_the_mirror() {
     assert_eq!(fb["follow_running"], true, "{fb}");
     assert!(fb["follow"]["shipped_files"].as_u64().unwrap() > 0, "{fb}");
     drop(follow);
+    // One pass for cron: nothing left to ship, exit 0, the record as JSON.
+    let (code, out, err) = okm(lab, tmp.path(), &["follow", "--once", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let record: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(record["backlog"], 0, "{record}");
+    assert_eq!(record["mirror"], "bravo", "{record}");
 }
 
 #[test]
@@ -246,6 +252,23 @@ fn a_forced_failover_with_follow_loses_only_the_last_seconds_and_a_reseed_salvag
     let acked = writer.finish_timed();
     let docs: Vec<String> = acked.iter().map(|(p, _)| p.clone()).collect();
     let report = forced_failover(lab, tmp.path());
+    // With alpha gone the roles are not clear: follow waits and says why, on bravo.
+    let record = lab.node("bravo").state_dir.join("follow.json");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let paused = loop {
+        let text = std::fs::read_to_string(&record).unwrap_or_default();
+        let r: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if r["paused"].is_string() || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        paused["paused"]
+            .as_str()
+            .is_some_and(|p| p.contains("alpha")),
+        "{paused}"
+    );
     drop(follow);
 
     // The only documents without content are those of the last two seconds, and the
