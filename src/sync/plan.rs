@@ -142,8 +142,10 @@ pub fn peer_ssh(source: &NodeConfig, target: &NodeConfig) -> String {
     // The shared connection holds the passes' output pipes: a peer that stops answering
     // (hung, frozen, cut off) must drop it within seconds, or a failed rsync would
     // leave its caller waiting for that pipe to close.
+    // ServerAlive only starts after the handshake: a peer that accepts TCP and never
+    // answers (frozen) is bounded by ConnectTimeout.
     let mux = format!(
-        "-oControlMaster=auto {mux} -oControlPersist=60 -oServerAliveInterval=5 -oServerAliveCountMax=3"
+        "-oControlMaster=auto {mux} -oControlPersist=60 -oConnectTimeout=10 -oServerAliveInterval=5 -oServerAliveCountMax=3"
     );
     match &source.ssh.peer_ssh_config {
         Some(cfg) => format!("ssh -F {} {mux}", quote(&cfg.display().to_string())),
@@ -425,7 +427,7 @@ mod tests {
             cmd,
             "LC_ALL=C rsync -a --delete --itemize-changes '--out-format=%i %l %n' --dry-run \
              '--exclude=/repository/.system.key' '--exclude=/logs' '--exclude=/repository/index' \
-             '--exclude=/repository/cache' --timeout=120 -e \"ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes -oControlMaster=auto '-oControlPath=/var/lib/okmirror/peer-%C' -oControlPersist=60 -oServerAliveInterval=5 -oServerAliveCountMax=3\" \
+             '--exclude=/repository/cache' --timeout=120 -e \"ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes -oControlMaster=auto '-oControlPath=/var/lib/okmirror/peer-%C' -oControlPersist=60 -oConnectTimeout=10 -oServerAliveInterval=5 -oServerAliveCountMax=3\" \
              /opt/openkm-6.3/tomcat/ root@dms2.example.org:/opt/openkm-6.3/tomcat/ 2>&1"
         );
     }
