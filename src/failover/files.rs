@@ -61,9 +61,15 @@ pub async fn ship_before_promotion(
     old_answered: Option<bool>,
 ) -> Result<String> {
     let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
-    let before = behind_on(m, new)
-        .await
-        .wrap_err_with(|| format!("finding the documents whose content {nn} lacks"))?;
+    // Never a reason to stop a failover: a look that fails is reported, not raised.
+    let before = match behind_on(m, new).await {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(format!(
+                "documents without content on {nn}: unknown ({e:#}); nothing was copied"
+            ));
+        }
+    };
     if before.count() == 0 {
         return Ok(format!("every document {nn} lists has its content there"));
     }
@@ -75,7 +81,15 @@ pub async fn ship_before_promotion(
         ));
     }
     let copied = ship(m, old, new, &before.missing).await;
-    let after = behind_on(m, new).await?;
+    let after = match behind_on(m, new).await {
+        Ok(a) => a,
+        Err(e) => {
+            return Ok(format!(
+                "copy from {on}: {}; what is still missing is unknown ({e:#})",
+                if copied.is_ok() { "done" } else { "failed" }
+            ));
+        }
+    };
     let moved = before.count().saturating_sub(after.count());
     Ok(match copied {
         Ok(()) => format!(
