@@ -1,6 +1,7 @@
 //! The command line: a thin face over the engine, for operators, cron and monitoring.
 
 mod config_cmd;
+mod docs_cmd;
 mod drill_cmd;
 mod flow_cmd;
 mod follow_cmd;
@@ -154,6 +155,14 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Print a shell completion script (the package installs them for bash, zsh, fish).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), made from these same definitions.
+    Man,
 }
 
 /// Options shared by the guided flows.
@@ -307,6 +316,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             ConfigAction::Check => config_cmd::check(&config_path(cli.config.as_deref())?),
         },
+        Some(Command::Completions { shell }) => docs_cmd::completions(shell),
+        Some(Command::Man) => docs_cmd::man(),
     }
 }
 
