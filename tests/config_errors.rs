@@ -249,3 +249,57 @@ fn a_missing_file_says_how_to_make_one() {
          `okmirror config example > FILE`"
     );
 }
+
+/// GOOD with node 0's database made direct to a remote host, plus `extra` lines.
+fn remote_db(extra: &str) -> String {
+    GOOD.replacen(
+        "user = \"okmirror\"\npassword_env = \"DB1\"",
+        &format!("host = \"10.0.0.1\"\nuser = \"okmirror\"\npassword_env = \"DB1\"\n{extra}"),
+        1,
+    )
+}
+
+#[test]
+fn a_direct_remote_database_without_verified_tls_is_warned_about() {
+    let warnings = |text: &str| {
+        let c = config::parse_str(text, Path::new("ok.toml")).unwrap();
+        config::warnings(&c)
+            .into_iter()
+            .filter(|w| w.contains("database"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        warnings(&remote_db("tls = \"off\"")),
+        [
+            "node dms1: the database connection to 10.0.0.1 is direct and tls = \"off\": the password \
+          crosses the network in plain text; set tls = \"required\" with ca_file, or tunnel = true"
+        ]
+    );
+    let preferred = warnings(&remote_db(""));
+    assert_eq!(preferred.len(), 1, "{preferred:?}");
+    assert!(preferred[0].contains("not verified"), "{preferred:?}");
+    assert!(
+        warnings(&remote_db(
+            "tls = \"required\"\nca_file = \"/etc/okmirror/ca.pem\""
+        ))
+        .is_empty()
+    );
+    assert!(warnings(&remote_db("tls = \"off\"\ntunnel = true")).is_empty());
+}
+
+#[test]
+fn tls_files_must_make_sense_together() {
+    assert_eq!(
+        one_error(&remote_db("client_cert_file = \"/etc/okmirror/c.pem\"")),
+        "ok.toml:18:1: node[0].database.client_cert_file: client_cert_file and client_key_file go \
+         together: give both or neither"
+    );
+    assert_eq!(
+        one_error(&remote_db(
+            "tls = \"off\"\nca_file = \"/etc/okmirror/ca.pem\""
+        )),
+        "ok.toml:18:1: node[0].database.tls: is \"off\" but TLS files are given: set tls = \"required\" \
+         or remove them"
+    );
+    assert!(one_error(&remote_db("tls = \"maybe\"")).contains("tls"));
+}

@@ -285,3 +285,54 @@ async fn the_heartbeat_writer_never_writes_on_a_node_that_replicates() {
         "Slave_running\tON"
     );
 }
+
+/// The lab's okmirror user is created `REQUIRE SSL` and its config says `tls = "required"`
+/// with the lab's CA: a pair that answers proves the handshake and the certificate check.
+#[test]
+fn the_database_is_reached_over_verified_tls_and_a_wrong_ca_is_refused() {
+    let (lab, _g) = common::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&lab.config_path).unwrap();
+    assert!(
+        text.contains("tls = \"required\""),
+        "the lab config must use TLS"
+    );
+    let status_of = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let (_, out, err) = common::okmirror(Some(&path), &["status", "--json", "--no-diff"]);
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        v
+    };
+    let good = status_of("good.toml", text.clone());
+    assert_eq!(good["nodes"][0]["db"]["read_only"], false, "{good}");
+    assert_eq!(good["nodes"][1]["db"]["read_only"], true, "{good}");
+
+    let wrong_ca = status_of(
+        "wrong-ca.toml",
+        text.replace("tls/ca.pem", "tls/other-ca.pem"),
+    );
+    let err = wrong_ca["nodes"][0]["db_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        err.contains("over TLS") && err.contains("UnknownIssuer"),
+        "a server signed by another CA must be refused: {wrong_ca}"
+    );
+
+    // Without TLS the server itself refuses the user (REQUIRE SSL): so the connections
+    // above were encrypted.
+    let plain = text
+        .replace("tls = \"required\"", "tls = \"off\"")
+        .lines()
+        .filter(|l| !l.starts_with("ca_file"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let off = status_of("off.toml", plain);
+    let err = off["nodes"][0]["db_error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("Access denied"),
+        "plain TCP must be refused: {off}"
+    );
+}

@@ -31,15 +31,20 @@ fn render_man(out: &mut Vec<u8>) -> Result<()> {
     let cmd = Cli::command();
     let man = clap_mangen::Man::new(cmd.clone());
     man.render_title(out).wrap_err("rendering the man page")?;
-    man.render_name_section(out).wrap_err("rendering the man page")?;
-    man.render_synopsis_section(out).wrap_err("rendering the man page")?;
-    man.render_description_section(out).wrap_err("rendering the man page")?;
-    man.render_options_section(out).wrap_err("rendering the man page")?;
+    man.render_name_section(out)
+        .wrap_err("rendering the man page")?;
+    man.render_synopsis_section(out)
+        .wrap_err("rendering the man page")?;
+    man.render_description_section(out)
+        .wrap_err("rendering the man page")?;
+    man.render_options_section(out)
+        .wrap_err("rendering the man page")?;
     out.extend_from_slice(b".SH COMMANDS\n");
     for sub in cmd.get_subcommands() {
         render_sub(out, "", sub)?;
     }
-    man.render_version_section(out).wrap_err("rendering the man page")?;
+    man.render_version_section(out)
+        .wrap_err("rendering the man page")?;
     Ok(())
 }
 
@@ -73,13 +78,19 @@ mod tests {
         let mut buf = Vec::new();
         render_man(&mut buf).unwrap();
         let page = String::from_utf8(buf).unwrap();
-        assert!(page.starts_with(".ie") || page.contains(".TH okmirror"), "{page:.200}");
+        assert!(
+            page.starts_with(".ie") || page.contains(".TH okmirror"),
+            "{page:.200}"
+        );
         for c in Cli::command().get_subcommands() {
             let heading = format!(".SS \"okmirror {}\"", c.get_name());
             assert!(page.contains(&heading), "missing {heading}");
         }
         assert!(page.contains("okmirror agent manifest"));
-        assert!(page.contains("\\-\\-allow\\-deletes"), "options are rendered");
+        assert!(
+            page.contains("\\-\\-allow\\-deletes"),
+            "options are rendered"
+        );
     }
 
     #[test]

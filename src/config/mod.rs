@@ -260,6 +260,28 @@ pub struct DatabaseConfig {
     /// `host` (or the SSH host when tunnelled) and `port`.
     pub replication_host: Option<String>,
     pub replication_port: Option<u16>,
+    /// Encryption of a direct connection (a tunnel is already encrypted by SSH).
+    #[serde(default)]
+    pub tls: TlsMode,
+    /// PEM file of the CA that signed the server's certificate; without it, `required`
+    /// checks against the system's roots and `preferred` does not check at all.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate chain and key, for servers that `REQUIRE X509`.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+}
+
+/// How a direct database connection is encrypted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// TLS with the server's certificate and name verified; no connection otherwise.
+    Required,
+    /// TLS when the server offers it (verified only when `ca_file` is set), else plain.
+    #[default]
+    Preferred,
+    /// Plain TCP: the credentials cross the network readable.
+    Off,
 }
 
 impl DatabaseConfig {

@@ -113,6 +113,7 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
         if let Some(f) = node.database.password_file.as_mut() {
             *f = expand_home(f);
         }
+        validate_tls(&mut node.database, &format!("node[{i}].database"), &mut p);
     }
     if config.nodes.len() == 2 {
         let (a, b) = (&config.nodes[0], &config.nodes[1]);
@@ -253,6 +254,55 @@ fn validate_traffic(config: &mut Config, p: &mut Vec<Problem>) {
     }
 }
 
+/// The TLS files: a client certificate comes with its key, and `~/` is expanded.
+fn validate_tls(db: &mut super::DatabaseConfig, prefix: &str, p: &mut Vec<Problem>) {
+    if db.client_cert_file.is_some() != db.client_key_file.is_some() {
+        p.push((
+            format!("{prefix}.client_cert_file"),
+            "client_cert_file and client_key_file go together: give both or neither".into(),
+        ));
+    }
+    if db.tls == super::TlsMode::Off && (db.ca_file.is_some() || db.client_cert_file.is_some()) {
+        p.push((
+            format!("{prefix}.tls"),
+            "is \"off\" but TLS files are given: set tls = \"required\" or remove them".into(),
+        ));
+    }
+    for f in [
+        &mut db.ca_file,
+        &mut db.client_cert_file,
+        &mut db.client_key_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        *f = expand_home(f);
+    }
+}
+
+/// A direct database connection that leaves this machine without verified TLS sends the
+/// okmirror user's credentials where they can be read or intercepted.
+fn tls_warning(node: &super::NodeConfig) -> Option<String> {
+    let db = &node.database;
+    let loopback = matches!(db.host.as_str(), "localhost" | "::1") || db.host.starts_with("127.");
+    if db.tunnel || loopback {
+        return None;
+    }
+    match (db.tls, &db.ca_file) {
+        (super::TlsMode::Off, _) => Some(format!(
+            "node {}: the database connection to {} is direct and tls = \"off\": the password \
+             crosses the network in plain text; set tls = \"required\" with ca_file, or tunnel = true",
+            node.name, db.host
+        )),
+        (super::TlsMode::Preferred, None) => Some(format!(
+            "node {}: the database connection to {} is encrypted but the server is not verified \
+             (tls = \"preferred\" without ca_file); set ca_file and tls = \"required\", or tunnel = true",
+            node.name, db.host
+        )),
+        _ => None,
+    }
+}
+
 /// Things that are allowed but that an operator should hear about.
 pub fn warnings(config: &Config) -> Vec<String> {
     let mut w = Vec::new();
@@ -263,6 +313,7 @@ pub fn warnings(config: &Config) -> Vec<String> {
                 n.name
             ));
         }
+        w.extend(tls_warning(n));
     }
     if !config
         .sync

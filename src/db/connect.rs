@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
-use mysql_async::{Conn, OptsBuilder};
+use mysql_async::{ClientIdentity, Conn, OptsBuilder, SslOpts};
 
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, TlsMode};
 use crate::node::NodeSsh;
 
 /// Where a connection actually went, for messages.
@@ -75,9 +75,112 @@ pub async fn connect(
             port: cfg.port,
         }
     };
-    let conn = tokio::time::timeout(timeout, Conn::new(opts))
-        .await
-        .map_err(|_| eyre!("node {node}: database {endpoint}: no answer in {timeout:?}"))?
-        .wrap_err_with(|| format!("node {node}: database {endpoint} as {}", cfg.user))?;
+    let tls = if cfg.tunnel {
+        None
+    } else {
+        ssl_opts(node, cfg)?
+    };
+    let conn = open(node, cfg, &endpoint, opts, tls, timeout).await?;
     Ok((conn, endpoint))
+}
+
+/// Connects, with TLS when `tls` is given. `preferred` falls back to plain TCP only when
+/// the server offers no TLS at all, never after a failed certificate check.
+async fn open(
+    node: &str,
+    cfg: &DatabaseConfig,
+    endpoint: &Endpoint,
+    opts: OptsBuilder,
+    tls: Option<SslOpts>,
+    timeout: Duration,
+) -> Result<Conn> {
+    let attempt = |o: OptsBuilder| async move {
+        tokio::time::timeout(timeout, Conn::new(o))
+            .await
+            .map_err(|_| eyre!("node {node}: database {endpoint}: no answer in {timeout:?}"))
+    };
+    let Some(tls) = tls else {
+        return attempt(opts)
+            .await?
+            .wrap_err_with(|| format!("node {node}: database {endpoint} as {}", cfg.user));
+    };
+    match attempt(opts.clone().ssl_opts(Some(tls))).await? {
+        Ok(conn) => Ok(conn),
+        Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer))
+            if cfg.tls == TlsMode::Preferred =>
+        {
+            tracing::warn!(node, %endpoint, "the database offers no TLS; connecting in plain text (tls = \"preferred\")");
+            attempt(opts)
+                .await?
+                .wrap_err_with(|| format!("node {node}: database {endpoint} as {}", cfg.user))
+        }
+        Err(mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)) => {
+            Err(eyre!(
+                "node {node}: database {endpoint}: the server offers no TLS and tls = \"required\"; \
+                 enable TLS on the server (ssl_cert, ssl_key) or tunnel the connection"
+            ))
+        }
+        // The driver nests the same TLS error several times: say the innermost once.
+        Err(e) => Err(eyre!(
+            "node {node}: database {endpoint} as {} over TLS ({}): {}",
+            cfg.user,
+            tls_summary(cfg),
+            innermost(&e)
+        )),
+    }
+}
+
+/// The deepest cause of an error, which names what actually went wrong.
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// The TLS options of a direct connection, with the PEM files read here so that a
+/// missing file is named as such.
+fn ssl_opts(node: &str, cfg: &DatabaseConfig) -> Result<Option<SslOpts>> {
+    if cfg.tls == TlsMode::Off {
+        return Ok(None);
+    }
+    let read = |what: &str, p: &Path| {
+        std::fs::read(p).wrap_err_with(|| {
+            format!(
+                "node {node}: database.{what} {}: cannot read it",
+                p.display()
+            )
+        })
+    };
+    let mut opts = SslOpts::default();
+    match &cfg.ca_file {
+        Some(ca) => {
+            opts = opts
+                .with_root_certs(vec![read("ca_file", ca)?.into()])
+                .with_disable_built_in_roots(true);
+        }
+        // Without a CA, `preferred` only encrypts (like MySQL's own PREFERRED).
+        None if cfg.tls == TlsMode::Preferred => {
+            opts = opts.with_danger_accept_invalid_certs(true);
+        }
+        None => {}
+    }
+    if let (Some(cert), Some(key)) = (&cfg.client_cert_file, &cfg.client_key_file) {
+        let id = ClientIdentity::new(
+            read("client_cert_file", cert)?.into(),
+            read("client_key_file", key)?.into(),
+        );
+        opts = opts.with_client_identity(Some(id));
+    }
+    Ok(Some(opts))
+}
+
+/// How the server is checked, for error messages.
+fn tls_summary(cfg: &DatabaseConfig) -> String {
+    match (&cfg.ca_file, cfg.tls) {
+        (Some(ca), _) => format!("server certificate checked against {}", ca.display()),
+        (None, TlsMode::Required) => "server certificate checked against the system roots".into(),
+        (None, _) => "server certificate not checked".into(),
+    }
 }
