@@ -54,6 +54,7 @@ fn node(name: &str, role: Role, read_only: bool, replica: Option<ReplicaStatus>)
             last_sync_json: None,
             follow_json: None,
             node_now: None,
+            agent_version: (name == "dms1").then(|| "0.1.0".to_string()),
             script_micros: Some(9000),
         }),
         db: Some(db(read_only, replica)),

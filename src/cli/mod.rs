@@ -1,5 +1,6 @@
 //! The command line: a thin face over the engine, for operators, cron and monitoring.
 
+mod agent_cmd;
 mod config_cmd;
 mod docs_cmd;
 mod drill_cmd;
@@ -197,6 +198,15 @@ pub enum AgentAction {
         #[arg(long)]
         cache: Option<PathBuf>,
     },
+    /// Copy this okmirror binary to the node(s) at their `agent_path`, checked by SHA-256
+    /// on the node, then renamed into place (refused on another architecture).
+    Install {
+        /// One node; both when left out.
+        node: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `okmirror config ...`
@@ -304,6 +314,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             std::io::Write::flush(&mut out)?;
             tracing::info!(?stats, root = %root.display(), "manifest built");
             Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Agent {
+            action: AgentAction::Install { node, json },
+        }) => {
+            let (_, cfg) = load(cli.config.as_deref())?;
+            agent_cmd::install(cfg, node, json).await
         }
         Some(Command::Config { action }) => match action {
             ConfigAction::Example => {

@@ -150,6 +150,10 @@ pub struct NodeConfig {
     /// Tomcat home so a sync never touches it.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// Where `okmirror agent install` puts this binary on the node, and where verify and
+    /// the dashboard look for it first (then `okmirror` on the node's PATH).
+    #[serde(default = "default_agent_path")]
+    pub agent_path: PathBuf,
     pub ssh: SshConfig,
     #[serde(default)]
     pub service: ServiceConfig,
@@ -497,6 +501,9 @@ fn default_files_behind_critical() -> f64 {
 }
 fn default_io_timeout() -> u64 {
     120
+}
+fn default_agent_path() -> PathBuf {
+    PathBuf::from("/usr/local/lib/okmirror/okmirror")
 }
 fn default_state_dir() -> PathBuf {
     PathBuf::from("/var/lib/okmirror")

@@ -45,6 +45,12 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
                 "must be an absolute path on the node".into(),
             ));
         }
+        if !node.agent_path.is_absolute() {
+            p.push((
+                k("agent_path"),
+                "must be an absolute path on the node".into(),
+            ));
+        }
         if node.datastore.as_ref().is_some_and(|d| !d.is_absolute()) {
             p.push((
                 k("datastore"),

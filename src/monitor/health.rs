@@ -222,8 +222,26 @@ pub fn evaluate(s: &PairStatus, m: &MonitorConfig, now: u64) -> Vec<Alert> {
     if let Some(e) = &s.pending_error {
         push(Warning, None, format!("pending diffs: {e}"));
     }
+    for n in &s.nodes {
+        if let Some(m) = agent_mismatch(n) {
+            push(Warning, Some(n.name.as_str()), m);
+        }
+    }
     out.sort_by_key(|a| std::cmp::Reverse(a.severity));
     out
+}
+
+/// An agent of another version builds manifests and answers follow differently from
+/// this console: say so, with the fix. No agent at all is fine (sha256sum is used).
+fn agent_mismatch(n: &super::model::NodeStatus) -> Option<String> {
+    let v = n.facts.as_ref()?.agent_version.as_deref()?;
+    (v != crate::node::agent::VERSION).then(|| {
+        format!(
+            "okmirror agent {v} differs from this console's {}; run: okmirror agent install {}",
+            crate::node::agent::VERSION,
+            n.name
+        )
+    })
 }
 
 /// Files behind: unknown is a warning (never "none"), an old missing file a warning or
@@ -286,7 +304,39 @@ pub fn overall(alerts: &[Alert]) -> Severity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::model::FilesBehindStatus;
+    use crate::monitor::model::{FilesBehindStatus, NodeStatus};
+    use crate::monitor::remote::RemoteFacts;
+
+    #[test]
+    fn an_agent_of_another_version_is_named_with_its_fix_and_none_is_fine() {
+        let node = |agent: Option<&str>| NodeStatus {
+            name: "bravo".into(),
+            host: "bravo".into(),
+            role: Role::Mirror,
+            ssh_rtt_ms: None,
+            ssh_error: None,
+            facts: Some(RemoteFacts {
+                agent_version: agent.map(str::to_string),
+                ..Default::default()
+            }),
+            db: None,
+            db_error: None,
+            last_sync: None,
+            last_sync_error: None,
+        };
+        assert_eq!(agent_mismatch(&node(None)), None);
+        assert_eq!(
+            agent_mismatch(&node(Some(crate::node::agent::VERSION))),
+            None
+        );
+        assert_eq!(
+            agent_mismatch(&node(Some("0.0.1"))).unwrap(),
+            format!(
+                "okmirror agent 0.0.1 differs from this console's {}; run: okmirror agent install bravo",
+                crate::node::agent::VERSION
+            )
+        );
+    }
 
     #[test]
     fn files_behind_go_warning_then_critical_by_the_oldest_age_and_unknown_is_never_ok() {

@@ -32,9 +32,11 @@ else
 fi
 if [ -r {state}/last-sync.json ]; then echo "last_sync=$(tr -d '\n' < {state}/last-sync.json)"; else echo "last_sync="; fi
 if [ -r {state}/follow.json ]; then echo "follow=$(tr -d '\n' < {state}/follow.json)"; fi
+{agent}
 echo "now=$(date +%s)"
 echo "t1=$(date +%s%N)"
-"#
+"#,
+        agent = crate::node::agent::version_probe(&node.agent_path.display().to_string())
     )
 }
 
@@ -90,6 +92,8 @@ pub struct RemoteFacts {
     pub follow_json: Option<String>,
     /// The node's clock (Unix seconds), to tell whether that record is fresh.
     pub node_now: Option<u64>,
+    /// The okmirror agent's version on the node; `None` when none is installed.
+    pub agent_version: Option<String>,
     /// Time the script itself took, to subtract from the SSH round trip.
     pub script_micros: Option<u64>,
 }
@@ -142,6 +146,9 @@ pub fn parse_facts(out: &str) -> RemoteFacts {
             .filter(|s| !s.is_empty())
             .map(str::to_string),
         node_now: num("now"),
+        agent_version: kv
+            .get("agent")
+            .and_then(|v| crate::node::agent::parse_version(v)),
         script_micros,
     }
 }

@@ -1,6 +1,7 @@
 //! Talking to a node over SSH: one multiplexed session per node, commands with timeouts,
 //! streamed output, and errors an operator can act on.
 
+pub mod agent;
 mod error;
 mod ssh;
 

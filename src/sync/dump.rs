@@ -22,12 +22,24 @@ pub(crate) fn option_file(node: &NodeConfig) -> Result<String> {
         .map_err(|e| eyre!("node {}: database password: {e}", node.name))?;
     let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
     Ok(format!(
-        "[client]\nuser=\"{}\"\npassword=\"{}\"\nhost=\"{}\"\nport={}\n",
+        "[client]\nuser=\"{}\"\npassword=\"{}\"\nhost=\"{}\"\nport={}\n{}",
         esc(&node.database.user),
         esc(password.expose()),
         esc(&node.database.host),
-        node.database.port
+        node.database.port,
+        client_tls_options(node.database.tls)
     ))
+}
+
+/// TLS for the node's own `mysql`/`mysqldump` clients when the config requires it: they
+/// encrypt but cannot check the certificate (`ca_file` is a path on the console).
+/// MariaDB's client knows `ssl`; MySQL 8's has no such option (the `loose-` prefix makes
+/// it a warning there) and encrypts by default (`ssl-mode=PREFERRED`).
+fn client_tls_options(mode: crate::config::TlsMode) -> &'static str {
+    match mode {
+        crate::config::TlsMode::Required => "loose-ssl\n",
+        crate::config::TlsMode::Preferred | crate::config::TlsMode::Off => "",
+    }
 }
 
 /// Writes an option file into a new private temp folder on the node; returns the folder.

@@ -476,9 +476,13 @@ async fn verify(
         d.cfg.datastore_path().display().to_string(),
         d.cfg.state_dir.display().to_string(),
     );
+    let (s_agent, d_agent) = (
+        s.cfg.agent_path.display().to_string(),
+        d.cfg.agent_path.display().to_string(),
+    );
     let (a, b) = tokio::join!(
-        manifest_of(&s.ssh, &s_ds, &s_sd),
-        manifest_of(&d.ssh, &d_ds, &d_sd)
+        manifest_of(&s.ssh, &s_ds, &s_sd, &s_agent),
+        manifest_of(&d.ssh, &d_ds, &d_sd, &d_agent)
     );
     let (a, b) = (a?, b?);
     let mut mismatches = manifest::compare(&a, &b);
@@ -690,12 +694,14 @@ async fn manifest_of(
     ssh: &crate::node::NodeSsh,
     datastore: &str,
     state_dir: &str,
+    agent_path: &str,
 ) -> Result<manifest::Manifest> {
     let ds = quote(datastore);
     let cache = quote(&format!("{state_dir}/manifest-cache.tsv"));
     let script = format!(
-        "if command -v okmirror >/dev/null 2>&1; then mkdir -p {sd} && echo AGENT && okmirror agent manifest --root {ds} --cache {cache}; \
+        "{locate}\nif [ -n \"$OKM_AGENT\" ]; then mkdir -p {sd} && echo AGENT && \"$OKM_AGENT\" agent manifest --root {ds} --cache {cache}; \
          else echo SHA256SUM && cd {ds} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum; fi",
+        locate = crate::node::agent::locate_line(agent_path),
         sd = quote(state_dir)
     );
     let out = ssh.run(&script, Duration::from_secs(6 * 3600)).await?;

@@ -20,7 +20,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .is_some_and(|s| s.roles == PairRoles::SplitBrain);
     let [banner, cards, repl, summary, alerts] = Layout::vertical([
         Constraint::Length(split as u16),
-        Constraint::Length(9),
+        Constraint::Length(10),
         Constraint::Length(6),
         Constraint::Length(2),
         Constraint::Min(3),
@@ -154,6 +154,7 @@ fn render_card(
                     field("repo"),
                     Span::styled(uuid, uuid_style),
                 ]));
+                lines.push(Line::from(vec![field("agent"), agent_span(theme, f)]));
             }
         }
     }
@@ -171,6 +172,16 @@ fn render_card(
         ),
         area,
     );
+}
+
+/// The node's okmirror agent: its version, flagged when it is not this console's.
+fn agent_span(theme: &Theme, f: &crate::monitor::remote::RemoteFacts) -> Span<'static> {
+    let console = crate::node::agent::VERSION;
+    match f.agent_version.as_deref() {
+        None => Span::styled("none (verify uses sha256sum)", theme.dim),
+        Some(v) if v == console => Span::styled(v.to_string(), theme.ok),
+        Some(v) => Span::styled(format!("{v} ≠ console {console}"), theme.warn),
+    }
 }
 
 fn uuids_match(s: &PairStatus) -> Option<bool> {
