@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod doctor;
 pub mod failover;
 pub mod format;
 pub mod logging;

@@ -151,6 +151,14 @@ pub enum Command {
         #[command(subcommand)]
         action: AgentAction,
     },
+    /// Check both nodes' prerequisites (SSH both ways, rsync, folders, binlog and GTID
+    /// settings, grants, read-only flags, clocks, disk room, HAProxy, agent) and name the
+    /// fix for each problem. Changes nothing. Exit 0 all passed, 1 warnings, 2 failures.
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Work with the config file.
     Config {
         #[command(subcommand)]
@@ -332,9 +340,29 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             ConfigAction::Check => config_cmd::check(&config_path(cli.config.as_deref())?),
         },
+        Some(Command::Doctor { json }) => doctor(cli.config.as_deref(), json).await,
         Some(Command::Completions { shell }) => docs_cmd::completions(shell),
         Some(Command::Man) => docs_cmd::man(),
     }
+}
+
+/// `okmirror doctor`: a config that does not load is itself the failure (exit 2).
+async fn doctor(given: Option<&Path>, json: bool) -> Result<ExitCode> {
+    let (path, cfg) = match load(given) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("okmirror doctor: the config does not load:\n{e}");
+            println!("fix: okmirror config check; okmirror config example shows every key");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let report = crate::doctor::run(cfg, &path).await;
+    if json {
+        print_out(&format!("{}\n", crate::doctor::json(&report)?))?;
+    } else {
+        print_out(&crate::doctor::human(&report))?;
+    }
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 /// Writes to stdout; a closed pipe (`okmirror diff | head`) ends quietly, not in a panic.

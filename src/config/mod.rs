@@ -164,6 +164,14 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
+    /// This node's server name in the HAProxy backend (its own name unless set).
+    pub fn haproxy_server(&self) -> String {
+        self.traffic
+            .haproxy_server
+            .clone()
+            .unwrap_or_else(|| self.name.clone())
+    }
+
     /// The datastore folder, explicit or derived from the Tomcat home.
     pub fn datastore_path(&self) -> PathBuf {
         self.datastore

@@ -120,6 +120,8 @@ async fn open(
                  enable TLS on the server (ssl_cert, ssl_key) or tunnel the connection"
             ))
         }
+        Err(e @ mysql_async::Error::Server(_)) => Err(e)
+            .wrap_err_with(|| format!("node {node}: database {endpoint} as {} over TLS", cfg.user)),
         // The driver nests the same TLS error several times: say the innermost once.
         Err(e) => Err(eyre!(
             "node {node}: database {endpoint} as {} over TLS ({}): {}",
@@ -127,6 +129,15 @@ async fn open(
             tls_summary(cfg),
             innermost(&e)
         )),
+    }
+}
+
+/// The server's error code when the server refused the connection (1045 access denied,
+/// 1130 host not allowed), so callers can tell a refusal from a network fault.
+pub fn server_error_code(report: &color_eyre::eyre::Report) -> Option<u16> {
+    match report.downcast_ref::<mysql_async::Error>() {
+        Some(mysql_async::Error::Server(e)) => Some(e.code),
+        _ => None,
     }
 }
 

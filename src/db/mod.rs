@@ -7,5 +7,5 @@ pub mod heartbeat;
 pub mod replica;
 pub mod status;
 
-pub use connect::{Endpoint, connect};
+pub use connect::{Endpoint, connect, server_error_code};
 pub use status::{DbStatus, Flavour, read_status};

@@ -752,12 +752,7 @@ pub(super) async fn switch_traffic(m: &Monitor, old: usize, new: usize) -> Resul
     let mut done = Vec::new();
     if t.haproxy_socket.is_some() || t.haproxy_address.is_some() {
         let be = t.haproxy_backend.as_deref().unwrap_or("openkm");
-        let srv = |c: &crate::config::NodeConfig| {
-            c.traffic
-                .haproxy_server
-                .clone()
-                .unwrap_or_else(|| c.name.clone())
-        };
+        let srv = crate::config::NodeConfig::haproxy_server;
         haproxy::switch(t, be, &srv(o), &srv(n)).await?;
         done.push(format!(
             "HAProxy {be}: {} ready, {} in maintenance",

@@ -505,8 +505,7 @@ pub fn traffic_detail(cfg: &Config, old: &str, new: &str) -> String {
         cfg.nodes
             .iter()
             .find(|c| c.name == n)
-            .and_then(|c| c.traffic.haproxy_server.clone())
-            .unwrap_or_else(|| n.to_string())
+            .map_or_else(|| n.to_string(), crate::config::NodeConfig::haproxy_server)
     };
     let mut parts = Vec::new();
     if cfg.traffic.haproxy_socket.is_some() || cfg.traffic.haproxy_address.is_some() {
