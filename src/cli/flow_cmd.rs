@@ -140,7 +140,7 @@ pub fn abandon(args: FlowArgs) -> Result<ExitCode> {
     }
     let mut j = Journal::open(&path)?;
     j.append(Entry::End {
-        outcome: "abandoned by the operator".into(),
+        outcome: crate::failover::Outcome::Abandoned,
         at_ms: now_ms(),
     })?;
     eprintln!("abandoned {}", path.display());
@@ -239,7 +239,7 @@ fn finish(report: &FlowReport, json: bool) -> Result<ExitCode> {
     }
     eprintln!(
         "{} {} -> {}: {} (journal {})",
-        report.kind,
+        report.kind.word(),
         report.from,
         report.to,
         report.outcome,

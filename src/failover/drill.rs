@@ -182,7 +182,7 @@ impl Leg {
     /// One line for the operator: completed, or where and why it stopped.
     pub fn outcome(&self) -> String {
         match (&self.flow, &self.error) {
-            (Some(f), _) => f.outcome.clone(),
+            (Some(f), _) => f.outcome.to_string(),
             (None, Some(e)) => format!("did not run: {e}"),
             (None, None) => "not run".into(),
         }
@@ -917,7 +917,7 @@ pub fn markdown(r: &DrillReport) -> String {
                 s.push_str(&format!(
                     "| {} | {} | {} | {} |\n",
                     cell(&format!("{} {}", st.id, st.title)),
-                    cell(&st.state),
+                    cell(st.state.word()),
                     time,
                     cell(&st.output)
                 ));
@@ -1101,17 +1101,17 @@ mod tests {
         let step = |id: &str, title: &str, a: u64, b: u64| StepReport {
             id: id.into(),
             title: title.into(),
-            state: "done".into(),
+            state: crate::failover::StepState::Done,
             output: "ok | fine".into(),
             started_ms: Some(a),
             ended_ms: Some(b),
         };
         let flow = |from: &str, to: &str, t: u64| FlowReport {
             id: format!("{t}-switchover-{from}-to-{to}"),
-            kind: "switchover".into(),
+            kind: crate::failover::FlowKind::Switchover,
             from: from.into(),
             to: to.into(),
-            outcome: "completed".into(),
+            outcome: crate::failover::Outcome::Completed,
             ok: true,
             journal: PathBuf::from(format!("/d/flows/{t}.jsonl")),
             steps: vec![

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::actions::*;
 use super::flow::{self, Action, Confirm, Ends, FlowKind, Step};
 use super::journal::{self, Entry, Journal, now_ms};
+use super::outcome::{Outcome, StepState};
 use super::sql;
 use crate::db::status::{Flavour, read_status};
 use crate::monitor::Monitor;
@@ -89,10 +90,10 @@ impl Confirmer for ChannelConfirmer {
 #[derive(Debug, Clone, Serialize)]
 pub struct FlowReport {
     pub id: String,
-    pub kind: String,
+    pub kind: FlowKind,
     pub from: String,
     pub to: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub ok: bool,
     pub journal: PathBuf,
     pub steps: Vec<StepReport>,
@@ -103,8 +104,7 @@ pub struct FlowReport {
 pub struct StepReport {
     pub id: String,
     pub title: String,
-    /// `done`, `failed`, `interrupted` (started, never finished) or `not run`.
-    pub state: String,
+    pub state: StepState,
     pub output: String,
     pub started_ms: Option<u64>,
     pub ended_ms: Option<u64>,
@@ -207,7 +207,7 @@ impl Runner {
             &dir,
             Entry::Flow {
                 id,
-                kind: self.kind.word().into(),
+                kind: self.kind,
                 from: self.monitor.nodes[self.old].cfg.name.clone(),
                 to: self.monitor.nodes[self.new].cfg.name.clone(),
                 steps: self.steps.iter().map(|s| s.id.clone()).collect(),
@@ -230,8 +230,6 @@ impl Runner {
         else {
             return Err(eyre!("{}: no flow at its start", path.display()));
         };
-        let kind = FlowKind::from_word(&kind)
-            .ok_or_else(|| eyre!("{}: unknown flow {kind:?}", path.display()))?;
         let (old, new) = (node_index(&monitor, &from)?, node_index(&monitor, &to)?);
         let r = Runner::plan(monitor, kind, old, new).await;
         let ids: Vec<String> = r.steps.iter().map(|s| s.id.clone()).collect();
@@ -281,7 +279,7 @@ impl Runner {
             Ok(Some((i, why))) => self.fail(j, i, why, events).await,
             Ok(None) => j
                 .append(Entry::End {
-                    outcome: "completed".into(),
+                    outcome: Outcome::Completed,
                     at_ms: now_ms(),
                 })
                 .map(|()| report(&j.path, &j.entries, &self.steps)),
@@ -475,25 +473,28 @@ impl Runner {
             match rolled {
                 Ok(msg) => {
                     let _ = events.send(FlowEvent::RolledBack(msg.clone())).await;
-                    format!("failed at {}: {why}; rolled back: {msg}", step.id)
+                    Outcome::Failed(format!("failed at {}: {why}; rolled back: {msg}", step.id))
                 }
                 Err(e) => {
                     // The journal stays open: the rollback can be run again once the
                     // node answers.
                     let mut r = report(&j.path, &j.entries, &self.steps);
-                    r.outcome = format!(
+                    r.outcome = Outcome::Failed(format!(
                         "failed at {}: {why}; ROLLBACK FAILED: {}; the journal stays open: \
                          when {} answers, run `okmirror rollback --yes` (its watchdog gives it \
                          its writes back within freeze_max_secs in any case)",
                         step.id,
                         crate::format::mask_secrets(&format!("{e:#}")),
                         self.monitor.nodes[self.old].cfg.name
-                    );
+                    ));
                     return Ok(r);
                 }
             }
         } else if !promoting {
-            format!("failed at {}: {why}; nothing was promoted", step.id)
+            Outcome::Failed(format!(
+                "failed at {}: {why}; nothing was promoted",
+                step.id
+            ))
         } else {
             // After promotion the way back is forward: the journal stays open for resume.
             return Ok(report(&j.path, &j.entries, &self.steps));
@@ -529,11 +530,11 @@ impl Runner {
             .steps
             .iter()
             .any(|s| s.action == Action::FreezeOldMain && started(&s.id));
-        let outcome = if frozen {
-            format!("rolled back by the operator: {}", self.rollback().await?)
+        let outcome = Outcome::RolledBackByOperator(if frozen {
+            self.rollback().await?
         } else {
-            "rolled back by the operator: nothing had been changed that needs undoing (a fenced node stays fenced)".into()
-        };
+            "nothing had been changed that needs undoing (a fenced node stays fenced)".into()
+        });
         j.append(Entry::End {
             outcome,
             at_ms: now_ms(),
@@ -768,7 +769,12 @@ async fn sync_with_deadline(
 
 /// Builds the report from the journal (the one source).
 pub fn report(path: &Path, entries: &[Entry], steps: &[Step]) -> FlowReport {
-    let (mut id, mut kind, mut from, mut to) = Default::default();
+    let (mut id, mut kind, mut from, mut to) = (
+        String::new(),
+        FlowKind::Switchover,
+        String::new(),
+        String::new(),
+    );
     if let Some(Entry::Flow {
         id: i,
         kind: k,
@@ -777,7 +783,7 @@ pub fn report(path: &Path, entries: &[Entry], steps: &[Step]) -> FlowReport {
         ..
     }) = entries.first()
     {
-        (id, kind, from, to) = (i.clone(), k.clone(), f.clone(), t.clone());
+        (id, kind, from, to) = (i.clone(), *k, f.clone(), t.clone());
     }
     let steps: Vec<StepReport> = steps
         .iter()
@@ -796,15 +802,15 @@ pub fn report(path: &Path, entries: &[Entry], steps: &[Step]) -> FlowReport {
                 _ => None,
             });
             let (state, output, ended) = match (started, done) {
-                (_, Some((true, o, at))) => ("done", o, Some(at)),
-                (_, Some((false, o, at))) => ("failed", o, Some(at)),
-                (Some(_), None) => ("interrupted", String::new(), None),
-                (None, None) => ("not run", String::new(), None),
+                (_, Some((true, o, at))) => (StepState::Done, o, Some(at)),
+                (_, Some((false, o, at))) => (StepState::Failed, o, Some(at)),
+                (Some(_), None) => (StepState::Interrupted, String::new(), None),
+                (None, None) => (StepState::NotRun, String::new(), None),
             };
             StepReport {
                 id: s.id.clone(),
                 title: s.title.clone(),
-                state: state.into(),
+                state,
                 output,
                 started_ms: started,
                 ended_ms: ended,
@@ -820,15 +826,17 @@ pub fn report(path: &Path, entries: &[Entry], steps: &[Step]) -> FlowReport {
             Entry::End { outcome, .. } => Some(outcome.clone()),
             _ => None,
         })
-        .unwrap_or_else(|| match steps.iter().find(|s| s.state == "failed") {
-            Some(s) => format!(
-                "unfinished: {} failed: {}; fix that, then resume with `okmirror resume`",
-                s.id, s.output
-            ),
-            None => "unfinished: resume with `okmirror resume`".into(),
+        .unwrap_or_else(|| {
+            Outcome::Unfinished(match steps.iter().find(|s| s.state == StepState::Failed) {
+                Some(s) => format!(
+                    "{} failed: {}; fix that, then resume with `okmirror resume`",
+                    s.id, s.output
+                ),
+                None => "resume with `okmirror resume`".into(),
+            })
         });
     FlowReport {
-        ok: outcome == "completed",
+        ok: outcome.completed(),
         id,
         kind,
         from,

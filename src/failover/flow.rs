@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::sql;
 use crate::config::Config;
 use crate::db::status::Flavour;
 
-/// The three guided flows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The guided flows (journaled by `word()`, which is also their serde name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FlowKind {
     /// Planned move, both nodes up, zero data loss.

@@ -17,7 +17,7 @@ pub enum Entry {
     /// A flow began: what, between which nodes, and its steps (ids) in order.
     Flow {
         id: String,
-        kind: String,
+        kind: super::FlowKind,
         from: String,
         to: String,
         steps: Vec<String>,
@@ -33,7 +33,7 @@ pub enum Entry {
         at_ms: u64,
     },
     /// The flow ended: completed, failed (and rolled back or not), or abandoned.
-    End { outcome: String, at_ms: u64 },
+    End { outcome: super::Outcome, at_ms: u64 },
 }
 
 /// Milliseconds since the epoch (journal time).
@@ -178,7 +178,7 @@ mod tests {
     fn flow() -> Entry {
         Entry::Flow {
             id: "20261129T100000-switchover".into(),
-            kind: "switchover".into(),
+            kind: super::super::FlowKind::Switchover,
             from: "alpha".into(),
             to: "bravo".into(),
             steps: vec!["preflight".into(), "freeze".into()],
@@ -213,7 +213,7 @@ mod tests {
         let mut j = Journal::open(&path).unwrap();
         assert_eq!(j.done_steps(), ["preflight"]);
         j.append(Entry::End {
-            outcome: "completed".into(),
+            outcome: super::super::Outcome::Completed,
             at_ms: 5,
         })
         .unwrap();

@@ -8,7 +8,9 @@ pub mod files;
 pub mod flow;
 pub mod haproxy;
 pub mod journal;
+pub mod outcome;
 pub mod sql;
 
 pub use exec::{Confirmer, FlowEvent, FlowReport, Runner};
 pub use flow::{Action, Confirm, FlowKind, Step};
+pub use outcome::{Outcome, StepState};

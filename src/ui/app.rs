@@ -239,7 +239,7 @@ impl App {
             }
             EngineEvent::FlowDone(r) => {
                 match &r {
-                    Ok(rep) => self.push_log(format!("flow {}: {}", rep.kind, rep.outcome)),
+                    Ok(rep) => self.push_log(format!("flow {}: {}", rep.kind.word(), rep.outcome)),
                     Err(e) => self.push_log(format!("flow failed: {e}")),
                 }
                 if let Some(f) = self.flow.as_mut() {

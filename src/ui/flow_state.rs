@@ -217,10 +217,10 @@ impl FlowUi {
         }
         match r {
             Ok(rep) => {
-                let ok = rep.ok || rep.outcome.starts_with("rolled back by the operator");
+                let ok = rep.outcome.as_intended();
                 self.stage = if ok { Stage::Done } else { Stage::Failed };
                 if !ok {
-                    self.error = Some(rep.outcome.clone());
+                    self.error = Some(rep.outcome.to_string());
                 }
                 self.report = Some(rep);
             }
