@@ -31,7 +31,11 @@ fn failed<'a>(v: &'a Value, topic: &str, node: Option<&str>) -> (&'a str, &'a st
         .into_iter()
         .filter(|c| c["verdict"] == "fail")
         .collect();
-    assert_eq!(f.len(), 1, "one failed {topic} check on {node:?} expected:\n{v:#}");
+    assert_eq!(
+        f.len(),
+        1,
+        "one failed {topic} check on {node:?} expected:\n{v:#}"
+    );
     (
         f[0]["found"].as_str().unwrap_or_default(),
         f[0]["fix"].as_str().unwrap_or_default(),
@@ -70,10 +74,16 @@ fn a_healthy_lab_with_its_agents_installed_passes_every_check() {
     let _clean = Undo(|| remove_agents(lab));
     let (code, out, err) = common::okmirror(Some(&lab.config_path), &["agent", "install"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("alpha: installed") && out.contains("checked on the node"), "{out}");
+    assert!(
+        out.contains("alpha: installed") && out.contains("checked on the node"),
+        "{out}"
+    );
     let (code, out, _) = common::okmirror(Some(&lab.config_path), &["agent", "install", "bravo"]);
     assert_eq!(code, 0);
-    assert!(out.contains("already this build"), "a second install copies nothing: {out}");
+    assert!(
+        out.contains("already this build"),
+        "a second install copies nothing: {out}"
+    );
 
     let (code, v) = doctor(&lab.config_path);
     let not_ok: Vec<_> = v["checks"]
@@ -85,17 +95,36 @@ fn a_healthy_lab_with_its_agents_installed_passes_every_check() {
     assert!(not_ok.is_empty(), "{not_ok:#?}");
     assert_eq!(code, 0, "{v:#}");
     for topic in [
-        "ssh", "peer_ssh", "rsync", "datastore", "service", "binlog", "gtid", "grants",
-        "replication_user", "version_table", "clock", "agent",
+        "ssh",
+        "peer_ssh",
+        "rsync",
+        "datastore",
+        "service",
+        "binlog",
+        "gtid",
+        "grants",
+        "replication_user",
+        "version_table",
+        "clock",
+        "agent",
     ] {
-        assert_eq!(checks(&v, topic, Some("bravo")).len(), 1, "{topic} on bravo:\n{v:#}");
+        assert_eq!(
+            checks(&v, topic, Some("bravo")).len(),
+            1,
+            "{topic} on bravo:\n{v:#}"
+        );
     }
-    let agent = checks(&v, "agent", Some("alpha"))[0]["found"].as_str().unwrap();
+    let agent = checks(&v, "agent", Some("alpha"))[0]["found"]
+        .as_str()
+        .unwrap();
     assert_eq!(agent, format!("okmirror {}", env!("CARGO_PKG_VERSION")));
     // The dashboard's probe sees the agent too.
     let (_, out, _) = common::okmirror(Some(&lab.config_path), &["status", "--json", "--no-diff"]);
     let s: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(s["nodes"][1]["facts"]["agent_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        s["nodes"][1]["facts"]["agent_version"],
+        env!("CARGO_PKG_VERSION")
+    );
 }
 
 #[test]
@@ -116,7 +145,10 @@ fn gtid_strict_mode_off_is_named_with_its_fix() {
 #[test]
 fn a_missing_grant_is_named_as_the_grant_statement_that_adds_it() {
     let (lab, _g) = common::exclusive();
-    lab.sql("alpha", "REVOKE READ_ONLY ADMIN ON *.* FROM 'okmirror'@'127.0.0.%'");
+    lab.sql(
+        "alpha",
+        "REVOKE READ_ONLY ADMIN ON *.* FROM 'okmirror'@'127.0.0.%'",
+    );
     lab.wait_replicated("alpha", "bravo");
     let _undo = Undo(|| {
         let _ = lab.try_sql(
@@ -173,14 +205,21 @@ fn a_wrong_haproxy_server_name_lists_the_real_ones() {
     let (lab, _g) = common::shared();
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(&lab.config_path).unwrap();
-    let wrong = text.replacen("haproxy_server = \"bravo\"", "haproxy_server = \"charlie\"", 1);
+    let wrong = text.replacen(
+        "haproxy_server = \"bravo\"",
+        "haproxy_server = \"charlie\"",
+        1,
+    );
     assert_ne!(wrong, text, "the lab config names bravo's HAProxy server");
     let path = dir.path().join("okmirror.toml");
     std::fs::write(&path, wrong).unwrap();
     let (code, v) = doctor(&path);
     assert_eq!(code, 2);
     let (found, fix) = failed(&v, "haproxy", None);
-    assert!(found.contains("bravo (haproxy_server \"charlie\")"), "{found}");
+    assert!(
+        found.contains("bravo (haproxy_server \"charlie\")"),
+        "{found}"
+    );
     assert!(fix.ends_with("one of: alpha, bravo"), "{fix}");
 }
 

@@ -502,6 +502,77 @@ fn sync_running_view_with_gauges() {
     assert!(!screen(&draw(&a, 100, 30)).contains("Cancel the sync?"));
 }
 
+/// Issue #11's run of 60 new files: the view ended at "51/60 files" with 5 files listed
+/// and the dry run's phases on top. Here most progress updates are lost on the way (as
+/// when the channel is full); the end state must still be the run's.
+#[test]
+fn the_sync_view_ends_on_the_run_s_own_state_even_when_updates_were_lost() {
+    use okmirror::sync::progress::{Tracker, parse_run_line};
+    let mut a = app();
+    a.apply(Action::Sync);
+    a.on_engine(EngineEvent::Sync(okmirror::sync::run::SyncEvent::Phase(
+        "planning (dry run): rsync scan of the Tomcat home".into(),
+    )));
+    let mut plan = sync_plan(0, false);
+    plan.plan.new_files = 60;
+    plan.plan.changed_files = 0;
+    plan.plan.new_bytes = 60 * 2_000_000;
+    plan.plan.changed_bytes = 0;
+    a.on_engine(EngineEvent::SyncDone {
+        dry_run: true,
+        result: Ok(plan.clone()),
+    });
+    a.on_key(&KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let long = "final pass (the main is frozen): the journal's new versions, the index folder and the Tomcat home's changed files";
+    a.on_engine(EngineEvent::Sync(okmirror::sync::run::SyncEvent::Phase(
+        long.into(),
+    )));
+    let mut t = Tracker::new(&plan.plan);
+    for i in 1..=60 {
+        let name = format!("repository/datastore/aa/bb/cc/{i:02}/file-{i:02}");
+        for l in [
+            format!(">f+++++++++ 2000000 {name}"),
+            format!("      2,000,000 100%   19.40MB/s    0:00:00 (xfr#{i}, to-chk=0/60)"),
+        ] {
+            t.update(&parse_run_line(&l));
+            // Only one update in seven arrives.
+            if i % 7 == 0 {
+                a.on_engine(EngineEvent::SyncProgress(t.clone(), 3000));
+            }
+        }
+    }
+    // The transfer's last update is always delivered.
+    a.on_engine(EngineEvent::SyncProgress(t.clone(), 3000));
+    let mut report = plan.clone();
+    report.dry_run = false;
+    report.files = 60;
+    report.verified = true;
+    report.verified_files = 60;
+    a.on_engine(EngineEvent::SyncDone {
+        dry_run: false,
+        result: Ok(report),
+    });
+    let s = screen(&draw(&a, 120, 40));
+    assert!(s.contains("60/60 files"), "{s}");
+    assert!(s.contains("file-60") && s.contains("file-59"), "{s}");
+    assert!(!s.contains("moving"), "every file is done at the end: {s}");
+    assert!(
+        !s.contains("planning (dry run)"),
+        "the dry run's phases are gone: {s}"
+    );
+    assert!(
+        s.contains("versions, the index folder and the Tomcat home's changed")
+            && s.contains("│files "),
+        "a long phase is shown whole, wrapped: {s}"
+    );
+    let listed = a.sync.as_ref().map_or(0, |u| u.files.len());
+    assert!(
+        listed >= 40,
+        "missed updates cost only a few names: {listed} of 60"
+    );
+}
+
 // ---------------------------------------------------------------- the failover wizard
 
 fn wizard_steps() -> Vec<okmirror::failover::Step> {

@@ -456,6 +456,7 @@ async fn transfer(
     let mut cancel = cancel.clone();
     let mut cancelled = false;
     let mut retry = tokio::time::interval(Duration::from_millis(300));
+    let mut sent = std::time::Instant::now();
     let code = loop {
         tokio::select! {
             _ = wait_cancel(&mut cancel), if !cancelled => cancelled = true,
@@ -470,8 +471,14 @@ async fn transfer(
                 }
                 tracker.update(&parsed);
                 // Lossy on purpose: a reader that falls behind (or none) must never
-                // stall the transfer; the next line carries the whole tracker again.
-                let _ = events.try_send(SyncEvent::Progress(tracker.clone()));
+                // stall the transfer; the next update carries the whole tracker again
+                // (with the last files' names). A new file is always offered; progress
+                // within a file at most every 100 ms.
+                let file_start = matches!(parsed, RunLine::Item(_));
+                if file_start || sent.elapsed() >= Duration::from_millis(100) {
+                    let _ = events.try_send(SyncEvent::Progress(tracker.clone()));
+                    sent = std::time::Instant::now();
+                }
             },
             code = &mut run => {
                 on_drop.kill = None;
@@ -483,6 +490,13 @@ async fn transfer(
     while let Ok(l) = rx.try_recv() {
         tracker.update(&parse_run_line(&l));
     }
+    // The end state is not lossy: a view must not stop at "51/60 files". Bounded, so a
+    // reader that is gone cannot hold the transfer.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        events.send(SyncEvent::Progress(tracker.clone())),
+    )
+    .await;
     let _ = ssh
         .run(&format!("rm -f {pf}"), Duration::from_secs(10))
         .await;

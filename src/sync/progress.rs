@@ -84,8 +84,15 @@ pub struct Tracker {
     pub current: Option<(String, u64)>,
     pub current_bytes: u64,
     pub current_rate: f64,
+    /// Files started so far, and the names of the last `RECENT` of them (oldest first):
+    /// a view that missed some updates still lists every file it can.
+    pub started: u64,
+    pub recent: std::collections::VecDeque<String>,
     finished_bytes: u64,
 }
+
+/// How many started files a tracker names.
+pub const RECENT: usize = 32;
 
 impl Tracker {
     /// Starts from a plan's totals.
@@ -111,6 +118,11 @@ impl Tracker {
                 self.close_current();
                 self.current = Some((c.path.clone(), c.size));
                 self.current_bytes = 0;
+                self.started += 1;
+                if self.recent.len() == RECENT {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(c.path.clone());
             }
             RunLine::Progress(p) => {
                 self.current_bytes = p.bytes;

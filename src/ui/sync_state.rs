@@ -49,6 +49,8 @@ pub struct SyncUi {
     pub elapsed_ms: u64,
     /// Recent files: path and whether it is done.
     pub files: VecDeque<(String, bool)>,
+    /// The tracker's `started` count at the last update taken in.
+    files_seen: u64,
     /// The documents the plan's datastore files belong to (by version UUID).
     pub documents: std::collections::HashMap<String, String>,
     pub rates: VecDeque<u64>,
@@ -69,6 +71,7 @@ impl SyncUi {
             tracker: None,
             elapsed_ms: 0,
             files: VecDeque::new(),
+            files_seen: 0,
             documents: Default::default(),
             rates: VecDeque::new(),
             report: None,
@@ -100,21 +103,25 @@ impl SyncUi {
             )
     }
 
-    /// Progress arrived.
+    /// Progress arrived: the files started since the last update join the list (each
+    /// update names the last few, so missed updates cost no names), and only the
+    /// tracker's current file is still moving.
     pub fn on_progress(&mut self, t: Tracker, elapsed_ms: u64) {
-        if let Some((path, _)) = &t.current {
-            let known = self.files.back().is_some_and(|(p, _)| p == path);
-            if !known {
-                if let Some(last) = self.files.back_mut() {
-                    last.1 = true;
-                }
-                if self.files.len() == RECENT_FILES {
-                    self.files.pop_front();
-                }
-                self.files.push_back((path.clone(), false));
+        // A flow's next copy starts a new tracker: its count starts again.
+        if t.started < self.files_seen {
+            self.files_seen = 0;
+        }
+        let new = (t.started - self.files_seen).min(t.recent.len() as u64) as usize;
+        for path in t.recent.iter().skip(t.recent.len() - new) {
+            if self.files.len() == RECENT_FILES {
+                self.files.pop_front();
             }
-        } else if let Some(last) = self.files.back_mut() {
-            last.1 = true;
+            self.files.push_back((path.clone(), true));
+        }
+        self.files_seen = t.started;
+        let moving = t.current.as_ref().map(|(p, _)| p.as_str());
+        for (p, done) in self.files.iter_mut().rev().take(new + 1) {
+            *done = Some(p.as_str()) != moving;
         }
         if self.rates.len() == RATE_HISTORY {
             self.rates.pop_front();
@@ -151,9 +158,11 @@ impl SyncUi {
         p.refusal.as_ref().map(|_| p.plan.deleted)
     }
 
+    /// The real run starts: the dry run's phases made way for its own.
     fn start_running(&mut self) {
         self.stage = Stage::Running;
-        self.phases.push("— confirmed: the sync starts —".into());
+        self.phases.clear();
+        self.phases.push("confirmed: the sync starts".into());
     }
 
     /// A key in the sync view; returns a command for the event loop, if any.

@@ -195,15 +195,11 @@ fn render_run(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
     let [phases, files] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(middle);
-    let rows = phases.height.saturating_sub(2) as usize;
-    let phase_lines: Vec<Line> = s
-        .phases
-        .iter()
-        .skip(s.phases.len().saturating_sub(rows))
-        .map(|p| Line::raw(p.clone()))
-        .collect();
+    let phase_lines = last_wrapped(&s.phases, phases);
     frame.render_widget(
-        Paragraph::new(phase_lines).block(block(theme, " phases ")),
+        Paragraph::new(phase_lines)
+            .wrap(Wrap { trim: false })
+            .block(block(theme, " phases ")),
         phases,
     );
     let rows = files.height.saturating_sub(2) as usize;
@@ -273,4 +269,22 @@ fn render_run(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
         Paragraph::new(outcome_lines).block(block(theme, " outcome ")),
         outcome,
     );
+}
+
+/// The newest lines that fit `area` once wrapped (a long phase is shown whole, on as
+/// many rows as it needs, instead of cut at the pane's edge).
+fn last_wrapped(lines: &[String], area: Rect) -> Vec<Line<'static>> {
+    let width = area.width.saturating_sub(2).max(1) as usize;
+    let mut rows = area.height.saturating_sub(2) as usize;
+    let mut out = Vec::new();
+    for l in lines.iter().rev() {
+        let need = l.chars().count().div_ceil(width).max(1);
+        if need > rows {
+            break;
+        }
+        rows -= need;
+        out.push(Line::raw(l.clone()));
+    }
+    out.reverse();
+    out
 }
