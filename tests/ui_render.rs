@@ -248,6 +248,27 @@ fn help_overlay_lists_every_binding() {
     let mut a = app();
     assert!(a.apply(Action::Help));
     insta::assert_snapshot!(draw(&a, 80, 24).backend());
+    // A short terminal scrolls to the rest: together the pages name every key of every
+    // view and dialog, and the `:` commands.
+    let mut seen = screen(&draw(&a, 80, 24));
+    assert!(a.apply(Action::Bottom));
+    seen.push_str(&screen(&draw(&a, 80, 24)));
+    for b in okmirror::ui::keymap::BINDINGS {
+        let shown = if b.scope.takes_global() {
+            b.help
+        } else {
+            b.hint.unwrap_or(b.help)
+        };
+        assert!(seen.contains(shown), "help lacks {shown:?}:\n{seen}");
+    }
+    for d in okmirror::ui::keymap::DIALOGS {
+        assert!(
+            seen.contains(d.name()),
+            "help lacks the {} dialog",
+            d.name()
+        );
+    }
+    assert!(seen.contains(":sort size"));
     assert!(a.apply(Action::Back));
     assert!(
         !a.show_help && !a.should_quit,

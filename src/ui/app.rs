@@ -76,6 +76,8 @@ pub struct App {
     pub readonly: bool,
     pub should_quit: bool,
     pub show_help: bool,
+    /// First help line shown (the overlay scrolls on a short terminal).
+    pub help_scroll: usize,
     pub show_log: bool,
     pub view: View,
     pub pane: Pane,
@@ -130,6 +132,7 @@ impl App {
             readonly,
             should_quit: false,
             show_help: false,
+            help_scroll: 0,
             show_log: false,
             view: View::Dashboard,
             pane: Pane::Nodes,
@@ -158,12 +161,13 @@ impl App {
         }
     }
 
-    fn scope(&self) -> Scope {
+    /// Which keys apply now: the view's, or its dialog's (footer and keys both ask).
+    pub fn scope(&self) -> Scope {
         match self.view {
             View::Dashboard => Scope::Dashboard,
             View::Diffs => Scope::Diffs,
-            View::Sync => Scope::Sync,
-            View::Flow => Scope::Flow,
+            View::Sync => self.sync.as_ref().map_or(Scope::Finished, SyncUi::scope),
+            View::Flow => self.flow.as_ref().map_or(Scope::Finished, FlowUi::scope),
         }
     }
 
@@ -376,23 +380,19 @@ impl App {
     }
 
     fn run_command(&mut self, cmd: &str) {
-        let words: Vec<&str> = cmd.split_whitespace().collect();
+        use super::keymap::{Command, command_for, command_list};
         self.message = None;
-        match words.as_slice() {
-            ["q" | "quit"] => self.should_quit = true,
-            ["diffs" | "diff"] => self.view = View::Diffs,
-            ["dash" | "dashboard"] => self.view = View::Dashboard,
-            ["log"] => self.show_log = !self.show_log,
-            ["refresh" | "r"] => self.refresh_requested = true,
-            ["sort", "path"] => self.set_sort(SortKey::Path),
-            ["sort", "size"] => self.set_sort(SortKey::SizeDesc),
-            ["sort", "kind"] => self.set_sort(SortKey::Kind),
-            [] => {}
-            _ => {
-                self.message = Some(format!(
-                    "unknown command :{cmd} (try :q :diffs :dash :log :sort size :refresh)"
-                ))
-            }
+        match command_for(cmd) {
+            Some(Command::Quit) => self.should_quit = true,
+            Some(Command::Diffs) => self.view = View::Diffs,
+            Some(Command::Dashboard) => self.view = View::Dashboard,
+            Some(Command::Log) => self.show_log = !self.show_log,
+            Some(Command::Refresh) => self.refresh_requested = true,
+            Some(Command::SortPath) => self.set_sort(SortKey::Path),
+            Some(Command::SortSize) => self.set_sort(SortKey::SizeDesc),
+            Some(Command::SortKind) => self.set_sort(SortKey::Kind),
+            None if cmd.trim().is_empty() => {}
+            None => self.message = Some(format!("unknown command :{cmd} (try {})", command_list())),
         }
     }
 
@@ -401,12 +401,35 @@ impl App {
         self.rebuild_diffs();
     }
 
+    /// Moving keys scroll the help overlay while it is shown.
+    fn scroll_help(&mut self, action: Action) -> bool {
+        // More than the help's lines past a page: the overlay clamps it when drawn.
+        let max = super::keymap::BINDINGS.len();
+        let s = &mut self.help_scroll;
+        match action {
+            Action::Down => *s = (*s + 1).min(max),
+            Action::Up => *s = s.saturating_sub(1),
+            Action::PageDown => *s = (*s + 10).min(max),
+            Action::PageUp => *s = s.saturating_sub(10),
+            Action::Top => *s = 0,
+            Action::Bottom => *s = max,
+            _ => return false,
+        }
+        true
+    }
+
     /// Applies an action; returns true when something changed.
     pub fn apply(&mut self, action: Action) -> bool {
         self.message = None;
+        if self.show_help && self.scroll_help(action) {
+            return true;
+        }
         match action {
             Action::Quit => self.should_quit = true,
-            Action::Help => self.show_help = !self.show_help,
+            Action::Help => {
+                self.show_help = !self.show_help;
+                self.help_scroll = 0;
+            }
             Action::Back => {
                 if self.show_help {
                     self.show_help = false;
@@ -475,6 +498,13 @@ impl App {
             | Action::PageDown
             | Action::Top
             | Action::Bottom => self.move_cursor(action),
+            // The dialogs' actions are taken by their own views (sync_state, flow_state).
+            Action::Switch
+            | Action::Choose
+            | Action::Yes
+            | Action::No
+            | Action::Erase
+            | Action::RollBack => return false,
         }
         true
     }

@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::keymap::{Action, Scope, action_for};
 
 use crate::failover::exec::Reply;
 use crate::failover::{Confirm, FlowEvent, FlowKind, FlowReport, Step};
@@ -243,110 +245,108 @@ impl FlowUi {
             })
     }
 
-    /// A key in the wizard; returns a command for the event loop, if any.
-    pub fn on_key(&mut self, key: &KeyEvent) -> Option<FlowCommand> {
-        let ctrl_c =
-            key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
-        if let Some(ask) = self.ask.as_mut() {
-            return answer_key(ask, key, ctrl_c).map(|yes| {
-                if let Some(a) = self.ask.take() {
-                    a.reply.send(yes);
-                }
-                None
-            })?;
-        }
-        match self.stage {
-            Stage::Choose => match key.code {
-                KeyCode::Esc | KeyCode::Char('q') => Some(FlowCommand::Close),
-                _ if ctrl_c => Some(FlowCommand::Close),
-                KeyCode::Up | KeyCode::Char('k') => {
-                    self.selected = self.selected.saturating_sub(1);
-                    None
-                }
-                KeyCode::Down | KeyCode::Char('j') => {
-                    self.selected = (self.selected + 1).min(self.choices.len().saturating_sub(1));
-                    None
-                }
-                KeyCode::Enter => {
-                    let c = self.choices.get(self.selected)?.clone();
-                    self.stage = Stage::Planning;
-                    let cmd = FlowCommand::Plan {
-                        kind: c.kind,
-                        old: c.old,
-                        new: c.new,
-                    };
-                    self.chosen = Some(c);
-                    Some(cmd)
-                }
-                _ => None,
-            },
-            Stage::Review | Stage::OfferResume => match key.code {
-                KeyCode::Esc | KeyCode::Char('q') => Some(FlowCommand::Close),
-                _ if ctrl_c => Some(FlowCommand::Close),
-                KeyCode::Tab | KeyCode::BackTab | KeyCode::Left | KeyCode::Right => {
-                    self.focus_go = !self.focus_go;
-                    None
-                }
-                KeyCode::Enter if !self.focus_go => Some(FlowCommand::Close),
-                KeyCode::Char('b') if self.stage == Stage::OfferResume => {
-                    let p = self.resume_path.clone()?;
-                    self.stage = Stage::Running;
-                    Some(FlowCommand::RollBack(p))
-                }
-                KeyCode::Enter => {
-                    self.stage = Stage::Running;
-                    match (&self.resume_path, &self.chosen) {
-                        (Some(p), _) => Some(FlowCommand::Resume(p.clone())),
-                        (None, Some(c)) => Some(FlowCommand::Start {
-                            kind: c.kind,
-                            old: c.old,
-                            new: c.new,
-                        }),
-                        (None, None) => None,
-                    }
-                }
-                _ => None,
-            },
+    /// Which keys apply now (the one keymap's scope).
+    pub fn scope(&self) -> Scope {
+        match (&self.ask, self.stage) {
+            (Some(a), _) if matches!(a.step.confirm, Confirm::TypedNode(_)) => Scope::Typed,
+            (Some(_), _) => Scope::Ask,
+            (None, Stage::Choose) => Scope::Choose,
+            (None, Stage::Review) => Scope::Confirm,
+            (None, Stage::OfferResume) => Scope::Resume,
             // A running flow is never abandoned from here: it stops at its next
             // confirmation (answer no) or finishes; the journal keeps it resumable.
-            Stage::Planning | Stage::Running => None,
-            Stage::Done | Stage::Failed => {
-                if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) || ctrl_c
-                {
-                    return Some(FlowCommand::Close);
-                }
+            (None, Stage::Planning | Stage::Running) => Scope::FlowRunning,
+            (None, Stage::Done | Stage::Failed) => Scope::Finished,
+        }
+    }
+
+    /// A key in the wizard; returns a command for the event loop, if any.
+    pub fn on_key(&mut self, key: &KeyEvent) -> Option<FlowCommand> {
+        let action = action_for(key, self.scope());
+        if let Some(ask) = self.ask.as_mut() {
+            if let Some(yes) = answer_key(ask, key, action)
+                && let Some(a) = self.ask.take()
+            {
+                a.reply.send(yes);
+            }
+            return None;
+        }
+        match (self.stage, action?) {
+            (_, Action::Back) => Some(FlowCommand::Close),
+            (Stage::Choose, Action::Up) => {
+                self.selected = self.selected.saturating_sub(1);
                 None
             }
+            (Stage::Choose, Action::Down) => {
+                self.selected = (self.selected + 1).min(self.choices.len().saturating_sub(1));
+                None
+            }
+            (Stage::Choose, Action::Choose) => self.plan_chosen(),
+            (_, Action::Switch) => {
+                self.focus_go = !self.focus_go;
+                None
+            }
+            (_, Action::Choose) if !self.focus_go => Some(FlowCommand::Close),
+            (_, Action::Choose) => self.go(),
+            (_, Action::RollBack) => {
+                let p = self.resume_path.clone()?;
+                self.stage = Stage::Running;
+                Some(FlowCommand::RollBack(p))
+            }
+            _ => None,
+        }
+    }
+
+    /// Enter on the list: plan the chosen flow (nothing runs yet).
+    fn plan_chosen(&mut self) -> Option<FlowCommand> {
+        let c = self.choices.get(self.selected)?.clone();
+        self.stage = Stage::Planning;
+        let cmd = FlowCommand::Plan {
+            kind: c.kind,
+            old: c.old,
+            new: c.new,
+        };
+        self.chosen = Some(c);
+        Some(cmd)
+    }
+
+    /// Go on the review or the resume offer.
+    fn go(&mut self) -> Option<FlowCommand> {
+        self.stage = Stage::Running;
+        match (&self.resume_path, &self.chosen) {
+            (Some(p), _) => Some(FlowCommand::Resume(p.clone())),
+            (None, Some(c)) => Some(FlowCommand::Start {
+                kind: c.kind,
+                old: c.old,
+                new: c.new,
+            }),
+            (None, None) => None,
         }
     }
 }
 
-/// A key in a confirmation dialog: `Some(answer)` when it is answered.
-fn answer_key(ask: &mut Ask, key: &KeyEvent, ctrl_c: bool) -> Option<bool> {
-    if key.code == KeyCode::Esc || ctrl_c {
-        return Some(false);
-    }
-    match &ask.step.confirm {
-        Confirm::TypedNode(name) => match key.code {
-            KeyCode::Enter => Some(ask.typed == *name),
-            KeyCode::Backspace => {
-                ask.typed.pop();
-                None
-            }
-            KeyCode::Char(c) => {
+/// A key in a confirmation dialog: `Some(answer)` when it is answered. A typed
+/// confirmation takes every other character as text.
+fn answer_key(ask: &mut Ask, key: &KeyEvent, action: Option<Action>) -> Option<bool> {
+    match (action, &ask.step.confirm) {
+        (Some(Action::No), _) => Some(false),
+        (Some(Action::Choose), Confirm::TypedNode(name)) => Some(ask.typed == *name),
+        (Some(Action::Erase), _) => {
+            ask.typed.pop();
+            None
+        }
+        (None, Confirm::TypedNode(_)) => {
+            if let KeyCode::Char(c) = key.code {
                 ask.typed.push(c);
-                None
             }
-            _ => None,
-        },
-        _ => match key.code {
-            KeyCode::Tab | KeyCode::BackTab | KeyCode::Left | KeyCode::Right => {
-                ask.focus_go = !ask.focus_go;
-                None
-            }
-            KeyCode::Enter => Some(ask.focus_go),
-            _ => None,
-        },
+            None
+        }
+        (Some(Action::Switch), _) => {
+            ask.focus_go = !ask.focus_go;
+            None
+        }
+        (Some(Action::Choose), _) => Some(ask.focus_go),
+        _ => None,
     }
 }
 
@@ -368,7 +368,7 @@ mod tests {
     }
 
     fn key(c: KeyCode) -> KeyEvent {
-        KeyEvent::new(c, KeyModifiers::NONE)
+        KeyEvent::new(c, crossterm::event::KeyModifiers::NONE)
     }
 
     fn asking(confirm: Confirm) -> (FlowUi, tokio::sync::oneshot::Receiver<bool>) {

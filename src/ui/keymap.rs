@@ -24,18 +24,77 @@ pub enum Action {
     Sync,
     Flow,
     Rejoin,
+    /// Dialogs: move the focus between the buttons.
+    Switch,
+    /// Dialogs: take the focused button, or answer.
+    Choose,
+    Yes,
+    No,
+    /// Erase the last typed character of a typed confirmation.
+    Erase,
+    /// The wizard's offer to resume: roll the unfinished flow back instead.
+    RollBack,
 }
 
-/// Where a binding applies.
+/// Where a binding applies. The views (dashboard, diffs) also take the global keys;
+/// dialogs take only their own, so a typed confirmation gets every letter as text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Global,
     Dashboard,
     Diffs,
-    /// The sync view handles its own keys (confirmations); listed for help only.
-    Sync,
-    /// The failover wizard handles its own keys too.
-    Flow,
+    /// A plan or flow to confirm: Cancel or Go (the sync's, the wizard's review).
+    Confirm,
+    /// The wizard's offer to resume an unfinished flow.
+    Resume,
+    /// The wizard's list of flows that apply.
+    Choose,
+    /// A sync moving files.
+    SyncRunning,
+    /// "Cancel the sync?"
+    CancelAsk,
+    /// A flow step's yes/no confirmation.
+    Ask,
+    /// A flow step's confirmation by a typed node name.
+    Typed,
+    /// A finished (or failed) sync or flow, or one still planning.
+    Finished,
+    /// A flow running between its questions: no key acts.
+    FlowRunning,
+}
+
+impl Scope {
+    /// Whether the global keys (quit, help, scrolling) apply here.
+    pub fn takes_global(self) -> bool {
+        matches!(self, Scope::Global | Scope::Dashboard | Scope::Diffs)
+    }
+
+    /// How the help overlay names the scope.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Global => "",
+            Scope::Dashboard => "dashboard",
+            Scope::Diffs => "diffs",
+            Scope::Confirm => "confirm",
+            Scope::Resume => "resume offer",
+            Scope::Choose => "failover wizard",
+            Scope::SyncRunning => "sync running",
+            Scope::CancelAsk => "cancel?",
+            Scope::Ask => "step question",
+            Scope::Typed => "typed confirmation",
+            Scope::Finished => "sync/flow ended",
+            Scope::FlowRunning => "flow running",
+        }
+    }
+
+    /// A line for the footer where keys alone do not say it.
+    pub fn note(self) -> Option<&'static str> {
+        match self {
+            Scope::FlowRunning => Some("running: wait for its questions"),
+            Scope::Typed => Some("type the node's name"),
+            _ => None,
+        }
+    }
 }
 
 /// A key as bound in the table.
@@ -77,7 +136,19 @@ const fn b(
 }
 
 use Key::{Char, Code, Ctrl};
-use Scope::{Dashboard, Diffs, Global};
+use Scope::{
+    Ask, CancelAsk, Choose, Confirm, Dashboard, Diffs, Finished, Global, Resume, SyncRunning, Typed,
+};
+
+const TAB_ARROWS: &[Key] = &[
+    Code(KeyCode::Tab),
+    Code(KeyCode::BackTab),
+    Code(KeyCode::Left),
+    Code(KeyCode::Right),
+];
+const ENTER: &[Key] = &[Code(KeyCode::Enter)];
+const LEAVE: &[Key] = &[Code(KeyCode::Esc), Char('q'), Ctrl('c')];
+const ESC_CTRL_C: &[Key] = &[Code(KeyCode::Esc), Ctrl('c')];
 
 /// Every binding of the console.
 pub const BINDINGS: &[Binding] = &[
@@ -158,7 +229,7 @@ pub const BINDINGS: &[Binding] = &[
         ":",
         Action::Command,
         Global,
-        "command (:q :diffs :dash :log :sort size :refresh)",
+        "command line (commands below)",
         None,
     ),
     b(
@@ -233,6 +304,186 @@ pub const BINDINGS: &[Binding] = &[
         "quit (Ctrl-C too)",
         Some("quit"),
     ),
+    // ---- dialogs: only their own keys
+    b(
+        TAB_ARROWS,
+        "Tab",
+        Action::Switch,
+        Confirm,
+        "move between Cancel and Go",
+        Some("switch"),
+    ),
+    b(
+        ENTER,
+        "Enter",
+        Action::Choose,
+        Confirm,
+        "take the focused button",
+        Some("choose"),
+    ),
+    b(
+        &[Code(KeyCode::Backspace)],
+        "Bksp",
+        Action::Erase,
+        Confirm,
+        "erase a typed digit (deletions to confirm)",
+        Some("erase"),
+    ),
+    b(
+        LEAVE,
+        "Esc",
+        Action::Back,
+        Confirm,
+        "back, nothing runs",
+        Some("back"),
+    ),
+    b(
+        TAB_ARROWS,
+        "Tab",
+        Action::Switch,
+        Resume,
+        "move between Later and Resume",
+        Some("switch"),
+    ),
+    b(
+        ENTER,
+        "Enter",
+        Action::Choose,
+        Resume,
+        "take the focused button",
+        Some("choose"),
+    ),
+    b(
+        &[Char('b')],
+        "b",
+        Action::RollBack,
+        Resume,
+        "roll the unfinished flow back (before promotion only)",
+        Some("roll back"),
+    ),
+    b(
+        LEAVE,
+        "Esc",
+        Action::Back,
+        Resume,
+        "later: keep the journal open",
+        Some("later"),
+    ),
+    b(
+        &[Char('k'), Code(KeyCode::Up)],
+        "k/↑",
+        Action::Up,
+        Choose,
+        "previous flow",
+        None,
+    ),
+    b(
+        &[Char('j'), Code(KeyCode::Down)],
+        "j/↓",
+        Action::Down,
+        Choose,
+        "next flow",
+        Some("choose"),
+    ),
+    b(
+        ENTER,
+        "Enter",
+        Action::Choose,
+        Choose,
+        "plan the chosen flow (nothing runs yet)",
+        Some("plan"),
+    ),
+    b(LEAVE, "Esc", Action::Back, Choose, "back", Some("back")),
+    b(
+        LEAVE,
+        "Esc",
+        Action::Back,
+        SyncRunning,
+        "cancel the sync (asks first)",
+        Some("cancel (asks first)"),
+    ),
+    b(
+        &[Char('y'), Char('Y')],
+        "y",
+        Action::Yes,
+        CancelAsk,
+        "cancel the sync (a frozen main is given back)",
+        Some("cancel the sync"),
+    ),
+    b(
+        &[
+            Char('n'),
+            Char('N'),
+            Code(KeyCode::Esc),
+            Code(KeyCode::Enter),
+        ],
+        "n",
+        Action::No,
+        CancelAsk,
+        "keep going",
+        Some("keep going"),
+    ),
+    b(
+        TAB_ARROWS,
+        "Tab",
+        Action::Switch,
+        Ask,
+        "move between No and Yes",
+        Some("switch"),
+    ),
+    b(
+        ENTER,
+        "Enter",
+        Action::Choose,
+        Ask,
+        "answer with the focused button",
+        Some("answer"),
+    ),
+    b(
+        ESC_CTRL_C,
+        "Esc",
+        Action::No,
+        Ask,
+        "answer no: the flow stops here, resumable",
+        Some("no"),
+    ),
+    b(
+        ENTER,
+        "Enter",
+        Action::Choose,
+        Typed,
+        "answer: yes only if the name typed matches",
+        Some("answer"),
+    ),
+    b(
+        &[Code(KeyCode::Backspace)],
+        "Bksp",
+        Action::Erase,
+        Typed,
+        "erase a typed letter",
+        Some("erase"),
+    ),
+    b(
+        ESC_CTRL_C,
+        "Esc",
+        Action::No,
+        Typed,
+        "answer no",
+        Some("no"),
+    ),
+    b(
+        &[
+            Code(KeyCode::Esc),
+            Code(KeyCode::Enter),
+            Char('q'),
+            Ctrl('c'),
+        ],
+        "Esc",
+        Action::Back,
+        Finished,
+        "back to the dashboard",
+        Some("back"),
+    ),
 ];
 
 /// Bindings that change the pair: hidden and ignored in `--readonly` consoles.
@@ -240,13 +491,73 @@ pub fn is_mutating(a: Action) -> bool {
     matches!(a, Action::Sync | Action::Flow | Action::Rejoin)
 }
 
-/// The action bound to a key press in a scope, if any.
-pub fn action_for(ev: &KeyEvent, scope: Scope) -> Option<Action> {
+/// The bindings in force in a scope, in the table's order.
+pub fn in_scope(scope: Scope) -> impl Iterator<Item = &'static Binding> {
     BINDINGS
         .iter()
-        .filter(|b| b.scope == Scope::Global || b.scope == scope)
+        .filter(move |b| b.scope == scope || (scope.takes_global() && b.scope == Scope::Global))
+}
+
+/// The dialog scopes, in the order help lists them.
+pub const DIALOGS: &[Scope] = &[
+    Scope::Choose,
+    Scope::Confirm,
+    Scope::Resume,
+    Scope::Ask,
+    Scope::Typed,
+    Scope::SyncRunning,
+    Scope::CancelAsk,
+    Scope::Finished,
+];
+
+/// The action bound to a key press in a scope, if any.
+pub fn action_for(ev: &KeyEvent, scope: Scope) -> Option<Action> {
+    in_scope(scope)
         .find(|b| b.keys.iter().any(|k| matches(*k, ev)))
         .map(|b| b.action)
+}
+
+/// A `:` command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Quit,
+    Diffs,
+    Dashboard,
+    Log,
+    Refresh,
+    SortPath,
+    SortSize,
+    SortKind,
+}
+
+/// The `:` commands: how they are typed (the first spelling is shown), and what they do.
+pub const COMMANDS: &[(&[&str], Command)] = &[
+    (&["q", "quit"], Command::Quit),
+    (&["diffs", "diff"], Command::Diffs),
+    (&["dash", "dashboard"], Command::Dashboard),
+    (&["log"], Command::Log),
+    (&["refresh", "r"], Command::Refresh),
+    (&["sort path"], Command::SortPath),
+    (&["sort size"], Command::SortSize),
+    (&["sort kind"], Command::SortKind),
+];
+
+/// The command typed after `:` (words separated by any spaces).
+pub fn command_for(text: &str) -> Option<Command> {
+    let typed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    COMMANDS
+        .iter()
+        .find(|(names, _)| names.contains(&typed.as_str()))
+        .map(|(_, c)| *c)
+}
+
+/// `:q :diffs :dash ...`, for help and for an unknown command's message.
+pub fn command_list() -> String {
+    COMMANDS
+        .iter()
+        .map(|(names, _)| format!(":{}", names[0]))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn matches(k: Key, ev: &KeyEvent) -> bool {
@@ -302,7 +613,10 @@ mod tests {
     fn no_key_is_bound_twice_in_one_scope() {
         for (i, a) in BINDINGS.iter().enumerate() {
             for bnd in &BINDINGS[i + 1..] {
-                let overlap = a.scope == bnd.scope || a.scope == Global || bnd.scope == Global;
+                let global = |x: Scope, y: Scope| x == Global && y.takes_global();
+                let overlap = a.scope == bnd.scope
+                    || global(a.scope, bnd.scope)
+                    || global(bnd.scope, a.scope);
                 for ka in a.keys {
                     for kb in bnd.keys {
                         let same = format!("{ka:?}") == format!("{kb:?}");

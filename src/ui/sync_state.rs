@@ -3,7 +3,9 @@
 
 use std::collections::VecDeque;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::keymap::{Action, Scope, action_for};
 
 use crate::sync::progress::Tracker;
 use crate::sync::run::{SyncEvent, SyncReport};
@@ -165,71 +167,58 @@ impl SyncUi {
         self.phases.push("confirmed: the sync starts".into());
     }
 
+    /// Which keys apply now (the one keymap's scope).
+    pub fn scope(&self) -> Scope {
+        match self.stage {
+            Stage::Confirm => Scope::Confirm,
+            Stage::Running => Scope::SyncRunning,
+            Stage::ConfirmCancel => Scope::CancelAsk,
+            Stage::Planning | Stage::Done | Stage::Failed => Scope::Finished,
+        }
+    }
+
     /// A key in the sync view; returns a command for the event loop, if any.
     pub fn on_key(&mut self, key: &KeyEvent) -> Option<SyncCommand> {
-        let ctrl_c =
-            key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c');
-        match self.stage {
-            Stage::Planning | Stage::Done | Stage::Failed => {
-                if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) || ctrl_c
-                {
-                    return Some(SyncCommand::Close);
-                }
-                None
+        let action = action_for(key, self.scope());
+        match (self.stage, action) {
+            (Stage::Confirm, Some(Action::Switch)) => self.focus_sync = !self.focus_sync,
+            (Stage::Confirm, Some(Action::Erase)) => {
+                self.typed.pop();
             }
-            Stage::Confirm => match key.code {
-                KeyCode::Esc => Some(SyncCommand::Close),
-                _ if ctrl_c => Some(SyncCommand::Close),
-                KeyCode::Tab | KeyCode::Left | KeyCode::Right | KeyCode::BackTab => {
-                    self.focus_sync = !self.focus_sync;
-                    None
-                }
+            (Stage::Confirm, Some(Action::Choose)) => return self.choose(),
+            (Stage::Confirm, None) => match key.code {
                 KeyCode::Char(c) if c.is_ascii_digit() && self.deletes_to_confirm().is_some() => {
-                    self.typed.push(c);
-                    None
+                    self.typed.push(c)
                 }
-                KeyCode::Backspace => {
-                    self.typed.pop();
-                    None
-                }
-                KeyCode::Enter if !self.focus_sync => Some(SyncCommand::Close),
-                KeyCode::Enter => match self.deletes_to_confirm() {
-                    None => {
-                        self.start_running();
-                        Some(SyncCommand::Start {
-                            allow_deletes: None,
-                        })
-                    }
-                    Some(n) if self.typed == n.to_string() => {
-                        self.start_running();
-                        Some(SyncCommand::Start {
-                            allow_deletes: Some(n),
-                        })
-                    }
-                    Some(_) => None,
-                },
-                _ => None,
+                _ => {}
             },
-            Stage::Running => {
-                // Quitting mid-run could leave the main frozen: every exit asks first.
-                if matches!(key.code, KeyCode::Esc | KeyCode::Char('q')) || ctrl_c {
-                    self.stage = Stage::ConfirmCancel;
-                }
-                None
+            // Quitting mid-run could leave the main frozen: every exit asks first.
+            (Stage::Running, Some(Action::Back)) => self.stage = Stage::ConfirmCancel,
+            (Stage::ConfirmCancel, Some(Action::Yes)) => {
+                self.stage = Stage::Running;
+                self.phases.push("cancelling…".into());
+                return Some(SyncCommand::Cancel);
             }
-            Stage::ConfirmCancel => match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => {
-                    self.stage = Stage::Running;
-                    self.phases.push("cancelling…".into());
-                    Some(SyncCommand::Cancel)
-                }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Enter => {
-                    self.stage = Stage::Running;
-                    None
-                }
-                _ => None,
-            },
+            (Stage::ConfirmCancel, Some(Action::No)) => self.stage = Stage::Running,
+            (_, Some(Action::Back)) => return Some(SyncCommand::Close),
+            _ => {}
         }
+        None
+    }
+
+    /// Enter on the confirmation: Cancel closes; Sync starts when any deletions the
+    /// guard named were typed.
+    fn choose(&mut self) -> Option<SyncCommand> {
+        if !self.focus_sync {
+            return Some(SyncCommand::Close);
+        }
+        let allow_deletes = match self.deletes_to_confirm() {
+            None => None,
+            Some(n) if self.typed == n.to_string() => Some(n),
+            Some(_) => return None,
+        };
+        self.start_running();
+        Some(SyncCommand::Start { allow_deletes })
     }
 }
 

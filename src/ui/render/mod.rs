@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::app::{App, Input, View};
-use super::keymap::{BINDINGS, Scope};
+use super::keymap::BINDINGS;
 use super::theme::Theme;
 
 /// Below this the console says so instead of drawing a broken layout.
@@ -95,65 +95,13 @@ fn render_footer(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             if let Some(m) = &app.message {
                 Line::styled(m.clone(), theme.warn)
             } else {
-                let scope = match app.view {
-                    View::Dashboard => Scope::Dashboard,
-                    View::Diffs => Scope::Diffs,
-                    View::Sync => Scope::Sync,
-                    View::Flow => Scope::Flow,
-                };
+                let scope = app.scope();
                 let mut spans = Vec::new();
-                if scope == Scope::Sync {
-                    use crate::ui::sync_state::Stage;
-                    let hints: &[(&str, &str)] = match app.sync.as_ref().map(|s| s.stage) {
-                        Some(Stage::Confirm) => {
-                            &[("Tab", "switch"), ("Enter", "choose"), ("Esc", "back")]
-                        }
-                        Some(Stage::Running) => &[("Esc", "cancel (asks first)")],
-                        Some(Stage::ConfirmCancel) => {
-                            &[("y", "cancel the sync"), ("n", "keep going")]
-                        }
-                        _ => &[("Esc", "back")],
-                    };
-                    for (k, what) in hints {
-                        spans.push(Span::styled(format!(" {k} "), theme.key));
-                        spans.push(Span::raw(format!("{what} ")));
-                    }
+                if let Some(note) = scope.note() {
+                    spans.push(Span::styled(format!(" {note} "), theme.dim));
                 }
-                if scope == Scope::Flow {
-                    use crate::ui::flow_state::Stage;
-                    let asking = app.flow.as_ref().is_some_and(|f| f.ask.is_some());
-                    let hints: &[(&str, &str)] = match app.flow.as_ref().map(|f| f.stage) {
-                        _ if asking => &[("Enter", "answer"), ("Esc", "no")],
-                        Some(Stage::Choose) => {
-                            &[("j/k", "choose"), ("Enter", "plan"), ("Esc", "back")]
-                        }
-                        Some(Stage::Review) => {
-                            &[("Tab", "switch"), ("Enter", "choose"), ("Esc", "back")]
-                        }
-                        Some(Stage::OfferResume) => &[
-                            ("Tab", "switch"),
-                            ("Enter", "choose"),
-                            ("b", "roll back"),
-                            ("Esc", "later"),
-                        ],
-                        Some(Stage::Running | Stage::Planning) => {
-                            &[("", "running: wait for its questions")]
-                        }
-                        _ => &[("Esc", "back")],
-                    };
-                    for (k, what) in hints {
-                        if !k.is_empty() {
-                            spans.push(Span::styled(format!(" {k} "), theme.key));
-                        }
-                        spans.push(Span::raw(format!("{what} ")));
-                    }
-                }
-                let visible = BINDINGS.iter().filter(|b| {
-                    (b.scope == Scope::Global || b.scope == scope)
-                        && !(app.readonly && super::keymap::is_mutating(b.action))
-                        && scope != Scope::Sync
-                        && scope != Scope::Flow
-                });
+                let visible = super::keymap::in_scope(scope)
+                    .filter(|b| !(app.readonly && super::keymap::is_mutating(b.action)));
                 for b in visible {
                     if let Some(hint) = b.hint {
                         spans.push(Span::styled(format!(" {} ", b.label), theme.key));
@@ -186,17 +134,17 @@ fn render_log(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     );
 }
 
-fn render_help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let lines: Vec<Line> = BINDINGS
+/// Every key, from the one table: the views' bindings one per line, each dialog's on
+/// one line, then the `:` commands. It scrolls (j/k) when the terminal is short.
+pub fn help_lines(readonly: bool, theme: &Theme) -> Vec<Line<'static>> {
+    use super::keymap::{DIALOGS, in_scope};
+    let mut lines: Vec<Line> = BINDINGS
         .iter()
-        .filter(|b| !(app.readonly && super::keymap::is_mutating(b.action)))
+        .filter(|b| b.scope.takes_global() && !(readonly && super::keymap::is_mutating(b.action)))
         .map(|b| {
-            let scope = match b.scope {
-                Scope::Global => "",
-                Scope::Dashboard => " (dashboard)",
-                Scope::Diffs => " (diffs)",
-                Scope::Sync => " (sync)",
-                Scope::Flow => " (failover)",
+            let scope = match b.scope.name() {
+                "" => String::new(),
+                n => format!(" ({n})"),
             };
             Line::from(vec![
                 Span::styled(format!(" {:<6}", b.label), theme.key),
@@ -204,8 +152,30 @@ fn render_help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             ])
         })
         .collect();
+    for d in DIALOGS {
+        let keys: Vec<String> = in_scope(*d)
+            .map(|b| format!("{} {}", b.label, b.hint.unwrap_or(b.help)))
+            .collect();
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {:<19}", d.name()), theme.key),
+            Span::raw(keys.join(" · ")),
+        ]));
+    }
+    lines.push(Line::from(vec![
+        Span::styled(" :      ", theme.key),
+        Span::raw(super::keymap::command_list()),
+    ]));
+    lines
+}
+
+fn render_help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let all = help_lines(app.readonly, theme);
+    let rows = area.height.saturating_sub(2) as usize;
+    let scroll = app.help_scroll.min(all.len().saturating_sub(rows));
+    let more = all.len() > rows;
+    let lines: Vec<Line> = all.into_iter().skip(scroll).collect();
     let h = (lines.len() as u16 + 2).min(area.height);
-    let w = 70.min(area.width);
+    let w = 78.min(area.width);
     let popup = Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
@@ -218,7 +188,11 @@ fn render_help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(theme.focus_border)
-                .title(" keys (Esc closes) "),
+                .title(if more {
+                    " keys (j/k scroll, Esc closes) "
+                } else {
+                    " keys (Esc closes) "
+                }),
         ),
         popup,
     );
