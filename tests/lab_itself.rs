@@ -146,6 +146,34 @@ async fn databases_answer_directly_and_through_an_ssh_tunnel() {
     }
 }
 
+/// `tls = "required"` really encrypts (the session has a cipher) and `off` does not.
+#[tokio::test]
+async fn a_required_tls_connection_is_encrypted_and_off_is_not() {
+    let (lab, _g) = common::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let node = lab.node("bravo");
+    assert_eq!(node.database.tls, okmirror::config::TlsMode::Required);
+    let cipher = async |db: &okmirror::config::DatabaseConfig| {
+        let (mut conn, _) = okmirror::db::connect("bravo", db, None, dir.path(), T)
+            .await
+            .unwrap();
+        let row: Option<(String, String)> = conn
+            .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            .await
+            .unwrap();
+        row.map(|(_, v)| v).unwrap_or_default()
+    };
+    let tls = cipher(&node.database).await;
+    assert!(
+        tls.starts_with("TLS_") || tls.contains("AES"),
+        "cipher {tls:?}"
+    );
+    let mut plain = node.database.clone();
+    plain.tls = okmirror::config::TlsMode::Off;
+    plain.ca_file = None;
+    assert_eq!(cipher(&plain).await, "", "tls = \"off\" is plain TCP");
+}
+
 #[tokio::test]
 async fn a_wrong_database_password_is_reported_with_the_node() {
     let (lab, _g) = common::shared();
