@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use okmirror::config;
-use okmirror::monitor::engine::EngineEvent;
 use okmirror::sync::{Change, ChangeKind, EntryType, Plan, PlanTotals};
+use okmirror::tasks::engine::EngineEvent;
 use okmirror::ui::app::App;
 use okmirror::ui::keymap::Action;
 use okmirror::ui::render::render;

@@ -16,4 +16,5 @@ pub mod node;
 pub mod paths;
 pub mod signals;
 pub mod sync;
+pub mod tasks;
 pub mod ui;

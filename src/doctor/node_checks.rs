@@ -26,7 +26,7 @@ const CLOCK_WARN_SECS: f64 = 1.0;
 const CLOCK_FAIL_SECS: f64 = 30.0;
 
 fn q(s: &str) -> String {
-    crate::sync::plan::quote(s)
+    crate::node::quote(s)
 }
 
 /// The script: `key=value` lines, nothing changed on the node.

@@ -13,11 +13,11 @@ use super::{haproxy, sql};
 use crate::db::status::{DbStatus, Flavour, read_status};
 use crate::monitor::Monitor;
 use crate::monitor::roles::PairRoles;
+use crate::node::quote;
 use crate::sync::copy::Copier;
 use crate::sync::events::SyncEvent;
 use crate::sync::guardian::{Guardian, Restore};
 use crate::sync::journal::Watermark;
-use crate::sync::plan::quote;
 use crate::sync::progress::Tracker;
 
 /// What steps learn and later steps use (within one run of the flow).

@@ -780,7 +780,7 @@ async fn missing_files(monitor: &Monitor, node: usize, rels: &[String]) -> Resul
         return Ok(Vec::new());
     }
     let link = &monitor.nodes[node];
-    let ds = crate::sync::plan::quote(&link.cfg.datastore_path().display().to_string());
+    let ds = crate::node::quote(&link.cfg.datastore_path().display().to_string());
     let script = format!(
         "cd -- {ds} && while IFS= read -r p; do [ -f \"$p\" ] || printf '%s\\n' \"$p\"; done"
     );

@@ -22,7 +22,7 @@ const NAMED: usize = 200;
 /// sync's journal point and follow's complete point, read from its state folder.
 pub async fn complete_point(m: &Monitor, node: usize) -> Option<String> {
     let link = &m.nodes[node];
-    let dir = crate::sync::plan::quote(&link.cfg.state_dir.display().to_string());
+    let dir = crate::node::quote(&link.cfg.state_dir.display().to_string());
     let out = link
         .ssh
         .run(
@@ -263,7 +263,7 @@ pub async fn salvage_on_rejoin(m: &Monitor, old: usize, new: usize) -> Result<St
 /// document where the node's own rows still name it).
 async fn quarantine(m: &Monitor, node: usize, paths: &[String]) -> Result<String> {
     let link = &m.nodes[node];
-    let q = crate::sync::plan::quote;
+    let q = crate::node::quote;
     let dir = format!(
         "{}/quarantine/{}",
         link.cfg.state_dir.display(),

@@ -2,7 +2,6 @@
 //! roles, measures heartbeat lag, and hands out `PairStatus` snapshots. It knows nothing
 //! of the terminal; the console and `okmirror status` are its two readers.
 
-pub mod engine;
 pub mod health;
 pub mod model;
 pub mod remote;
@@ -53,6 +52,8 @@ pub struct Monitor {
     /// The last files-behind look made without a complete point (every row looked at):
     /// reused for a minute, since its cost grows with the repository.
     full_behind: std::sync::Mutex<Option<(Instant, model::FilesBehindStatus)>>,
+    /// A heartbeat writer runs (so a stopped sequence means a stall).
+    writer_active: std::sync::atomic::AtomicBool,
 }
 
 /// How long a files-behind look over every row (no complete point known) is reused.
@@ -90,6 +91,7 @@ impl Monitor {
             started: Instant::now(),
             clear_main: AtomicU64::new(0),
             full_behind: std::sync::Mutex::new(None),
+            writer_active: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -470,7 +472,7 @@ impl Monitor {
     }
 
     fn writer_active(&self) -> bool {
-        WRITER_ACTIVE.load(Ordering::SeqCst)
+        self.writer_active.load(Ordering::SeqCst)
     }
 
     /// The main of the latest snapshot with clear roles.
@@ -610,8 +612,24 @@ impl Monitor {
     }
 }
 
-/// Set while a heartbeat writer task runs (so a stopped sequence means a stall).
-pub static WRITER_ACTIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The running heartbeat writer: dropping (or aborting) it stops the task and tells the
+/// monitor no writer runs, in one place.
+pub struct HeartbeatWriter {
+    task: tokio::task::JoinHandle<()>,
+    monitor: Arc<Monitor>,
+}
+
+impl HeartbeatWriter {
+    /// Stops the writer (same as dropping it).
+    pub fn abort(self) {}
+}
+
+impl Drop for HeartbeatWriter {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.monitor.writer_active.store(false, Ordering::SeqCst);
+    }
+}
 
 async fn last_beat_age(c: &mut Conn) -> Result<Option<f64>> {
     use mysql_async::prelude::Queryable;
@@ -626,9 +644,11 @@ async fn last_beat_age(c: &mut Conn) -> Result<Option<f64>> {
 
 /// Keeps writing heartbeats every 250 ms on the main of the latest snapshot with clear
 /// roles, until aborted. With unclear roles (split brain, a node down) it writes nothing.
-pub fn spawn_heartbeat_writer(monitor: Arc<Monitor>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        WRITER_ACTIVE.store(true, Ordering::SeqCst);
+pub fn spawn_heartbeat_writer(monitor: Arc<Monitor>) -> HeartbeatWriter {
+    monitor.writer_active.store(true, Ordering::SeqCst);
+    let m = Arc::clone(&monitor);
+    let task = tokio::spawn(async move {
+        let monitor = m;
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -640,5 +660,6 @@ pub fn spawn_heartbeat_writer(monitor: Arc<Monitor>) -> tokio::task::JoinHandle<
                 tracing::debug!(node = %monitor.nodes[main].cfg.name, "heartbeat: {e:#}");
             }
         }
-    })
+    });
+    HeartbeatWriter { task, monitor }
 }

@@ -8,7 +8,7 @@ use crate::config::NodeConfig;
 /// (`curl -K -`), never on a command line. Counting the datastore walks every file, so
 /// it runs only when `count_files` is set (the monitor does it once a minute).
 pub fn probe_script(node: &NodeConfig, count_files: bool) -> String {
-    let q = crate::sync::plan::quote;
+    let q = crate::node::quote;
     let ds = q(&node.datastore_path().display().to_string());
     let state = q(&node.state_dir.display().to_string());
     let url = q(&node.http.health_url);
@@ -44,7 +44,7 @@ echo "t1=$(date +%s%N)"
 /// the datastore is there), without the dashboard's service, HTTP and file-count checks:
 /// they cost a sync's run more than its own work on a small change set.
 pub fn sync_probe_script(node: &NodeConfig) -> String {
-    let q = crate::sync::plan::quote;
+    let q = crate::node::quote;
     let ds = q(&node.datastore_path().display().to_string());
     let state = q(&node.state_dir.display().to_string());
     format!(

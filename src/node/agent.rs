@@ -7,17 +7,10 @@ use std::time::Duration;
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use sha2::{Digest, Sha256};
 
-use super::NodeSsh;
+use super::{NodeSsh, quote};
 
 /// This console's version, which the agents should match.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Shell quoting for paths put into node scripts.
-fn quote(s: &str) -> String {
-    shlex::try_quote(s)
-        .map(|c| c.into_owned())
-        .unwrap_or_else(|_| "''".into())
-}
 
 /// A shell line that sets `OKM_AGENT` to the agent's command: the configured path when
 /// it is executable, else an `okmirror` on the node's PATH, else empty.

@@ -7,3 +7,11 @@ mod ssh;
 
 pub use error::SshError;
 pub use ssh::{Held, NodeSsh, Output};
+
+/// Shell-quotes one word for a script run on a node (the one quoting rule; a string
+/// shlex cannot quote, one with a NUL byte, becomes an empty word).
+pub fn quote(s: &str) -> String {
+    shlex::try_quote(s)
+        .map(|c| c.into_owned())
+        .unwrap_or_else(|_| "''".into())
+}

@@ -17,11 +17,12 @@ use super::events::{Cancelled, SyncEvent};
 use super::exit;
 use super::guard;
 use super::journal::{self, Watermark};
-use super::plan::{LIVE_EXCLUDES, Pass, Plan, PlanTotals, quote, rsync_command};
+use super::plan::{LIVE_EXCLUDES, Pass, Plan, PlanTotals, rsync_command};
 use super::progress::{RunLine, Tracker, parse_run_line};
 use crate::config::NodeConfig;
 use crate::monitor::Monitor;
 use crate::node::NodeSsh;
+use crate::node::quote;
 
 /// How many of the source's versions are looked for in its datastore on every copy.
 const SAMPLE: usize = 256;

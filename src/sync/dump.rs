@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, eyre};
 
-use super::plan::{peer_ssh, quote};
+use super::plan::peer_ssh;
 use crate::config::NodeConfig;
 use crate::node::NodeSsh;
+use crate::node::quote;
 
 /// A `[client]` option file for a node's database.
 pub(crate) fn option_file(node: &NodeConfig) -> Result<String> {

@@ -19,10 +19,10 @@ use tokio::sync::{mpsc, watch};
 use super::behind::RECHECK_SECS;
 use super::copy::{Copier, absent_on, is_cancelled, wait_cancel};
 use super::journal;
-use super::plan::quote;
 use super::progress::Tracker;
 use crate::monitor::Monitor;
 use crate::monitor::roles::{self, PairRoles};
+use crate::node::quote;
 
 /// The record's file name under the mirror's `state_dir`.
 pub const RECORD_FILE: &str = "follow.json";

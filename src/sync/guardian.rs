@@ -13,9 +13,9 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-use super::plan::quote;
 use crate::config::NodeConfig;
 use crate::node::NodeSsh;
+use crate::node::quote;
 
 /// Seconds without a line from the console after which the watchdog restores.
 pub const SILENCE_SECS: u64 = 5;

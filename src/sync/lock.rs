@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, eyre};
 
-use super::plan::quote;
 use crate::node::NodeSsh;
+use crate::node::quote;
 
 /// A lock whose heartbeat is older than this is stale (seconds).
 pub const STALE_SECS: u64 = 60;

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::exit;
 use super::itemize::{Change, ChangeKind, EntryType, parse_line};
 use crate::config::{NodeConfig, SyncConfig};
-use crate::node::NodeSsh;
+use crate::node::{NodeSsh, quote};
 
 /// Paths never part of the live plan: the Lucene index is copied only while OpenKM is
 /// stopped (sync issue), and the cache is regenerable.
@@ -154,13 +154,6 @@ pub fn peer_ssh(source: &NodeConfig, target: &NodeConfig) -> String {
             target.ssh.port
         ),
     }
-}
-
-/// Shell-quotes one word.
-pub fn quote(s: &str) -> String {
-    shlex::try_quote(s)
-        .map(|c| c.into_owned())
-        .unwrap_or_else(|_| "''".into())
 }
 
 /// The dry run that plans a sync over `scope` (pure, so it is unit tested).

@@ -17,12 +17,13 @@ use super::guard;
 use super::journal::{self, Watermark};
 use super::lock::{Lock, LockInfo, dead_here, lock_info_script, parse_lock_info};
 use super::manifest::{self, Mismatch};
-use super::plan::{Pass, Plan, PlanTotals, Scope, peer_ssh, quote};
+use super::plan::{Pass, Plan, PlanTotals, Scope, peer_ssh};
 use super::progress::Tracker;
 use super::{Change, ChangeKind, EntryType};
 use crate::config::{FreezeMode, PlanMode};
 use crate::monitor::Monitor;
 use crate::monitor::model::LastSync;
+use crate::node::quote;
 
 /// The verify's phase: a flow's progress-aware deadline lets it run its length (its cost
 /// is the datastores' size, not a stall).

@@ -9,9 +9,9 @@ use super::flow_state::{Choice, FlowCommand, FlowUi};
 use super::keymap::{Action, Scope, action_for};
 use super::sync_state::{SyncCommand, SyncUi};
 use crate::config::Config;
-use crate::monitor::engine::EngineEvent;
 use crate::monitor::model::{Alert, PairStatus, Severity};
 use crate::sync::{ChangeKind, Plan};
+use crate::tasks::engine::EngineEvent;
 
 /// A node as configured (shown before the first probe answers).
 #[derive(Debug, Clone, PartialEq)]

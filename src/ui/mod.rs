@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::monitor::Monitor;
-use crate::monitor::engine::{self, EngineRequest, FlowJob};
 use crate::sync::run::SyncOptions;
+use crate::tasks::engine::{self, EngineRequest, FlowJob};
 use app::{App, View};
 use flow_state::{FlowCommand, FlowUi};
 use sync_state::SyncCommand;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::model::PairStatus;
-use super::roles::PairRoles;
-use super::{Monitor, spawn_heartbeat_writer};
+use crate::monitor::model::PairStatus;
+use crate::monitor::roles::PairRoles;
+use crate::monitor::{Monitor, spawn_heartbeat_writer};
 use crate::sync::Plan;
 
 /// What the background work tells the UI.
@@ -169,6 +169,8 @@ pub enum EngineRequest {
 pub struct EngineHandle {
     pub requests: mpsc::Sender<EngineRequest>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Stops (and is known stopped) when the handle goes.
+    _writer: crate::monitor::HeartbeatWriter,
 }
 
 impl Drop for EngineHandle {
@@ -176,7 +178,6 @@ impl Drop for EngineHandle {
         for t in &self.tasks {
             t.abort();
         }
-        super::WRITER_ACTIVE.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -270,6 +271,7 @@ pub fn start(monitor: Arc<Monitor>, events: mpsc::Sender<EngineEvent>) -> Engine
     };
     EngineHandle {
         requests: req_tx,
-        tasks: vec![writer, planner, poller],
+        tasks: vec![planner, poller],
+        _writer: writer,
     }
 }
