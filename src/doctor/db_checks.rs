@@ -213,6 +213,13 @@ async fn replication_user(monitor: &Monitor, i: usize) -> Check {
     let t = std::time::Duration::from_secs(monitor.cfg.monitor.probe_timeout_secs.max(3));
     match crate::db::connect(&link.cfg.name, &db, ssh, &crate::paths::socket_dir(), t).await {
         Ok(_) => Check::pass(Topic::ReplicationUser, name, format!("{} logs in", r.user)),
+        // 1044: the password was accepted, then OpenKM's schema refused, as it should be
+        // for a user that only replicates.
+        Err(e) if crate::db::server_error_code(&e) == Some(1044) => Check::pass(
+            Topic::ReplicationUser,
+            name,
+            format!("{} logs in (and may not read OpenKM's schema)", r.user),
+        ),
         Err(e) if crate::db::server_error_code(&e) == Some(1130) => Check::warn(
             Topic::ReplicationUser,
             name,
