@@ -951,45 +951,17 @@ fn cell(s: &str) -> String {
     s.replace('\n', " ").replace('|', "\\|")
 }
 
-/// (year, month, day, hour, minute, second, millisecond) of ms since the epoch, UTC.
-fn civil(ms: u64) -> (i64, u32, u32, u32, u32, u32, u32) {
-    let secs = ms / 1000;
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-        (ms % 1000) as u32,
-    )
-}
-
 /// `20261129T100000Z`: the drill's id and the stem of its files.
 pub fn stamp(ms: u64) -> String {
-    let (y, mo, d, h, mi, s, _) = civil(ms);
-    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+    crate::format::utc_ms(ms, "%Y%m%dT%H%M%SZ")
 }
 
 fn date_time(ms: u64) -> String {
-    let (y, mo, d, h, mi, s, _) = civil(ms);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+    crate::format::utc_ms(ms, "%Y-%m-%d %H:%M:%S")
 }
 
 fn clock(ms: u64) -> String {
-    let (_, _, _, h, mi, s, milli) = civil(ms);
-    format!("{h:02}:{mi:02}:{s:02}.{milli:03}")
+    crate::format::utc_ms(ms, "%H:%M:%S%.3f")
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod diffs;
 mod flow;
 mod sync;
 
+pub use crate::format::clock;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -196,10 +197,4 @@ fn render_help(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ),
         popup,
     );
-}
-
-/// `HH:MM:SSZ` of a Unix time (UTC), without a date library.
-pub fn clock(unix: u64) -> String {
-    let s = unix % 86_400;
-    format!("{:02}:{:02}:{:02}Z", s / 3600, (s / 60) % 60, s % 60)
 }
