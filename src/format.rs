@@ -51,6 +51,19 @@ pub fn mask_secrets(text: &str) -> String {
     URL.replace_all(&s, "${1}***@").into_owned()
 }
 
+/// A time (ms since the epoch) in UTC, by a strftime pattern; `?` out of range.
+pub fn utc_ms(ms: u64, pattern: &str) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map_or_else(|| "?".into(), |t| t.strftime(pattern).to_string())
+}
+
+/// `HH:MM:SSZ` of a Unix time (the console's "at" times).
+pub fn clock(unix: u64) -> String {
+    utc_ms(unix.saturating_mul(1000), "%H:%M:%SZ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,17 +99,4 @@ mod tests {
         );
         assert_eq!(mask_secrets("nothing to hide here"), "nothing to hide here");
     }
-}
-
-/// A time (ms since the epoch) in UTC, by a strftime pattern; `?` out of range.
-pub fn utc_ms(ms: u64, pattern: &str) -> String {
-    i64::try_from(ms)
-        .ok()
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map_or_else(|| "?".into(), |t| t.strftime(pattern).to_string())
-}
-
-/// `HH:MM:SSZ` of a Unix time (the console's "at" times).
-pub fn clock(unix: u64) -> String {
-    utc_ms(unix.saturating_mul(1000), "%H:%M:%SZ")
 }
