@@ -114,6 +114,19 @@ fn a_sync_makes_the_mirror_a_verified_clone_and_leaves_a_record() {
     );
     assert!(status.contains("alpha        main        ok"), "{status}");
     assert!(!status.contains("STOPPED"), "{status}");
+    // The verify counted both datastores: the dashboard shows those counts, exactly
+    // what is on disk, without walking the datastore itself.
+    let (_, out, _) = okmirror(lab, &["status", "--json", "--no-diff"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for (i, node) in ["alpha", "bravo"].iter().enumerate() {
+        let f = &v["nodes"][i]["facts"];
+        assert_eq!(
+            f["datastore_files"].as_u64(),
+            Some(tree(&ds(lab, node)).len() as u64),
+            "{node}: {f}"
+        );
+        assert!(f["datastore_counted_at"].as_u64().is_some(), "{node}: {f}");
+    }
 }
 
 /// `n` files on bravo's datastore that alpha and its database know nothing of (a plan

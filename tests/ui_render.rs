@@ -48,6 +48,7 @@ fn node(name: &str, role: Role, read_only: bool, replica: Option<ReplicaStatus>)
             disk_free: Some(532),
             datastore_files: Some(120_431),
             datastore_bytes: Some(48_318_382_080),
+            datastore_counted_at: Some(1_795_922_773),
             datastore_missing: false,
             http: Some((200, 4.2)),
             repository_uuid: Some("89385c90-ebb4-11f1-8b1b-02fc00000001".into()),

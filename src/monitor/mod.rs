@@ -30,12 +30,7 @@ pub struct NodeLink {
     pub ssh: Arc<NodeSsh>,
     db: Mutex<Option<Conn>>,
     beat_db: Mutex<Option<Conn>>,
-    /// The datastore's last file count and bytes, and when they were taken.
-    files: std::sync::Mutex<Option<(Instant, u64, u64)>>,
 }
-
-/// How often the datastore is walked to count its files (it is costly on a big main).
-const FILE_COUNT_EVERY: Duration = Duration::from_secs(60);
 
 /// The engine's view of the pair.
 pub struct Monitor {
@@ -78,7 +73,6 @@ impl Monitor {
                     ssh: Arc::new(NodeSsh::new(n.ssh.clone(), &socket_dir)),
                     db: Mutex::new(None),
                     beat_db: Mutex::new(None),
-                    files: std::sync::Mutex::new(None),
                 })
             })
             .collect();
@@ -163,16 +157,12 @@ impl Monitor {
         self.probe_node_as(i, false).await
     }
 
-    /// Probes one node; `for_sync` runs only the checks a sync needs (no service, HTTP or
-    /// file count: a sync that deletes counts the mirror's files itself).
+    /// Probes one node; `for_sync` runs only the checks a sync needs (no service or HTTP;
+    /// a sync that deletes counts the mirror's files itself).
     async fn probe_node_as(&self, i: usize, for_sync: bool) -> NodeStatus {
         let link = &self.nodes[i];
         let schema = link.cfg.database.schema.clone();
         let ssh_probe = async {
-            let last = *link
-                .files
-                .lock()
-                .map_err(|_| "file count lock poisoned".to_string())?;
             // The sync probe makes no HTTP call: it needs (and is sent) no password.
             let (script, stdin) = if for_sync {
                 (remote::sync_probe_script(&link.cfg), String::new())
@@ -184,9 +174,8 @@ impl Monitor {
                     .map_err(str::to_string)
                     .and_then(|s| s.resolve())
                     .map_err(|e| format!("OpenKM password: {e}"))?;
-                let count_files = last.is_none_or(|(at, _, _)| at.elapsed() >= FILE_COUNT_EVERY);
                 (
-                    remote::probe_script(&link.cfg, count_files),
+                    remote::probe_script(&link.cfg),
                     remote::curl_config(&link.cfg.http.user, password.expose()),
                 )
             };
@@ -199,17 +188,7 @@ impl Monitor {
                 .await
                 .map_err(|e| e.to_string())?;
             let wall = t.elapsed().as_micros() as f64;
-            let mut facts = remote::parse_facts(&out.stdout);
-            if let Ok(mut slot) = link.files.lock() {
-                match (facts.datastore_files, facts.datastore_bytes, *slot) {
-                    (Some(n), Some(b), _) => *slot = Some((Instant::now(), n, b)),
-                    (None, None, Some((_, n, b))) if !facts.datastore_missing => {
-                        facts.datastore_files = Some(n);
-                        facts.datastore_bytes = Some(b);
-                    }
-                    _ => {}
-                }
-            }
+            let facts = remote::parse_facts(&out.stdout);
             let rtt = facts
                 .script_micros
                 .map(|s| ((wall - s as f64).max(0.0)) / 1000.0);

@@ -70,6 +70,19 @@ pub struct LastSync {
     pub journal_point: Option<String>,
 }
 
+/// A datastore's files and bytes as the last verify counted them (manifests walk it
+/// anyway); kept on the node so the dashboard never walks it itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Census {
+    pub files: u64,
+    pub bytes: u64,
+    /// Unix seconds of the count.
+    pub at: u64,
+}
+
+/// The census's file name in a node's state folder.
+pub const CENSUS_FILE: &str = "datastore-count.json";
+
 /// A node as probed.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeStatus {

@@ -5,16 +5,15 @@ use std::collections::HashMap;
 use crate::config::NodeConfig;
 
 /// The shell script that gathers a node's facts. Credentials for curl arrive on stdin
-/// (`curl -K -`), never on a command line. Counting the datastore walks every file, so
-/// it runs only when `count_files` is set (the monitor does it once a minute).
-pub fn probe_script(node: &NodeConfig, count_files: bool) -> String {
+/// (`curl -K -`), never on a command line. Its cost does not grow with the datastore:
+/// the file count is the one the last verify left on the node, never a walk.
+pub fn probe_script(node: &NodeConfig) -> String {
     let q = crate::node::quote;
     let ds = q(&node.datastore_path().display().to_string());
     let state = q(&node.state_dir.display().to_string());
     let url = q(&node.http.health_url);
     let uuid_url = q(&repository_uuid_url(&node.http.health_url));
     let status = &node.service.status;
-    let count = u8::from(count_files);
     format!(
         r#"LC_ALL=C; export LC_ALL
 CURLCFG=$(cat)
@@ -23,7 +22,8 @@ out=$( {{ {status} ; }} 2>&1 ); rc=$?
 echo "service_rc=$rc"
 echo "service_out=$(printf '%s' "$out" | head -c 160 | tr '\n\r' '  ')"
 df -P -B1 {ds} 2>/dev/null | awk 'NR==2 {{print "disk_total="$2; print "disk_free="$4}}'
-if [ ! -d {ds} ]; then echo "ds_missing=1"; elif [ {count} = 1 ]; then find {ds} -type f -printf '%s\n' 2>/dev/null | awk '{{n++; b+=$1}} END {{print "ds_files="n+0; print "ds_bytes="b+0}}'; fi
+if [ ! -d {ds} ]; then echo "ds_missing=1"; fi
+if [ -r {state}/{census} ]; then echo "ds_count=$(tr -d '\n' < {state}/{census})"; fi
 if command -v curl >/dev/null 2>&1; then
   echo "http=$(printf '%s\n' "$CURLCFG" | curl -K - -s -o /dev/null -w '%{{http_code}} %{{time_total}}' --max-time 4 {url})"
   echo "repo_uuid=$(printf '%s\n' "$CURLCFG" | curl -K - -s --max-time 4 {uuid_url} | head -c 64 | tr -d '\n\r')"
@@ -36,7 +36,8 @@ if [ -r {state}/follow.json ]; then echo "follow=$(tr -d '\n' < {state}/follow.j
 echo "now=$(date +%s)"
 echo "t1=$(date +%s%N)"
 "#,
-        agent = crate::node::agent::version_probe(&node.agent_path.display().to_string())
+        agent = crate::node::agent::version_probe(&node.agent_path.display().to_string()),
+        census = super::model::CENSUS_FILE,
     )
 }
 
@@ -81,8 +82,10 @@ pub struct RemoteFacts {
     pub service_output: String,
     pub disk_total: Option<u64>,
     pub disk_free: Option<u64>,
+    /// The datastore's files and bytes at the last verify, and when that was (Unix s).
     pub datastore_files: Option<u64>,
     pub datastore_bytes: Option<u64>,
+    pub datastore_counted_at: Option<u64>,
     pub datastore_missing: bool,
     /// HTTP status (0: no answer) and latency in ms; `None` without curl.
     pub http: Option<(u16, f64)>,
@@ -118,6 +121,9 @@ pub fn parse_facts(out: &str) -> RemoteFacts {
         .map(|s| s.trim())
         .filter(|s| s.len() == 36 && s.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-'))
         .map(str::to_string);
+    let census = kv
+        .get("ds_count")
+        .and_then(|v| serde_json::from_str::<super::model::Census>(v.trim()).ok());
     let script_micros = match (num("t0"), num("t1")) {
         (Some(a), Some(b)) if b >= a => Some((b - a) / 1000),
         _ => None,
@@ -130,8 +136,9 @@ pub fn parse_facts(out: &str) -> RemoteFacts {
             .unwrap_or_default(),
         disk_total: num("disk_total"),
         disk_free: num("disk_free"),
-        datastore_files: num("ds_files"),
-        datastore_bytes: num("ds_bytes"),
+        datastore_files: census.map(|c| c.files),
+        datastore_bytes: census.map(|c| c.bytes),
+        datastore_counted_at: census.map(|c| c.at),
         datastore_missing: kv.contains_key("ds_missing"),
         http,
         repository_uuid: uuid,
@@ -160,7 +167,8 @@ mod tests {
     #[test]
     fn parses_a_full_probe() {
         let out = "t0=1700000000000000000\nservice_rc=0\nservice_out=OpenKM is running (pid 42)\n\
-                   disk_total=1000\ndisk_free=250\nds_files=2001\nds_bytes=4098048\n\
+                   disk_total=1000\ndisk_free=250\n\
+                   ds_count={\"files\":2001,\"bytes\":4098048,\"at\":1699990000}\n\
                    http=200 0.004512\nrepo_uuid=ba98f2ae-ebb0-11f1-b7e9-02fc00000001\n\
                    last_sync={\"at\":\"x\"}\nt1=1700000000012000000\n";
         let f = parse_facts(out);
@@ -168,8 +176,8 @@ mod tests {
         assert_eq!(f.service_output, "OpenKM is running (pid 42)");
         assert_eq!((f.disk_total, f.disk_free), (Some(1000), Some(250)));
         assert_eq!(
-            (f.datastore_files, f.datastore_bytes),
-            (Some(2001), Some(4098048))
+            (f.datastore_files, f.datastore_bytes, f.datastore_counted_at),
+            (Some(2001), Some(4098048), Some(1699990000))
         );
         assert_eq!(f.http, Some((200, 4.5)));
         assert_eq!(
@@ -178,6 +186,19 @@ mod tests {
         );
         assert_eq!(f.last_sync_json.as_deref(), Some("{\"at\":\"x\"}"));
         assert_eq!(f.script_micros, Some(12000));
+    }
+
+    /// Issue #13: a poll must not cost more on a million-file datastore than on an empty
+    /// one, so it never walks the datastore.
+    #[test]
+    fn the_poll_never_walks_the_datastore() {
+        let cfg =
+            crate::config::parse_str(crate::config::EXAMPLE, std::path::Path::new("x")).unwrap();
+        let script = probe_script(&cfg.nodes[0]);
+        for walker in ["find ", "du ", "ls -R", "sha256sum"] {
+            assert!(!script.contains(walker), "{walker} in:\n{script}");
+        }
+        assert!(script.contains("datastore-count.json"));
     }
 
     #[test]

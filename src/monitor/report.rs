@@ -35,7 +35,7 @@ pub fn human(s: &PairStatus, now: u64) -> String {
         "NODE", "ROLE", "SSH", "SERVICE", "HTTP", "DB RO", "SYS.RO", "DISK FREE"
     );
     for n in &s.nodes {
-        let _ = writeln!(o, "{}", node_row(n));
+        let _ = writeln!(o, "{}", node_row(n, now));
     }
     let _ = writeln!(o, "replication: {}", replication_line(s));
     let _ = writeln!(o, "last sync:   {}", last_sync_line(s, now));
@@ -57,7 +57,7 @@ pub fn human(s: &PairStatus, now: u64) -> String {
     o
 }
 
-fn node_row(n: &NodeStatus) -> String {
+fn node_row(n: &NodeStatus, now: u64) -> String {
     let ssh = match (&n.ssh_error, n.ssh_rtt_ms) {
         (Some(_), _) => "DOWN".to_string(),
         (None, Some(ms)) => format!("ok {ms:.0}ms"),
@@ -86,10 +86,7 @@ fn node_row(n: &NodeStatus) -> String {
         Some((t, fr)) if t > 0 => format!("{:.1}%", fr as f64 * 100.0 / t as f64),
         _ => "?".into(),
     };
-    let ds = match f.and_then(|f| f.datastore_files.zip(f.datastore_bytes)) {
-        Some((files, b)) => format!("{files} files, {}", format::bytes(b)),
-        None => "?".into(),
-    };
+    let ds = f.map_or_else(|| "?".into(), |f| datastore_count(f, now));
     format!(
         "{:<12} {:<11} {:<10} {:<8} {:<11} {:<9} {:<9} {:<10} {}",
         n.name,
@@ -138,6 +135,20 @@ pub fn replication_line(s: &PairStatus) -> String {
 }
 
 /// One line about the last sync recorded on the mirror.
+/// The datastore's files and bytes as the last verify counted them, with the count's
+/// age (the console never walks a datastore to count it).
+pub fn datastore_count(f: &super::remote::RemoteFacts, now: u64) -> String {
+    match (f.datastore_files, f.datastore_bytes, f.datastore_counted_at) {
+        _ if f.datastore_missing => "MISSING".into(),
+        (Some(files), Some(b), Some(at)) => format!(
+            "{files} files, {} (verified {} ago)",
+            format::bytes(b),
+            format::duration_secs(now.saturating_sub(at) as f64)
+        ),
+        _ => "not counted yet (each verify counts)".into(),
+    }
+}
+
 pub fn last_sync_line(s: &PairStatus, now: u64) -> String {
     let Some(mirror) = s.mirror() else {
         return "unknown (no mirror)".into();
@@ -286,7 +297,7 @@ pub fn prometheus(s: &PairStatus) -> String {
     );
     metric(
         "datastore_files",
-        "Files in the datastore.",
+        "Files in the datastore at the last verify (the console never walks it).",
         per_node(&|n| {
             n.facts
                 .as_ref()
@@ -296,7 +307,7 @@ pub fn prometheus(s: &PairStatus) -> String {
     );
     metric(
         "datastore_bytes",
-        "Bytes in the datastore.",
+        "Bytes in the datastore at the last verify.",
         per_node(&|n| {
             n.facts
                 .as_ref()

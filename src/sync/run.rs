@@ -486,6 +486,12 @@ async fn verify(
         manifest_of(&d.ssh, &d_ds, &d_sd, &d_agent)
     );
     let (a, b) = (a?, b?);
+    // Each node keeps its datastore's count as this verify saw it: the dashboard shows
+    // that instead of walking a big datastore every minute.
+    tokio::join!(
+        write_census(&s.ssh, &s_sd, &a),
+        write_census(&d.ssh, &d_sd, &b)
+    );
     let mut mismatches = manifest::compare(&a, &b);
     let mut newer = 0;
     if let Some(point) = point
@@ -688,6 +694,36 @@ async fn newer_versions(
         .await
         .map(|v| v.into_iter().collect())
         .unwrap_or_default()
+}
+
+/// Writes `<state_dir>/datastore-count.json` (files, bytes, when) from a manifest; a
+/// failure only leaves the dashboard's figure older, so it is logged, not raised.
+async fn write_census(ssh: &crate::node::NodeSsh, state_dir: &str, m: &manifest::Manifest) {
+    let census = crate::monitor::model::Census {
+        files: m.len() as u64,
+        bytes: m.values().map(|(_, size)| size).sum(),
+        at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    let Ok(json) = serde_json::to_string(&census) else {
+        return;
+    };
+    let path = format!("{state_dir}/{}", crate::monitor::model::CENSUS_FILE);
+    let script = format!(
+        "mkdir -p {sd} && cat > {tmp} && mv -f {tmp} {p}",
+        sd = quote(state_dir),
+        tmp = quote(&format!("{path}.new")),
+        p = quote(&path)
+    );
+    match ssh
+        .run_with_stdin(&script, Some(json.as_bytes()), Duration::from_secs(30))
+        .await
+    {
+        Ok(o) if o.success() => {}
+        Ok(o) => tracing::warn!(%path, "datastore count not saved: {}", o.stderr.trim()),
+        Err(e) => tracing::warn!(%path, "datastore count not saved: {e}"),
+    }
 }
 
 /// The manifest of a node's datastore: `okmirror agent` where installed, else sha256sum.

@@ -135,10 +135,15 @@ fn render_card(
                     }
                     _ => "?".into(),
                 };
-                let ds = match (f.datastore_files, f.datastore_bytes) {
-                    (Some(c), Some(b)) => Span::raw(format!("{c} files · {}", format::bytes(b))),
+                let now = app.status.as_ref().map_or(0, |s| s.taken_at);
+                let ds = match (f.datastore_files, f.datastore_bytes, f.datastore_counted_at) {
                     _ if f.datastore_missing => Span::styled("datastore MISSING", theme.crit),
-                    _ => Span::styled("?", theme.dim),
+                    (Some(c), Some(b), Some(at)) => Span::raw(format!(
+                        "{c} files · {} ({})",
+                        format::bytes(b),
+                        format::duration_secs(now.saturating_sub(at) as f64)
+                    )),
+                    _ => Span::styled("not counted yet (each verify counts)", theme.dim),
                 };
                 lines.push(Line::from(vec![field("disk"), Span::raw(disk)]));
                 lines.push(Line::from(vec![field("store"), ds]));
