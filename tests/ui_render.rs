@@ -286,10 +286,55 @@ fn a_small_terminal_gets_a_plain_message() {
     );
 }
 
+/// Runs the filter the event loop would run on the blocking pool, and hands it back.
+fn settle_diffs(a: &mut okmirror::ui::app::App) {
+    if let Some(job) = a.diffs_job.take() {
+        let rows = okmirror::ui::app::diff_rows(&job.plan, &job.filter, job.sort, &|| false)
+            .expect("not stale");
+        assert!(a.diffs_filtered(job.generation, rows));
+    }
+}
+
+/// Issue #13: a keystroke in the filter of a 1M-entry plan took 110 ms on the UI task.
+/// Now the keystroke only asks; the filter runs elsewhere, and a stale answer is dropped.
+#[test]
+fn filtering_a_million_diffs_never_runs_on_the_keystroke() {
+    let mut a = app();
+    a.on_engine(EngineEvent::PlanDone(Ok(Arc::new(plan(1_000_000)))));
+    settle_diffs(&mut a);
+    a.apply(Action::Diffs);
+    assert_eq!(a.diff_rows.len(), 1_000_000);
+    a.on_key(&key('/'));
+    a.on_key(&key('7'));
+    let first = a
+        .diffs_job
+        .take()
+        .expect("the keystroke asked for a filter");
+    assert_eq!(a.diff_rows.len(), 1_000_000, "the rows wait for the answer");
+    assert!(screen(&draw(&a, 100, 24)).contains("filtering…"));
+    a.on_key(&key('7'));
+    let second = a.diffs_job.take().expect("and again");
+    let rows = |j: &okmirror::ui::app::DiffsJob| {
+        okmirror::ui::app::diff_rows(&j.plan, &j.filter, j.sort, &|| false).unwrap()
+    };
+    // The first answer arrives late: dropped, it is not what is typed now.
+    assert!(!a.diffs_filtered(first.generation, rows(&first)));
+    assert!(a.diffs_filtered(second.generation, rows(&second)));
+    assert!(a.diff_rows.len() < 1_000_000 && !a.diff_rows.is_empty());
+    let s = screen(&draw(&a, 100, 24));
+    assert!(!s.contains("filtering…") && s.contains("filter: 77"), "{s}");
+    // A stale job stops early instead of finishing its scan.
+    assert_eq!(
+        okmirror::ui::app::diff_rows(&second.plan, "7", second.sort, &|| true),
+        None
+    );
+}
+
 #[test]
 fn the_diffs_list_scrolls_through_a_million_entries() {
     let mut a = app();
     a.on_engine(EngineEvent::PlanDone(Ok(Arc::new(plan(1_000_000)))));
+    settle_diffs(&mut a);
     a.apply(Action::Diffs);
     a.page_rows = 18;
     a.apply(Action::Bottom);

@@ -35,6 +35,12 @@ pub enum EngineEvent {
     Flow(crate::failover::FlowEvent),
     /// A flow ended (its report comes from its journal).
     FlowDone(Result<crate::failover::FlowReport, String>),
+    /// A big plan's diffs, filtered and sorted off the UI task (`generation` tells the
+    /// latest request from stale ones).
+    DiffsFiltered {
+        generation: u64,
+        rows: Vec<u32>,
+    },
 }
 
 /// What to do with a flow in the background.

@@ -89,6 +89,12 @@ pub struct App {
     pub plan_error: Option<String>,
     /// Indices into `plan.changes` after filter and sort.
     pub diff_rows: Vec<u32>,
+    /// A big plan's filter or sort to compute off the UI task (the event loop takes it);
+    /// its result comes back as `EngineEvent::DiffsFiltered` with the same generation.
+    pub diffs_job: Option<DiffsJob>,
+    /// The generation of the rows wanted now; results of older ones are dropped.
+    pub diffs_generation: u64,
+    pub diffs_pending: bool,
     pub diff_selected: usize,
     pub diff_offset: usize,
     pub sort: SortKey,
@@ -142,6 +148,9 @@ impl App {
             planning: false,
             plan_error: None,
             diff_rows: Vec::new(),
+            diffs_job: None,
+            diffs_generation: 0,
+            diffs_pending: false,
             diff_selected: 0,
             diff_offset: 0,
             sort: SortKey::Path,
@@ -188,6 +197,9 @@ impl App {
                     .min(self.alert_count().saturating_sub(1));
             }
             EngineEvent::PlanStarted => self.planning = true,
+            EngineEvent::DiffsFiltered { generation, rows } => {
+                return self.diffs_filtered(generation, rows);
+            }
             EngineEvent::PlanDone(r) => {
                 self.planning = false;
                 match r {
@@ -535,33 +547,39 @@ impl App {
     }
 
     /// Recomputes the visible diff rows after a new plan, filter or sort.
+    /// Filters and sorts the diffs again: inline for a small plan, off the UI task for
+    /// a big one (a keystroke in the filter must never stall the screen).
     pub fn rebuild_diffs(&mut self) {
+        self.diffs_generation += 1;
         let Some(plan) = &self.plan else {
             self.diff_rows.clear();
             return;
         };
-        let needle = self.filter.to_lowercase();
-        let mut rows: Vec<u32> = plan
-            .changes
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| {
-                needle.is_empty()
-                    || c.path.to_lowercase().contains(&needle)
-                    || plan
-                        .document_of(&c.path)
-                        .is_some_and(|d| d.to_lowercase().contains(&needle))
-            })
-            .map(|(i, _)| i as u32)
-            .collect();
-        let ch = &plan.changes;
-        match self.sort {
-            SortKey::Path => {} // rsync lists in path order already
-            SortKey::SizeDesc => {
-                rows.sort_by(|a, b| ch[*b as usize].size.cmp(&ch[*a as usize].size))
-            }
-            SortKey::Kind => rows.sort_by_key(|i| kind_rank(ch[*i as usize].kind)),
+        if plan.changes.len() > INLINE_DIFFS {
+            self.diffs_job = Some(DiffsJob {
+                generation: self.diffs_generation,
+                plan: Arc::clone(plan),
+                filter: self.filter.clone(),
+                sort: self.sort,
+            });
+            self.diffs_pending = true;
+            return;
         }
+        let rows = diff_rows(plan, &self.filter, self.sort, &|| false).unwrap_or_default();
+        self.set_diff_rows(rows);
+    }
+
+    /// A computed filter arrived; only the latest generation counts.
+    pub fn diffs_filtered(&mut self, generation: u64, rows: Vec<u32>) -> bool {
+        if generation != self.diffs_generation {
+            return false;
+        }
+        self.diffs_pending = false;
+        self.set_diff_rows(rows);
+        true
+    }
+
+    fn set_diff_rows(&mut self, rows: Vec<u32>) {
         self.diff_rows = rows;
         self.diff_selected = self
             .diff_selected
@@ -572,6 +590,50 @@ impl App {
             self.page_rows,
         );
     }
+}
+
+/// Plans up to this many changes are filtered on the UI task (well under a frame).
+pub const INLINE_DIFFS: usize = 20_000;
+
+/// A filter and sort to compute in the background.
+#[derive(Debug, Clone)]
+pub struct DiffsJob {
+    pub generation: u64,
+    pub plan: Arc<Plan>,
+    pub filter: String,
+    pub sort: SortKey,
+}
+
+/// The indices of `plan.changes` matching `filter` (path or document name, any case),
+/// in `sort` order; `None` once `stale()` says a newer request replaced this one.
+pub fn diff_rows(
+    plan: &Plan,
+    filter: &str,
+    sort: SortKey,
+    stale: &dyn Fn() -> bool,
+) -> Option<Vec<u32>> {
+    let needle = filter.to_lowercase();
+    let mut rows = Vec::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        if i % 65_536 == 0 && stale() {
+            return None;
+        }
+        let hit = needle.is_empty()
+            || c.path.to_lowercase().contains(&needle)
+            || plan
+                .document_of(&c.path)
+                .is_some_and(|d| d.to_lowercase().contains(&needle));
+        if hit {
+            rows.push(i as u32);
+        }
+    }
+    let ch = &plan.changes;
+    match sort {
+        SortKey::Path => {} // rsync lists in path order already
+        SortKey::SizeDesc => rows.sort_by(|a, b| ch[*b as usize].size.cmp(&ch[*a as usize].size)),
+        SortKey::Kind => rows.sort_by_key(|i| kind_rank(ch[*i as usize].kind)),
+    }
+    Some(rows)
 }
 
 /// What makes two alerts "the same" across snapshots: numbers (lag, percentages) change.

@@ -113,6 +113,7 @@ async fn event_loop(
         offer_resume(&mut app, &monitor).await;
     }
     let mut events = EventStream::new();
+    let diffs_latest = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut dirty = true;
     let mut last_frame = tokio::time::Instant::now() - MIN_FRAME;
     tracing::info!(pair = %app.pair, "console started");
@@ -152,6 +153,9 @@ async fn event_loop(
             },
             _ = frame_due => {}
             _ = signals.wait_for(|c| *c) => break,
+        }
+        if let Some(job) = app.diffs_job.take() {
+            filter_in_background(job, &diffs_latest, tx.clone());
         }
         if app.sync_plan_requested {
             app.sync_plan_requested = false;
@@ -246,4 +250,25 @@ async fn offer_resume(app: &mut App, monitor: &Arc<Monitor>) {
         }
         Err(e) => app.push_log(format!("unfinished flow {}: {e:#}", path.display())),
     }
+}
+
+/// Filters a big plan's diffs on the blocking pool; a newer request makes an older one
+/// stop early (it checks `latest` as it goes) and its result is dropped.
+fn filter_in_background(
+    job: app::DiffsJob,
+    latest: &Arc<std::sync::atomic::AtomicU64>,
+    tx: mpsc::Sender<engine::EngineEvent>,
+) {
+    use std::sync::atomic::Ordering;
+    latest.store(job.generation, Ordering::SeqCst);
+    let latest = Arc::clone(latest);
+    tokio::task::spawn_blocking(move || {
+        let stale = || latest.load(Ordering::SeqCst) != job.generation;
+        if let Some(rows) = app::diff_rows(&job.plan, &job.filter, job.sort, &stale) {
+            let _ = tx.blocking_send(engine::EngineEvent::DiffsFiltered {
+                generation: job.generation,
+                rows,
+            });
+        }
+    });
 }

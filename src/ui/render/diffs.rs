@@ -35,6 +35,9 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if app.planning {
         spans.push(Span::styled(" · planning…", theme.dim));
     }
+    if app.diffs_pending {
+        spans.push(Span::styled(" · filtering…", theme.dim));
+    }
     frame.render_widget(Line::from(spans), head);
 
     let block = Block::default()
