@@ -28,29 +28,23 @@ pub fn global_needed(flavour: Flavour) -> &'static [&'static str] {
 }
 
 /// Privileges okmirror needs on OpenKM's schema and on its own `okmirror` schema (the
-/// DDL ones only for dump mode and reseed, which import with `mysql`).
-pub fn schema_needed(flavour: Flavour) -> &'static [&'static str] {
-    match flavour {
-        Flavour::MariaDb => &[
-            "SELECT",
-            "INSERT",
-            "UPDATE",
-            "CREATE",
-            "DROP",
-            "ALTER",
-            "LOCK TABLES",
-        ],
-        Flavour::MySql => &[
-            "SELECT",
-            "INSERT",
-            "UPDATE",
-            "CREATE",
-            "DROP",
-            "ALTER",
-            "LOCK TABLES",
-            "REFERENCES",
-        ],
-    }
+/// DDL ones only for dump mode and reseed, which import with `mysql`). MySQL checks
+/// REFERENCES for the foreign keys a dump recreates; MariaDB does not.
+pub fn schema_needed(flavour: Flavour) -> impl Iterator<Item = &'static str> {
+    const BOTH: &[&str] = &[
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "CREATE",
+        "DROP",
+        "ALTER",
+        "LOCK TABLES",
+    ];
+    let mysql: &[&str] = match flavour {
+        Flavour::MariaDb => &[],
+        Flavour::MySql => &["REFERENCES"],
+    };
+    BOTH.iter().chain(mysql).copied()
 }
 
 /// Broader than okmirror needs: worth a warning, never a failure.
@@ -140,9 +134,7 @@ impl Grants {
         }
         for schema in schemas {
             let lack: Vec<_> = schema_needed(flavour)
-                .iter()
                 .filter(|p| !self.has_on(schema, p))
-                .copied()
                 .collect();
             if !lack.is_empty() {
                 fixes.push(format!(
