@@ -7,8 +7,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use okmirror::monitor::roles::PairRoles;
-use okmirror::monitor::{Monitor, spawn_heartbeat_writer};
+use okmirror::pair::roles::PairRoles;
+use okmirror::pair::{Monitor, spawn_heartbeat_writer};
 
 fn okmirror(lab: &common::Lab, args: &[&str]) -> (i32, String, String) {
     common::okmirror(Some(&lab.config_path), args)

@@ -202,7 +202,7 @@ fn files_of(lab: &common::Lab, tag: &str) -> Vec<String> {
         ),
     )
     .lines()
-    .map(|u| okmirror::sync::journal::datastore_file(u.trim()).expect("a version UUID"))
+    .map(|u| okmirror::db::versions::datastore_file(u.trim()).expect("a version UUID"))
     .collect()
 }
 

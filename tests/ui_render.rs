@@ -8,9 +8,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use okmirror::config;
 use okmirror::db::replica::{ReplicaStatus, ThreadState};
 use okmirror::db::{DbStatus, Flavour};
-use okmirror::monitor::model::{Alert, FilesBehindStatus, Lag, NodeStatus, PairStatus, Severity};
-use okmirror::monitor::remote::RemoteFacts;
-use okmirror::monitor::roles::{PairRoles, Role};
+use okmirror::pair::model::{Alert, FilesBehindStatus, Lag, NodeStatus, PairStatus, Severity};
+use okmirror::pair::remote::RemoteFacts;
+use okmirror::pair::roles::{PairRoles, Role};
 use okmirror::sync::{Change, ChangeKind, EntryType, Plan, PlanTotals};
 use okmirror::tasks::engine::EngineEvent;
 use okmirror::ui::app::{App, View};
@@ -100,7 +100,7 @@ fn status() -> PairStatus {
             oldest_age_secs: Some(42.0),
             rows_checked: 180,
             follow_running: true,
-            follow: Some(okmirror::sync::follow::FollowRecord {
+            follow: Some(okmirror::pair::model::FollowRecord {
                 host: "ops1".into(),
                 pid: 4242,
                 ..Default::default()

@@ -14,7 +14,7 @@ use super::flow_cmd::{on_event, print_step};
 use crate::config::Config;
 use crate::failover::Step;
 use crate::failover::drill::{self, DrillEvent};
-use crate::monitor::Monitor;
+use crate::pair::Monitor;
 
 /// Runs a drill (or, with `--dry-run`, prints its two switchover plans).
 pub async fn drill(cfg: Config, args: FlowArgs) -> Result<ExitCode> {

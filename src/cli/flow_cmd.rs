@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::failover::exec::{ChannelConfirmer, journal_dir, node_index};
 use crate::failover::journal::{self, Entry, Journal, now_ms};
 use crate::failover::{Confirm, FlowEvent, FlowKind, FlowReport, Runner, Step};
-use crate::monitor::Monitor;
+use crate::pair::Monitor;
 
 /// Plans and runs a new flow. `node` is the target (switchover, failover) or the
 /// former main (rejoin).

@@ -10,8 +10,9 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::format;
-use crate::monitor::Monitor;
-use crate::sync::follow::{FollowEvent, FollowOptions, FollowRecord, run};
+use crate::pair::Monitor;
+use crate::pair::model::FollowRecord;
+use crate::sync::follow::{FollowEvent, FollowOptions, run};
 
 /// Follows until SIGINT/SIGTERM/SIGHUP (or one pass with `once`). Exit 0 on a clean
 /// stop; 1 when `once` left files missing or failed.

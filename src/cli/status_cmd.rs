@@ -8,8 +8,8 @@ use std::time::Duration;
 use color_eyre::eyre::{Result, eyre};
 
 use crate::config::Config;
-use crate::monitor::roles::PairRoles;
-use crate::monitor::{Monitor, report};
+use crate::pair::roles::PairRoles;
+use crate::pair::{Monitor, report};
 use crate::sync::ChangeKind;
 
 /// How `status` prints.
@@ -26,8 +26,7 @@ pub async fn status(cfg: Config, format: Format, diff: bool) -> Result<ExitCode>
     let status = monitor.probe_pair(Some(Duration::from_secs(2))).await;
     let pending = match (&status.roles, diff) {
         (PairRoles::Normal { main, mirror }, true) => Some(
-            monitor
-                .plan(*main, *mirror)
+            crate::sync::plan::plan_pair(&monitor, *main, *mirror)
                 .await
                 .map(|p| p.totals)
                 .map_err(|e| format!("{e:#}")),
@@ -55,7 +54,7 @@ pub async fn diff(cfg: Config, json: bool) -> Result<ExitCode> {
             serde_json::to_string(&status.roles).unwrap_or_default()
         ));
     };
-    let plan = monitor.plan(main, mirror).await?;
+    let plan = crate::sync::plan::plan_pair(&monitor, main, mirror).await?;
     if json {
         super::print_out(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?;
     } else {
@@ -78,7 +77,7 @@ pub async fn diff(cfg: Config, json: bool) -> Result<ExitCode> {
             "{} -> {}: {} (planned in {} ms)",
             plan.source,
             plan.target,
-            report::pending_line(&crate::monitor::model::PairStatus {
+            report::pending_line(&crate::pair::model::PairStatus {
                 pending: Some(plan.totals.clone()),
                 ..status
             }),

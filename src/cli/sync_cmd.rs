@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::format;
-use crate::monitor::Monitor;
+use crate::pair::Monitor;
 use crate::sync::run::{SyncEvent, SyncOptions, SyncReport, run};
 
 /// Plans, asks (unless `yes`), runs, verifies. Exit 0 only when the run and its verify passed.

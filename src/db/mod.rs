@@ -6,6 +6,7 @@ pub mod gtid;
 pub mod heartbeat;
 pub mod replica;
 pub mod status;
+pub mod versions;
 
 pub use connect::{Endpoint, connect, server_error_code};
 pub use status::{DbStatus, Flavour, read_status};

@@ -8,7 +8,7 @@ use super::grants;
 use super::{Check, Topic};
 use crate::config::{Config, NodeConfig};
 use crate::db::{DbStatus, Flavour};
-use crate::monitor::Monitor;
+use crate::pair::Monitor;
 
 pub struct DbResults {
     pub checks: Vec<Check>,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::monitor::Monitor;
+use crate::pair::Monitor;
 
 pub use render::{human, json};
 

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Check, Topic};
 use crate::config::{Config, NodeConfig};
-use crate::monitor::Monitor;
 use crate::node::agent;
+use crate::pair::Monitor;
 
 /// A node's answers, for the pair-level checks.
 #[derive(Debug, Clone, Default)]

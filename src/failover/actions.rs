@@ -11,13 +11,13 @@ use super::flow;
 use super::journal::now_ms;
 use super::{haproxy, sql};
 use crate::db::status::{DbStatus, Flavour, read_status};
-use crate::monitor::Monitor;
-use crate::monitor::roles::PairRoles;
+use crate::db::versions::Watermark;
 use crate::node::quote;
+use crate::pair::Monitor;
+use crate::pair::roles::PairRoles;
 use crate::sync::copy::Copier;
 use crate::sync::events::SyncEvent;
 use crate::sync::guardian::{Guardian, Restore};
-use crate::sync::journal::Watermark;
 use crate::sync::progress::Tracker;
 
 /// What steps learn and later steps use (within one run of the flow).
@@ -40,7 +40,7 @@ pub(super) struct Ctx {
     pub(super) journal: Option<std::path::PathBuf>,
     /// The pair as probed while the flow took its locks (a failover's assessment uses
     /// it instead of waiting for a dead node a second time).
-    pub(super) probed: Option<crate::monitor::model::PairStatus>,
+    pub(super) probed: Option<crate::pair::model::PairStatus>,
     /// The fence step found the old main answering neither SSH nor its database: the
     /// promotion's last look at it needs no long wait.
     pub(super) old_never_answered: bool,
@@ -822,7 +822,7 @@ pub(super) async fn check_front_door(m: &Monitor, new: usize, timeout: Duration)
             use tokio::io::AsyncWriteExt;
             stdin
                 .write_all(
-                    crate::monitor::remote::curl_config(&n.http.user, password.expose()).as_bytes(),
+                    crate::pair::remote::curl_config(&n.http.user, password.expose()).as_bytes(),
                 )
                 .await?;
         }

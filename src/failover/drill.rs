@@ -19,8 +19,8 @@ use tokio::sync::mpsc;
 use super::exec::{self, ChannelConfirmer, FlowReport, Runner, journal_dir};
 use super::journal::{self, Entry, now_ms};
 use super::{FlowEvent, FlowKind};
-use crate::monitor::Monitor;
-use crate::monitor::roles::PairRoles;
+use crate::pair::Monitor;
+use crate::pair::roles::PairRoles;
 
 /// How often the probe starts a write (each runs on its own, so a request stuck in the
 /// freeze does not delay the next).
@@ -450,7 +450,7 @@ fn credentials(monitor: &Monitor, node: usize) -> Result<String> {
         .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?
         .resolve()
         .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?;
-    Ok(crate::monitor::remote::curl_config(
+    Ok(crate::pair::remote::curl_config(
         &n.http.user,
         password.expose(),
     ))
@@ -735,7 +735,7 @@ async fn count_losses(monitor: &Monitor, acked: &[String], folder: &str) -> Resu
             }),
             Some(uuids) => {
                 for u in uuids {
-                    match crate::sync::journal::datastore_file(u) {
+                    match crate::db::versions::datastore_file(u) {
                         Some(f) => files.push((path.clone(), f)),
                         None => lost.push(Lost {
                             path: path.clone(),

@@ -18,7 +18,7 @@ use super::journal::{self, Entry, Journal, now_ms};
 use super::outcome::{Outcome, StepState};
 use super::sql;
 use crate::db::status::{Flavour, read_status};
-use crate::monitor::Monitor;
+use crate::pair::Monitor;
 
 /// Progress of a flow, for the faces.
 #[derive(Debug, Clone)]
@@ -330,10 +330,10 @@ impl Runner {
 
     /// Takes the sync lock on each node that answers SSH (an unreachable old main in a
     /// failover is skipped: it is being fenced).
-    async fn lock_nodes(&self) -> Result<Vec<(usize, crate::sync::lock::Lock)>> {
+    async fn lock_nodes(&self) -> Result<Vec<(usize, crate::pair::lock::Lock)>> {
         let mut locks = Vec::new();
         // Which nodes answer, asked of both at once.
-        let answer = |n: &Arc<crate::monitor::NodeLink>| {
+        let answer = |n: &Arc<crate::pair::NodeLink>| {
             let ssh = Arc::clone(&n.ssh);
             async move {
                 matches!(ssh.run("true", std::time::Duration::from_secs(5)).await, Ok(o) if o.success())
@@ -348,7 +348,7 @@ impl Runner {
                 continue;
             }
             let state_dir = n.cfg.state_dir.display().to_string();
-            match crate::sync::lock::Lock::take(&n.ssh, &state_dir).await {
+            match crate::pair::lock::Lock::take(&n.ssh, &state_dir).await {
                 Ok(l) => locks.push((i, l)),
                 Err(e) => {
                     for (k, l) in locks {
@@ -366,7 +366,7 @@ impl Runner {
         &self,
         j: &mut Journal,
         done: &[String],
-        probed: Option<crate::monitor::model::PairStatus>,
+        probed: Option<crate::pair::model::PairStatus>,
         confirmer: &mut C,
         events: &mpsc::Sender<FlowEvent>,
     ) -> Result<Option<(usize, String)>> {

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr};
 
+use crate::db::versions;
 use crate::format;
-use crate::monitor::Monitor;
-use crate::sync::behind::{self, FilesBehind, VersionRow};
+use crate::pair::Monitor;
+use crate::pair::behind::{self, FilesBehind, VersionRow};
 use crate::sync::copy::Copier;
-use crate::sync::journal;
 use crate::sync::progress::Tracker;
 
 /// How many missing documents a step's output names (the file has them all).
@@ -36,9 +36,9 @@ pub async fn complete_point(m: &Monitor, node: usize) -> Option<String> {
         .ok()?;
     let mut points = Vec::new();
     for line in out.stdout.lines().filter(|l| !l.trim().is_empty()) {
-        if let Ok(s) = serde_json::from_str::<crate::monitor::model::LastSync>(line) {
+        if let Ok(s) = serde_json::from_str::<crate::pair::model::LastSync>(line) {
             points.extend(s.journal_point.filter(|_| s.verified));
-        } else if let Ok(f) = serde_json::from_str::<crate::sync::follow::FollowRecord>(line) {
+        } else if let Ok(f) = serde_json::from_str::<crate::pair::model::FollowRecord>(line) {
             points.extend(f.complete_through);
         }
     }
@@ -116,7 +116,7 @@ pub async fn ship(m: &Monitor, src: usize, dst: usize, rows: &[VersionRow]) -> R
         .wrap_err_with(|| format!("{} does not answer SSH", link.cfg.name))?;
     let paths: Vec<String> = rows
         .iter()
-        .filter_map(|r| journal::datastore_file(&r.uuid))
+        .filter_map(|r| versions::datastore_file(&r.uuid))
         .collect();
     let copier = Copier {
         monitor: m,
@@ -194,7 +194,7 @@ pub async fn salvage_plan(m: &Monitor, old: usize, new: usize) -> Result<Salvage
     copier.source_check().await?;
     let plan = copier.scan_plan().await?;
     let cfg = &m.nodes[old].cfg;
-    let Some(prefix) = journal::datastore_prefix(&cfg.openkm_home, &cfg.datastore_path()) else {
+    let Some(prefix) = versions::datastore_prefix(&cfg.openkm_home, &cfg.datastore_path()) else {
         return Ok(SalvagePlan::default());
     };
     let gone: Vec<(String, String)> = plan
@@ -203,7 +203,7 @@ pub async fn salvage_plan(m: &Monitor, old: usize, new: usize) -> Result<Salvage
         .filter(|c| c.kind == crate::sync::ChangeKind::Deleted)
         .filter_map(|c| {
             let rel = c.path.strip_prefix(&format!("{prefix}/"))?;
-            Some((c.path.clone(), behind::version_of(rel)?.to_string()))
+            Some((c.path.clone(), versions::version_of(rel)?.to_string()))
         })
         .collect();
     let uuids: Vec<String> = gone.iter().map(|(_, u)| u.clone()).collect();
@@ -333,7 +333,7 @@ async fn quarantine(m: &Monitor, node: usize, paths: &[String]) -> Result<String
 async fn manifest(m: &Monitor, node: usize, moved: &[(String, u64, String)]) -> String {
     let uuids: Vec<String> = moved
         .iter()
-        .filter_map(|(_, _, p)| behind::version_of(p).map(str::to_string))
+        .filter_map(|(_, _, p)| versions::version_of(p).map(str::to_string))
         .collect();
     let schema = m.nodes[node].cfg.database.schema.clone();
     let named = m
@@ -344,7 +344,7 @@ async fn manifest(m: &Monitor, node: usize, moved: &[(String, u64, String)]) -> 
         .unwrap_or_default();
     let mut s = String::from("version\tsize\tsha256\tpath\tdocument\tcreated\n");
     for (sha, size, path) in moved {
-        let v = behind::version_of(path).unwrap_or("");
+        let v = versions::version_of(path).unwrap_or("");
         let (doc, created) = named
             .get(v)
             .map(|r| (r.document.replace(['\t', '\n'], " "), r.created.clone()))

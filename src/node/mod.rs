@@ -3,6 +3,7 @@
 
 pub mod agent;
 mod error;
+pub mod files;
 mod ssh;
 
 pub use error::SshError;

@@ -16,13 +16,14 @@ use tokio::sync::{mpsc, watch};
 use super::events::{Cancelled, SyncEvent};
 use super::exit;
 use super::guard;
-use super::journal::{self, Watermark};
 use super::plan::{LIVE_EXCLUDES, Pass, Plan, PlanTotals, rsync_command};
 use super::progress::{RunLine, Tracker, parse_run_line};
 use crate::config::NodeConfig;
-use crate::monitor::Monitor;
+use crate::db::versions::{self, Watermark};
 use crate::node::NodeSsh;
+use crate::node::files::absent_on;
 use crate::node::quote;
+use crate::pair::Monitor;
 
 /// How many of the source's versions are looked for in its datastore on every copy.
 const SAMPLE: usize = 256;
@@ -90,7 +91,7 @@ impl Copier<'_> {
         let ds = self.s().datastore_path().display().to_string();
         let paths: Vec<String> = sample
             .iter()
-            .filter_map(|u| journal::datastore_file(u))
+            .filter_map(|u| versions::datastore_file(u))
             .map(|f| format!("{}/{f}", ds.trim_end_matches('/')))
             .collect();
         let missing = absent_on(self.s_ssh(), self.s(), paths.clone())
@@ -145,7 +146,7 @@ impl Copier<'_> {
     pub async fn scan_plan(&self) -> Result<Plan> {
         let mut cancel = self.cancel.clone();
         tokio::select! {
-            p = self.monitor.plan(self.src, self.dst) => p,
+            p = super::plan::plan_pair(self.monitor, self.src, self.dst) => p,
             _ = wait_cancel(&mut cancel) => Err(color_eyre::eyre::Report::new(Cancelled)),
         }
     }
@@ -353,7 +354,7 @@ async fn put_list(ssh: &NodeSsh, path: &str, paths: &[String]) -> Result<()> {
 pub async fn journal_watermark(monitor: &Monitor, main: usize) -> Option<Watermark> {
     let schema = monitor.nodes[main].cfg.database.schema.clone();
     match monitor
-        .db(main, async |c| journal::watermark(c, &schema).await)
+        .db(main, async |c| versions::watermark(c, &schema).await)
         .await
     {
         Ok(w) => Some(w),
@@ -368,12 +369,12 @@ pub async fn journal_watermark(monitor: &Monitor, main: usize) -> Option<Waterma
 /// when the journal cannot be used.
 async fn final_list(monitor: &Monitor, main: usize, since: &Watermark) -> Option<Vec<String>> {
     let cfg = &monitor.nodes[main].cfg;
-    let prefix = journal::datastore_prefix(&cfg.openkm_home, &cfg.datastore_path())?;
+    let prefix = versions::datastore_prefix(&cfg.openkm_home, &cfg.datastore_path())?;
     let schema = cfg.database.schema.clone();
     let margin = monitor.cfg.sync.journal_margin_secs;
     let versions = match monitor
         .db(main, async |c| {
-            journal::versions_since(c, &schema, since, margin).await
+            versions::versions_since(c, &schema, since, margin).await
         })
         .await
     {
@@ -386,41 +387,10 @@ async fn final_list(monitor: &Monitor, main: usize, since: &Watermark) -> Option
     Some(
         versions
             .iter()
-            .filter_map(|v| journal::datastore_file(&v.uuid))
+            .filter_map(|v| versions::datastore_file(&v.uuid))
             .map(|f| format!("{prefix}/{f}"))
             .collect(),
     )
-}
-
-/// The listed paths (relative to the Tomcat home, or absolute) that `node` lacks.
-pub async fn absent_on(
-    ssh: &NodeSsh,
-    node: &NodeConfig,
-    paths: Vec<String>,
-) -> Result<Vec<String>> {
-    if paths.is_empty() {
-        return Ok(paths);
-    }
-    let mut body = Vec::with_capacity(paths.len() * 64);
-    for p in &paths {
-        body.extend_from_slice(p.as_bytes());
-        body.push(0);
-    }
-    let script = format!(
-        "cd {} && xargs -0r sh -c 'for p; do [ -f \"$p\" ] || printf \"%s\\n\" \"$p\"; done' okmirror-check",
-        quote(&node.openkm_home.display().to_string())
-    );
-    let out = ssh
-        .run_with_stdin(&script, Some(&body), Duration::from_secs(60))
-        .await?;
-    if !out.success() {
-        return Err(eyre!(
-            "checking which listed files {} lacks: {}",
-            node.name,
-            out.stderr.trim()
-        ));
-    }
-    Ok(out.stdout.lines().map(str::to_string).collect())
 }
 
 /// One rsync on the source, its output followed line by line. rsync writes its own PID

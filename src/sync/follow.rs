@@ -13,22 +13,20 @@ use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
 use mysql_async::prelude::Queryable;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use super::behind::RECHECK_SECS;
-use super::copy::{Copier, absent_on, is_cancelled, wait_cancel};
-use super::journal;
+use super::copy::{Copier, is_cancelled, wait_cancel};
 use super::progress::Tracker;
-use crate::monitor::Monitor;
-use crate::monitor::roles::{self, PairRoles};
+use crate::db::versions;
+use crate::node::files::absent_on;
 use crate::node::quote;
+use crate::pair::Monitor;
+use crate::pair::behind::RECHECK_SECS;
+use crate::pair::model::FollowRecord;
+use crate::pair::roles::{self, PairRoles};
 
 /// The record's file name under the mirror's `state_dir`.
 pub const RECORD_FILE: &str = "follow.json";
-
-/// A record not refreshed for this long belongs to a follow that no longer runs.
-pub const STALE_SECS: u64 = 15;
 
 /// How often the roles are read again (each look is a query on both databases).
 const ROLES_EVERY: Duration = Duration::from_secs(1);
@@ -38,39 +36,6 @@ const RECORD_EVERY: Duration = Duration::from_secs(5);
 
 /// The longest wait between two tries while the pair cannot be followed.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
-
-/// What `follow` leaves on the mirror (`<state_dir>/follow.json`), for the console,
-/// `status` and the next start.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FollowRecord {
-    /// Where it runs: host name and PID (one follow per pair).
-    pub host: String,
-    pub pid: u32,
-    pub main: String,
-    pub mirror: String,
-    /// Unix seconds.
-    pub started_at: u64,
-    pub updated_at: u64,
-    /// Every version created before this point (`NDV_CREATED`, the database's own
-    /// format) has its file on the mirror.
-    pub complete_through: Option<String>,
-    pub last_shipped_at: Option<u64>,
-    pub shipped_files: u64,
-    pub shipped_bytes: u64,
-    /// Versions whose file is still missing on the mirror, and the oldest one's time.
-    pub backlog: u64,
-    pub oldest_backlog: Option<String>,
-    /// Why it waits instead of shipping (roles unclear, main unreachable, …).
-    pub paused: Option<String>,
-    pub last_error: Option<String>,
-}
-
-impl FollowRecord {
-    /// Whether the follow that wrote it still runs (it refreshes the record).
-    pub fn running(&self, now_unix: u64) -> bool {
-        self.updated_at + STALE_SECS >= now_unix
-    }
-}
 
 /// What follow reports as it goes.
 #[derive(Debug, Clone)]
@@ -144,7 +109,7 @@ pub async fn run(
 ) -> Result<FollowRecord> {
     let mut f = Follower {
         record: FollowRecord {
-            host: super::lock::host_name(),
+            host: crate::pair::lock::host_name(),
             pid: std::process::id(),
             started_at: now_unix(),
             ..Default::default()
@@ -316,7 +281,7 @@ impl Follower {
         let mut by_path: HashMap<String, Row> = HashMap::with_capacity(rows.len());
         for r in rows {
             self.note_high(&r.created);
-            if let Some(f) = journal::datastore_file(&r.uuid) {
+            if let Some(f) = versions::datastore_file(&r.uuid) {
                 by_path.insert(format!("{}/{f}", ds.trim_end_matches('/')), r);
             }
         }
@@ -352,7 +317,7 @@ impl Follower {
             let t = Instant::now();
             let paths: Vec<String> = chunk
                 .iter()
-                .filter_map(|r| journal::datastore_file(&r.uuid))
+                .filter_map(|r| versions::datastore_file(&r.uuid))
                 .collect();
             let copier = Copier {
                 monitor: &self.monitor,
@@ -465,7 +430,7 @@ impl Follower {
 /// verified sync's journal point, else the beginning.
 fn starting_point(
     record: Option<&FollowRecord>,
-    synced: Option<&crate::monitor::model::LastSync>,
+    synced: Option<&crate::pair::model::LastSync>,
 ) -> Option<String> {
     let from_record = record.and_then(|r| r.complete_through.clone());
     let from_sync = synced
@@ -557,6 +522,7 @@ pub async fn read_record(m: &Monitor, node: usize) -> Result<Option<FollowRecord
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pair::model::FOLLOW_STALE_SECS;
 
     #[test]
     fn a_record_runs_while_it_is_refreshed() {
@@ -564,8 +530,8 @@ mod tests {
             updated_at: 1000,
             ..Default::default()
         };
-        assert!(r.running(1000 + STALE_SECS));
-        assert!(!r.running(1001 + STALE_SECS));
+        assert!(r.running(1000 + FOLLOW_STALE_SECS));
+        assert!(!r.running(1001 + FOLLOW_STALE_SECS));
     }
 
     #[test]
@@ -574,7 +540,7 @@ mod tests {
             complete_through: Some("2026-12-03 10:00:00.000000".into()),
             ..Default::default()
         };
-        let mut sync = crate::monitor::model::LastSync {
+        let mut sync = crate::pair::model::LastSync {
             finished_at: 0,
             source: "a".into(),
             target: "b".into(),

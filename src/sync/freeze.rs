@@ -8,7 +8,7 @@ use mysql_async::prelude::Queryable;
 
 use super::guardian::{Guardian, Restore};
 use crate::config::FreezeMode;
-use crate::monitor::Monitor;
+use crate::pair::Monitor;
 
 /// A frozen pair: what the freeze took is held by watchdogs on the nodes (the main's
 /// writes; with a service freeze also the mirror's OpenKM), so it comes back even if

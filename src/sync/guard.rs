@@ -2,7 +2,7 @@
 //! plan that deletes too much is refused unless the operator confirms that very number.
 
 use crate::config::SyncConfig;
-use crate::monitor::roles::PairRoles;
+use crate::pair::roles::PairRoles;
 
 use super::plan::PlanTotals;
 
@@ -63,7 +63,7 @@ pub fn what_is_deleted(plan: &super::Plan) -> String {
         .collect();
     let (store, other): (Vec<&str>, Vec<&str>) = deleted
         .iter()
-        .partition(|p| super::behind::version_of(p).is_some());
+        .partition(|p| crate::db::versions::version_of(p).is_some());
     let referenced: Vec<&str> = store.iter().filter_map(|p| plan.document_of(p)).collect();
     let mut s = format!(
         " What would be deleted: {} datastore file(s) (document versions) and {} other file(s)",

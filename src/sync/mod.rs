@@ -1,7 +1,6 @@
 //! File sync between the nodes: planning (what rsync would change main -> mirror) now,
 //! and the sync runs that build on it.
 
-pub mod behind;
 pub mod copy;
 pub mod dump;
 pub mod events;
@@ -11,8 +10,6 @@ pub mod freeze;
 pub mod guard;
 pub mod guardian;
 pub mod itemize;
-pub mod journal;
-pub mod lock;
 pub mod manifest;
 pub mod plan;
 pub mod progress;

@@ -10,23 +10,15 @@ use tokio::sync::mpsc;
 use super::exit;
 use super::itemize::{Change, ChangeKind, EntryType, parse_line};
 use crate::config::{NodeConfig, SyncConfig};
+use crate::db::versions::version_of;
 use crate::node::{NodeSsh, quote};
+use crate::pair::Monitor;
 
 /// Paths never part of the live plan: the Lucene index is copied only while OpenKM is
 /// stopped (sync issue), and the cache is regenerable.
 pub const LIVE_EXCLUDES: &[&str] = &["repository/index", "repository/cache"];
 
-/// Counts and bytes of a plan.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PlanTotals {
-    pub new_files: u64,
-    pub new_bytes: u64,
-    pub changed_files: u64,
-    pub changed_bytes: u64,
-    pub attribute_only: u64,
-    pub deleted: u64,
-    pub new_dirs: u64,
-}
+pub use crate::pair::model::PlanTotals;
 
 impl PlanTotals {
     /// Adds one change.
@@ -84,7 +76,7 @@ pub struct Plan {
     pub warnings: Vec<String>,
     pub took_ms: u128,
     /// The document each datastore file (by version UUID) belongs to, where the
-    /// source's version rows name it (`behind::name_plan`).
+    /// source's version rows name it (`name_plan`).
     #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
     pub documents: std::collections::HashMap<String, String>,
 }
@@ -95,7 +87,7 @@ impl Plan {
         if self.documents.is_empty() {
             return None;
         }
-        let v = super::behind::version_of(path)?;
+        let v = crate::db::versions::version_of(path)?;
         self.documents.get(v).map(String::as_str)
     }
 }
@@ -319,6 +311,19 @@ pub async fn plan(
     plan_scope(source, target, sync, ssh, timeout, Scope::Tree).await
 }
 
+/// The pending diffs `main` -> `mirror` of the monitored pair: an rsync dry run on the
+/// main (the dashboard's and `status --diff`'s plan).
+pub async fn plan_pair(monitor: &Monitor, main: usize, mirror: usize) -> Result<Plan> {
+    plan(
+        &monitor.nodes[main].cfg,
+        &monitor.nodes[mirror].cfg,
+        &monitor.cfg.sync,
+        &monitor.nodes[main].ssh,
+        Duration::from_secs(600),
+    )
+    .await
+}
+
 /// Computes the plan main -> mirror over `scope` (`Tree` or `TreeWithout`).
 pub async fn plan_scope(
     source: &NodeConfig,
@@ -405,6 +410,32 @@ pub async fn plan_scope(
         took_ms: started.elapsed().as_millis(),
         documents: Default::default(),
     })
+}
+
+/// Names the datastore files of `plan` by their documents, from `node`'s version rows
+/// (one query per thousand files). A failure leaves the plan unnamed: names are help,
+/// not a condition.
+pub async fn name_plan(monitor: &Monitor, node: usize, plan: &mut Plan) {
+    let uuids: Vec<String> = plan
+        .changes
+        .iter()
+        .filter_map(|c| version_of(&c.path).map(str::to_string))
+        .collect();
+    if uuids.is_empty() {
+        return;
+    }
+    let schema = monitor.nodes[node].cfg.database.schema.clone();
+    match monitor
+        .db(node, async |c| {
+            crate::pair::behind::documents_of(c, &schema, &uuids).await
+        })
+        .await
+    {
+        Ok(found) => {
+            plan.documents = found.into_iter().map(|(u, r)| (u, r.document)).collect();
+        }
+        Err(e) => tracing::warn!("naming the plan's documents: {e:#}"),
+    }
 }
 
 #[cfg(test)]

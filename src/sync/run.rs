@@ -9,21 +9,22 @@ use color_eyre::eyre::{Result, eyre};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::copy::{self, Copier, absent_on, bulk_list, is_cancelled, journal_watermark};
+use super::copy::{self, Copier, bulk_list, is_cancelled, journal_watermark};
 pub use super::events::SyncEvent;
 use super::events::{Cancelled, is_cancelled_error};
 use super::freeze;
 use super::guard;
-use super::journal::{self, Watermark};
-use super::lock::{Lock, LockInfo, dead_here, lock_info_script, parse_lock_info};
 use super::manifest::{self, Mismatch};
 use super::plan::{Pass, Plan, PlanTotals, Scope, peer_ssh};
 use super::progress::Tracker;
 use super::{Change, ChangeKind, EntryType};
 use crate::config::{FreezeMode, PlanMode};
-use crate::monitor::Monitor;
-use crate::monitor::model::LastSync;
+use crate::db::versions::{self, Watermark};
+use crate::node::files::absent_on;
 use crate::node::quote;
+use crate::pair::Monitor;
+use crate::pair::lock::{Lock, LockInfo, dead_here, lock_info_script, parse_lock_info};
+use crate::pair::model::LastSync;
 
 /// The verify's phase: a flow's progress-aware deadline lets it run its length (its cost
 /// is the datastores' size, not a stall).
@@ -177,7 +178,7 @@ pub async fn run(
     // scan began is then in the final pass's list.
     let watermark = journal_watermark(&monitor, src).await;
     let (mut plan, planned_by) = choose_plan(&copier, status.nodes[dst].last_sync.as_ref()).await?;
-    super::behind::name_plan(&monitor, src, &mut plan).await;
+    super::plan::name_plan(&monitor, src, &mut plan).await;
     if !plan.documents.is_empty() {
         let _ = events
             .send(SyncEvent::Documents(plan.documents.clone()))
@@ -535,7 +536,7 @@ async fn repair(
 ) -> Result<(u64, Option<String>)> {
     let monitor = copier.monitor;
     let s = &monitor.nodes[copier.src];
-    let prefix = journal::datastore_prefix(&s.cfg.openkm_home, &s.cfg.datastore_path())
+    let prefix = versions::datastore_prefix(&s.cfg.openkm_home, &s.cfg.datastore_path())
         .ok_or_else(|| eyre!("the datastore is not inside the Tomcat home"))?;
     let extra = found
         .mismatches
@@ -634,7 +635,7 @@ async fn journal_plan(
 ) -> Result<Plan> {
     let started = Instant::now();
     let (s, d) = (&monitor.nodes[src], &monitor.nodes[dst]);
-    let prefix = journal::datastore_prefix(&s.cfg.openkm_home, &s.cfg.datastore_path())
+    let prefix = versions::datastore_prefix(&s.cfg.openkm_home, &s.cfg.datastore_path())
         .ok_or_else(|| eyre!("the datastore is not inside the Tomcat home"))?;
     let schema = s.cfg.database.schema.clone();
     let margin = monitor.cfg.sync.journal_margin_secs;
@@ -647,13 +648,15 @@ async fn journal_plan(
         Scope::TreeWithout(&prefix),
     );
     let versions = monitor.db(src, async |c| {
-        journal::versions_since(c, &schema, since, margin).await
+        versions::versions_since(c, &schema, since, margin).await
     });
     let (rest, versions) = tokio::join!(rest, versions);
     let mut plan = rest?;
     let sizes: std::collections::HashMap<String, u64> = versions?
         .into_iter()
-        .filter_map(|v| journal::datastore_file(&v.uuid).map(|f| (format!("{prefix}/{f}"), v.size)))
+        .filter_map(|v| {
+            versions::datastore_file(&v.uuid).map(|f| (format!("{prefix}/{f}"), v.size))
+        })
         .collect();
     let mut absent = absent_on(&d.ssh, &d.cfg, sizes.keys().cloned().collect()).await?;
     absent.sort();
@@ -682,7 +685,7 @@ async fn newer_versions(
         .db(main, async |c| {
             use mysql_async::prelude::Queryable;
             let Some(w) = &point.0 else {
-                let all = journal::versions_since(c, &schema, point, 0).await?;
+                let all = versions::versions_since(c, &schema, point, 0).await?;
                 return Ok(all.into_iter().map(|v| v.uuid).collect());
             };
             let q = format!(
@@ -699,7 +702,7 @@ async fn newer_versions(
 /// Writes `<state_dir>/datastore-count.json` (files, bytes, when) from a manifest; a
 /// failure only leaves the dashboard's figure older, so it is logged, not raised.
 async fn write_census(ssh: &crate::node::NodeSsh, state_dir: &str, m: &manifest::Manifest) {
-    let census = crate::monitor::model::Census {
+    let census = crate::pair::model::Census {
         files: m.len() as u64,
         bytes: m.values().map(|(_, size)| size).sum(),
         at: std::time::SystemTime::now()
@@ -709,7 +712,7 @@ async fn write_census(ssh: &crate::node::NodeSsh, state_dir: &str, m: &manifest:
     let Ok(json) = serde_json::to_string(&census) else {
         return;
     };
-    let path = format!("{state_dir}/{}", crate::monitor::model::CENSUS_FILE);
+    let path = format!("{state_dir}/{}", crate::pair::model::CENSUS_FILE);
     let script = format!(
         "mkdir -p {sd} && cat > {tmp} && mv -f {tmp} {p}",
         sd = quote(state_dir),
@@ -774,7 +777,7 @@ async fn read_locks(monitor: &Monitor) -> Vec<Option<LockInfo>> {
 async fn recover_dead_freeze(
     monitor: &Monitor,
     locks: &[Option<LockInfo>],
-    status: &crate::monitor::model::PairStatus,
+    status: &crate::pair::model::PairStatus,
 ) -> Option<String> {
     let (i, lock) = locks.iter().enumerate().find_map(|(i, l)| {
         l.as_ref()

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::monitor::model::PairStatus;
-use crate::monitor::roles::PairRoles;
-use crate::monitor::{Monitor, spawn_heartbeat_writer};
+use crate::pair::model::PairStatus;
+use crate::pair::roles::PairRoles;
+use crate::pair::{Monitor, spawn_heartbeat_writer};
 use crate::sync::Plan;
 
 /// What the background work tells the UI.
@@ -176,7 +176,7 @@ pub struct EngineHandle {
     pub requests: mpsc::Sender<EngineRequest>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Stops (and is known stopped) when the handle goes.
-    _writer: crate::monitor::HeartbeatWriter,
+    _writer: crate::pair::HeartbeatWriter,
 }
 
 impl Drop for EngineHandle {
@@ -202,9 +202,9 @@ pub fn start(monitor: Arc<Monitor>, events: mpsc::Sender<EngineEvent>) -> Engine
         tokio::spawn(async move {
             while let Some((main, mirror)) = plan_rx.recv().await {
                 let _ = events.send(EngineEvent::PlanStarted).await;
-                let result = match monitor.plan(main, mirror).await {
+                let result = match crate::sync::plan::plan_pair(&monitor, main, mirror).await {
                     Ok(mut p) => {
-                        crate::sync::behind::name_plan(&monitor, main, &mut p).await;
+                        crate::sync::plan::name_plan(&monitor, main, &mut p).await;
                         Ok(Arc::new(p))
                     }
                     Err(e) => Err(format!("{e:#}")),

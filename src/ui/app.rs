@@ -9,7 +9,7 @@ use super::flow_state::{Choice, FlowCommand, FlowUi};
 use super::keymap::{Action, Scope, action_for};
 use super::sync_state::{SyncCommand, SyncUi};
 use crate::config::Config;
-use crate::monitor::model::{Alert, PairStatus, Severity};
+use crate::pair::model::{Alert, PairStatus, Severity};
 use crate::sync::{ChangeKind, Plan};
 use crate::tasks::engine::EngineEvent;
 
@@ -674,7 +674,7 @@ pub fn flow_choices(
     nodes: &[NodeRow],
 ) -> (Vec<Choice>, Option<String>) {
     use crate::failover::FlowKind::{Failover, Rejoin, Reseed, Switchover};
-    use crate::monitor::roles::{PairRoles, Role};
+    use crate::pair::roles::{PairRoles, Role};
     let Some(s) = status else {
         return (Vec::new(), Some("waiting for the first probe".into()));
     };

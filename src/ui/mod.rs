@@ -20,7 +20,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::monitor::Monitor;
+use crate::pair::Monitor;
 use crate::sync::run::SyncOptions;
 use crate::tasks::engine::{self, EngineRequest, FlowJob};
 use app::{App, View};

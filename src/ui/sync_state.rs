@@ -97,11 +97,11 @@ impl SyncUi {
 
     /// How a file is shown: its document when it is a named datastore file.
     pub fn file_label(&self, path: &str) -> String {
-        crate::sync::behind::version_of(path)
+        crate::db::versions::version_of(path)
             .and_then(|v| self.documents.get(v))
             .map_or_else(
                 || path.to_string(),
-                |d| format!("{d}  ({})", crate::sync::behind::short_file(path)),
+                |d| format!("{d}  ({})", crate::db::versions::short_file(path)),
             )
     }
 

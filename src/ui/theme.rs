@@ -3,7 +3,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::monitor::model::Severity;
+use crate::pair::model::Severity;
 
 /// The styles the console draws with.
 #[derive(Debug, Clone, Copy)]

@@ -7,9 +7,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
 
 use crate::format;
-use crate::monitor::model::{NodeStatus, PairStatus, Severity};
-use crate::monitor::report;
-use crate::monitor::roles::{PairRoles, Role};
+use crate::pair::model::{NodeStatus, PairStatus, Severity};
+use crate::pair::report;
+use crate::pair::roles::{PairRoles, Role};
 use crate::ui::app::{App, Pane};
 use crate::ui::theme::Theme;
 
@@ -180,7 +180,7 @@ fn render_card(
 }
 
 /// The node's okmirror agent: its version, flagged when it is not this console's.
-fn agent_span(theme: &Theme, f: &crate::monitor::remote::RemoteFacts) -> Span<'static> {
+fn agent_span(theme: &Theme, f: &crate::pair::remote::RemoteFacts) -> Span<'static> {
     let console = crate::node::agent::VERSION;
     match f.agent_version.as_deref() {
         None => Span::styled("none (verify uses sha256sum)", theme.dim),
@@ -310,7 +310,7 @@ fn render_replication(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 
 /// Files behind beside the DB lag, coloured the same way, with follow's state.
 fn files_behind_line(s: &PairStatus, theme: &Theme) -> Line<'static> {
-    use crate::monitor::model::Severity;
+    use crate::pair::model::Severity;
     let Some(fb) = &s.files_behind else {
         return Line::from(vec![
             Span::styled("files  ", theme.dim),

@@ -83,7 +83,7 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 Some(doc) => {
                     spans.push(Span::raw(doc.escape_debug().to_string()));
                     spans.push(Span::styled(
-                        format!("  ({})", crate::sync::behind::short_file(&c.path)),
+                        format!("  ({})", crate::db::versions::short_file(&c.path)),
                         theme.dim,
                     ));
                 }

@@ -304,8 +304,8 @@ pub fn overall(alerts: &[Alert]) -> Severity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::model::{FilesBehindStatus, NodeStatus};
-    use crate::monitor::remote::RemoteFacts;
+    use crate::pair::model::{FilesBehindStatus, NodeStatus};
+    use crate::pair::remote::RemoteFacts;
 
     #[test]
     fn an_agent_of_another_version_is_named_with_its_fix_and_none_is_fine() {

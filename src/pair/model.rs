@@ -1,13 +1,11 @@
 //! What the monitor knows about the pair at one moment; the UI and the CLI only read this.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::behind::VersionRow;
 use super::remote::RemoteFacts;
 use super::roles::{PairRoles, Role};
 use crate::db::DbStatus;
-use crate::sync::PlanTotals;
-use crate::sync::behind::VersionRow;
-use crate::sync::follow::FollowRecord;
 
 /// Nagios-style severity; the order is the order of precedence for the exit code.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -172,4 +170,51 @@ impl PairStatus {
     pub fn mirror(&self) -> Option<&NodeStatus> {
         self.nodes.iter().find(|n| n.role == Role::Mirror)
     }
+}
+/// A record not refreshed for this long belongs to a follow that no longer runs.
+pub const FOLLOW_STALE_SECS: u64 = 15;
+
+/// What `follow` leaves on the mirror (`<state_dir>/follow.json`), for the console,
+/// `status` and the next start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FollowRecord {
+    /// Where it runs: host name and PID (one follow per pair).
+    pub host: String,
+    pub pid: u32,
+    pub main: String,
+    pub mirror: String,
+    /// Unix seconds.
+    pub started_at: u64,
+    pub updated_at: u64,
+    /// Every version created before this point (`NDV_CREATED`, the database's own
+    /// format) has its file on the mirror.
+    pub complete_through: Option<String>,
+    pub last_shipped_at: Option<u64>,
+    pub shipped_files: u64,
+    pub shipped_bytes: u64,
+    /// Versions whose file is still missing on the mirror, and the oldest one's time.
+    pub backlog: u64,
+    pub oldest_backlog: Option<String>,
+    /// Why it waits instead of shipping (roles unclear, main unreachable, …).
+    pub paused: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl FollowRecord {
+    /// Whether the follow that wrote it still runs (it refreshes the record).
+    pub fn running(&self, now_unix: u64) -> bool {
+        self.updated_at + FOLLOW_STALE_SECS >= now_unix
+    }
+}
+
+/// Counts and bytes of a plan (sync's planner fills it; the status shows it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanTotals {
+    pub new_files: u64,
+    pub new_bytes: u64,
+    pub changed_files: u64,
+    pub changed_bytes: u64,
+    pub attribute_only: u64,
+    pub deleted: u64,
+    pub new_dirs: u64,
 }

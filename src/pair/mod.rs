@@ -1,8 +1,10 @@
-//! The monitor: probes both nodes concurrently (each probe with its own timeout), detects
-//! roles, measures heartbeat lag, and hands out `PairStatus` snapshots. It knows nothing
-//! of the terminal; the console and `okmirror status` are its two readers.
+//! The pair: the handle (`Monitor`) that sync, failover and both faces use to reach the
+//! two nodes. It probes both concurrently (each probe with its own timeout), detects
+//! roles, measures heartbeat lag, holds the locks, and hands out `PairStatus` snapshots.
 
+pub mod behind;
 pub mod health;
+pub mod lock;
 pub mod model;
 pub mod remote;
 pub mod report;
@@ -20,7 +22,7 @@ use tokio::sync::Mutex;
 use crate::config::{Config, NodeConfig};
 use crate::db::{self, heartbeat};
 use crate::node::NodeSsh;
-use crate::sync::{Plan, PlanTotals};
+use model::PlanTotals;
 use model::{Lag, LastSync, NodeStatus, PairStatus};
 use roles::{PairRoles, Role};
 
@@ -300,7 +302,7 @@ impl Monitor {
         };
         let node = &nodes[mirror];
         let facts = node.facts.as_ref();
-        let follow: Option<crate::sync::follow::FollowRecord> = facts
+        let follow: Option<crate::pair::model::FollowRecord> = facts
             .and_then(|f| f.follow_json.as_deref())
             .and_then(|j| serde_json::from_str(j).ok());
         let follow_running = match (&follow, facts.and_then(|f| f.node_now)) {
@@ -333,7 +335,7 @@ impl Monitor {
             follow_running,
             ..Default::default()
         };
-        match crate::sync::behind::measure(self, mirror, since.as_deref()).await {
+        match behind::measure(self, mirror, since.as_deref()).await {
             Ok(b) => {
                 out.count = b.count();
                 out.oldest_age_secs = b.oldest_age_secs();
@@ -576,18 +578,6 @@ impl Monitor {
                 self.nodes[main].cfg.name
             ))
         }
-    }
-
-    /// Computes the pending diffs main -> mirror with an rsync dry run on the main.
-    pub async fn plan(&self, main: usize, mirror: usize) -> Result<Plan> {
-        crate::sync::plan(
-            &self.nodes[main].cfg,
-            &self.nodes[mirror].cfg,
-            &self.cfg.sync,
-            &self.nodes[main].ssh,
-            Duration::from_secs(600),
-        )
-        .await
     }
 }
 

@@ -99,6 +99,35 @@ pub fn datastore_prefix(home: &std::path::Path, datastore: &std::path::Path) -> 
     (!s.is_empty() && !s.split('/').any(|p| p == "..")).then_some(s)
 }
 
+/// `datastore 1a3ea0ac…`: where a named document's file is, in a few characters.
+pub fn short_file(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let head: String = name.chars().take(8).collect();
+    format!("datastore {head}…")
+}
+
+/// The version UUID a datastore path names (`…/ab/cd/ef/01/<uuid>`), if it is one.
+/// Checked without allocating: the diffs view's filter calls it for every entry.
+pub fn version_of(path: &str) -> Option<&str> {
+    let (dirs, name) = path.rsplit_once('/')?;
+    let b = name.as_bytes();
+    let uuid_like = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    if !uuid_like {
+        return None;
+    }
+    let mut levels = dirs.rsplit('/');
+    for k in (0..4).rev() {
+        if levels.next()? != &name[k * 2..k * 2 + 2] {
+            return None;
+        }
+    }
+    Some(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +163,19 @@ mod tests {
         );
         assert_eq!(datastore_prefix(home, Path::new("/srv/datastore")), None);
         assert_eq!(datastore_prefix(home, Path::new("/opt/openkm")), None);
+    }
+
+    #[test]
+    fn a_datastore_path_names_its_version_only_when_it_is_one() {
+        let u = "3f2a9c1e-0b7d-4e55-9a61-2c8f0d4b7e10";
+        assert_eq!(
+            version_of(&format!("repository/datastore/3f/2a/9c/1e/{u}")),
+            Some(u)
+        );
+        assert_eq!(
+            version_of(&format!("repository/datastore/00/2a/9c/1e/{u}")),
+            None
+        );
+        assert_eq!(version_of("conf/server.xml"), None);
     }
 }

@@ -13,9 +13,9 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
 
-use super::copy::absent_on;
-use super::journal;
-use crate::monitor::Monitor;
+use super::Monitor;
+use crate::db::versions;
+use crate::node::files::absent_on;
 
 /// Rows created this long before a known-complete point are looked at again: a
 /// transaction may take its timestamp before the point and commit after it.
@@ -175,59 +175,6 @@ pub async fn documents_of(
     Ok(out)
 }
 
-/// Names the datastore files of `plan` by their documents, from `node`'s version rows
-/// (one query per thousand files). A failure leaves the plan unnamed: names are help,
-/// not a condition.
-pub async fn name_plan(monitor: &Monitor, node: usize, plan: &mut super::Plan) {
-    let uuids: Vec<String> = plan
-        .changes
-        .iter()
-        .filter_map(|c| version_of(&c.path).map(str::to_string))
-        .collect();
-    if uuids.is_empty() {
-        return;
-    }
-    let schema = monitor.nodes[node].cfg.database.schema.clone();
-    match monitor
-        .db(node, async |c| documents_of(c, &schema, &uuids).await)
-        .await
-    {
-        Ok(found) => {
-            plan.documents = found.into_iter().map(|(u, r)| (u, r.document)).collect();
-        }
-        Err(e) => tracing::warn!("naming the plan's documents: {e:#}"),
-    }
-}
-
-/// `datastore 1a3ea0ac…`: where a named document's file is, in a few characters.
-pub fn short_file(path: &str) -> String {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    let head: String = name.chars().take(8).collect();
-    format!("datastore {head}…")
-}
-
-/// The version UUID a datastore path names (`…/ab/cd/ef/01/<uuid>`), if it is one.
-/// Checked without allocating: the diffs view's filter calls it for every entry.
-pub fn version_of(path: &str) -> Option<&str> {
-    let (dirs, name) = path.rsplit_once('/')?;
-    let b = name.as_bytes();
-    let uuid_like = b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        });
-    if !uuid_like {
-        return None;
-    }
-    let mut levels = dirs.rsplit('/');
-    for k in (0..4).rev() {
-        if levels.next()? != &name[k * 2..k * 2 + 2] {
-            return None;
-        }
-    }
-    Some(name)
-}
-
 /// `node`'s files behind: its version rows since `since` (minus `RECHECK_SECS`) whose
 /// files its datastore lacks.
 pub async fn measure(monitor: &Monitor, node: usize, since: Option<&str>) -> Result<FilesBehind> {
@@ -259,7 +206,7 @@ pub async fn missing_files(
     let ds = ds.trim_end_matches('/');
     let mut by_path: HashMap<String, VersionRow> = HashMap::with_capacity(rows.len());
     for r in rows {
-        if let Some(f) = journal::datastore_file(&r.uuid) {
+        if let Some(f) = versions::datastore_file(&r.uuid) {
             by_path.insert(format!("{ds}/{f}"), r);
         }
     }
@@ -281,20 +228,6 @@ mod tests {
             document: "/okm:root/a.pdf".into(),
             age_secs: age,
         }
-    }
-
-    #[test]
-    fn a_datastore_path_names_its_version_only_when_it_is_one() {
-        let u = "3f2a9c1e-0b7d-4e55-9a61-2c8f0d4b7e10";
-        assert_eq!(
-            version_of(&format!("repository/datastore/3f/2a/9c/1e/{u}")),
-            Some(u)
-        );
-        assert_eq!(
-            version_of(&format!("repository/datastore/00/2a/9c/1e/{u}")),
-            None
-        );
-        assert_eq!(version_of("conf/server.xml"), None);
     }
 
     #[test]
