@@ -7,6 +7,7 @@
 mod error;
 mod load;
 mod locate;
+mod node_id;
 mod secret;
 mod validate;
 
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{default_path, load_file, parse_str};
+pub use node_id::NodeId;
 pub use secret::{Secret, SecretSource};
 pub use validate::warnings;
 
