@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn per_node_lists_are_indexed_by_it() {
-        let v = vec!["alpha", "bravo"];
+        let v: Vec<&str> = ["alpha", "bravo"].into();
         assert_eq!(v[NodeId::Second], "bravo");
         let a = [1, 2];
         assert_eq!(a[NodeId::First], 1);
