@@ -79,18 +79,19 @@ const SYNC_EVENTS: usize = 1024;
 /// At most one progress message in this long reaches the UI (~10 a second).
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
-/// The one way background work reports to the console: `work` runs in its own task
+/// The one way background work reports to its face: `work` runs in its own task
 /// with a channel for its progress; each progress event goes to `events` as `progress`
 /// makes it (`None` drops it), and once the work ended and all its progress went out,
 /// its result goes as `done` makes it, so the end never overtakes the progress.
-fn spawn_forwarding<P, R, W, F>(
-    events: mpsc::Sender<EngineEvent>,
+fn spawn_forwarding<E, P, R, W, F>(
+    events: mpsc::Sender<E>,
     capacity: usize,
-    mut progress: impl FnMut(P) -> Option<EngineEvent> + Send + 'static,
+    mut progress: impl FnMut(P) -> Option<E> + Send + 'static,
     work: W,
-    done: impl FnOnce(R) -> EngineEvent + Send + 'static,
+    done: impl FnOnce(R) -> E + Send + 'static,
 ) -> JoinHandle<()>
 where
+    E: Send + 'static,
     P: Send + 'static,
     W: FnOnce(mpsc::Sender<P>) -> F + Send + 'static,
     F: Future<Output = R> + Send + 'static,

@@ -291,6 +291,8 @@ impl Inputs {
     }
 }
 
+/// Runs the console until the operator quits, the input ends or a signal comes; what
+/// still runs then is left in `running`, finished once the terminal is given back.
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     cfg: Config,
