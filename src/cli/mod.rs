@@ -230,9 +230,13 @@ pub enum ConfigAction {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    use crate::failover::FlowKind;
+    let given = cli.config.as_deref();
+    // The config, for the commands that need one (loaded only then).
+    let cfg = || load(given).map(|(_, cfg)| cfg);
     match cli.command {
         None => {
-            let (path, cfg) = load(cli.config.as_deref())?;
+            let (path, cfg) = load(given)?;
             crate::ui::run(cfg, path, cli.readonly).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -240,24 +244,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             json,
             prometheus,
             no_diff,
-        }) => {
-            // A config that cannot be read is UNKNOWN to a monitoring system.
-            let cfg = match load(cli.config.as_deref()) {
-                Ok((_, c)) => c,
-                Err(e) => {
-                    println!("UNKNOWN: {e:#}");
-                    return Ok(ExitCode::from(3));
-                }
-            };
-            let format = if json {
-                status_cmd::Format::Json
-            } else if prometheus {
-                status_cmd::Format::Prometheus
-            } else {
-                status_cmd::Format::Human
-            };
-            status_cmd::status(cfg, format, !no_diff).await
-        }
+        }) => status(given, json, prometheus, no_diff).await,
         Some(Command::Sync {
             dry_run,
             yes,
@@ -265,7 +252,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             allow_deletes,
             plan,
         }) => {
-            let (_, mut cfg) = load(cli.config.as_deref())?;
+            let mut cfg = cfg()?;
             if let Some(p) = plan {
                 cfg.sync.plan = p;
             }
@@ -275,47 +262,62 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             once,
             bwlimit,
             json,
-        }) => {
-            let (_, cfg) = load(cli.config.as_deref())?;
-            follow_cmd::follow(cfg, once, bwlimit, json).await
-        }
+        }) => follow_cmd::follow(cfg()?, once, bwlimit, json).await,
         Some(Command::Switchover { to, flow }) => {
-            let (_, cfg) = load(cli.config.as_deref())?;
-            flow_cmd::start(cfg, crate::failover::FlowKind::Switchover, &to, flow).await
+            flow_cmd::start(cfg()?, FlowKind::Switchover, &to, flow).await
         }
         Some(Command::Failover { to, flow }) => {
-            let (_, cfg) = load(cli.config.as_deref())?;
-            flow_cmd::start(cfg, crate::failover::FlowKind::Failover, &to, flow).await
+            flow_cmd::start(cfg()?, FlowKind::Failover, &to, flow).await
         }
         Some(Command::Rejoin { node, reseed, flow }) => {
-            let (_, cfg) = load(cli.config.as_deref())?;
             let kind = if reseed {
-                crate::failover::FlowKind::Reseed
+                FlowKind::Reseed
             } else {
-                crate::failover::FlowKind::Rejoin
+                FlowKind::Rejoin
             };
-            flow_cmd::start(cfg, kind, &node, flow).await
+            flow_cmd::start(cfg()?, kind, &node, flow).await
         }
-        Some(Command::Resume { flow }) => {
-            let (_, cfg) = load(cli.config.as_deref())?;
-            flow_cmd::resume(cfg, flow).await
-        }
-        Some(Command::Rollback { flow }) => {
-            let (_, cfg) = load(cli.config.as_deref())?;
-            flow_cmd::rollback(cfg, flow).await
-        }
+        Some(Command::Resume { flow }) => flow_cmd::resume(cfg()?, flow).await,
+        Some(Command::Rollback { flow }) => flow_cmd::rollback(cfg()?, flow).await,
         Some(Command::Abandon { flow }) => flow_cmd::abandon(flow),
-        Some(Command::Drill { flow }) => {
-            let (_, cfg) = load(cli.config.as_deref())?;
-            drill_cmd::drill(cfg, flow).await
+        Some(Command::Drill { flow }) => drill_cmd::drill(cfg()?, flow).await,
+        Some(Command::Diff { json }) => status_cmd::diff(cfg()?, json).await,
+        Some(Command::Agent { action }) => agent(given, action).await,
+        Some(Command::Config { action }) => config_action(given, action),
+        Some(Command::Doctor { json }) => doctor(given, json).await,
+        Some(Command::Completions { shell }) => docs_cmd::completions(shell),
+        Some(Command::Man) => docs_cmd::man(),
+    }
+}
+
+/// `okmirror status`: a config that cannot be read is UNKNOWN to a monitoring system.
+async fn status(
+    given: Option<&Path>,
+    json: bool,
+    prometheus: bool,
+    no_diff: bool,
+) -> Result<ExitCode> {
+    let cfg = match load(given) {
+        Ok((_, c)) => c,
+        Err(e) => {
+            println!("UNKNOWN: {e:#}");
+            return Ok(ExitCode::from(3));
         }
-        Some(Command::Diff { json }) => {
-            let (_, cfg) = load(cli.config.as_deref())?;
-            status_cmd::diff(cfg, json).await
-        }
-        Some(Command::Agent {
-            action: AgentAction::Manifest { root, cache },
-        }) => {
+    };
+    let format = if json {
+        status_cmd::Format::Json
+    } else if prometheus {
+        status_cmd::Format::Prometheus
+    } else {
+        status_cmd::Format::Human
+    };
+    status_cmd::status(cfg, format, !no_diff).await
+}
+
+/// `okmirror agent ...`: the manifest needs no config (it runs on a node).
+async fn agent(given: Option<&Path>, action: AgentAction) -> Result<ExitCode> {
+    match action {
+        AgentAction::Manifest { root, cache } => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             let stats = crate::sync::manifest::build(&root, cache.as_deref(), &mut out)?;
@@ -323,26 +325,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             tracing::info!(?stats, root = %root.display(), "manifest built");
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Agent {
-            action: AgentAction::Install { node, json },
-        }) => {
-            let (_, cfg) = load(cli.config.as_deref())?;
+        AgentAction::Install { node, json } => {
+            let (_, cfg) = load(given)?;
             agent_cmd::install(cfg, node, json).await
         }
-        Some(Command::Config { action }) => match action {
-            ConfigAction::Example => {
-                print_out(config::EXAMPLE)?;
-                Ok(ExitCode::SUCCESS)
-            }
-            ConfigAction::Path => {
-                println!("{}", config_path(cli.config.as_deref())?.display());
-                Ok(ExitCode::SUCCESS)
-            }
-            ConfigAction::Check => config_cmd::check(&config_path(cli.config.as_deref())?),
-        },
-        Some(Command::Doctor { json }) => doctor(cli.config.as_deref(), json).await,
-        Some(Command::Completions { shell }) => docs_cmd::completions(shell),
-        Some(Command::Man) => docs_cmd::man(),
+    }
+}
+
+/// `okmirror config ...`
+fn config_action(given: Option<&Path>, action: ConfigAction) -> Result<ExitCode> {
+    match action {
+        ConfigAction::Example => {
+            print_out(config::EXAMPLE)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigAction::Path => {
+            println!("{}", config_path(given)?.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigAction::Check => config_cmd::check(&config_path(given)?),
     }
 }
 

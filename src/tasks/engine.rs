@@ -2,39 +2,47 @@
 //! heartbeat writer going, plans pending diffs on a timer or on request, and reports
 //! everything as typed messages on a channel. It never blocks its reader.
 
+use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use color_eyre::eyre::Result;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-use crate::pair::model::PairStatus;
+use super::error::{TaskError, TaskResult};
+use crate::failover::exec::ChannelConfirmer;
+use crate::failover::{FlowEvent, FlowKind, FlowReport, Runner, Step};
+use crate::pair::model::{Alert, PairStatus, Severity};
 use crate::pair::roles::PairRoles;
 use crate::pair::{Monitor, spawn_heartbeat_writer};
 use crate::sync::Plan;
+use crate::sync::run::{SyncEvent, SyncOptions, SyncReport};
 
 /// What the background work tells the UI.
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
     Snapshot(Box<PairStatus>),
     PlanStarted,
-    PlanDone(Result<Arc<Plan>, String>),
+    PlanDone(TaskResult<Arc<Plan>>),
     Log(String),
     /// A phase or warning of a running sync.
-    Sync(crate::sync::run::SyncEvent),
+    Sync(SyncEvent),
     /// Progress of a running sync, with the milliseconds since it started.
     SyncProgress(crate::sync::progress::Tracker, u64),
     /// A sync (or its dry run) ended.
     SyncDone {
         dry_run: bool,
-        result: Result<crate::sync::run::SyncReport, String>,
+        result: TaskResult<SyncReport>,
     },
-    /// The steps of a flow the operator is reviewing.
     /// A flow's steps, and what it puts at stake for documents (review screen).
-    FlowPlanned(Result<(Vec<crate::failover::Step>, Option<String>), String>),
+    FlowPlanned(TaskResult<(Vec<Step>, Option<String>)>),
     /// Progress (and questions) of a running flow.
-    Flow(crate::failover::FlowEvent),
+    Flow(FlowEvent),
     /// A flow ended (its report comes from its journal).
-    FlowDone(Result<crate::failover::FlowReport, String>),
+    FlowDone(TaskResult<FlowReport>),
     /// A big plan's diffs, filtered and sorted off the UI task (`generation` tells the
     /// latest request from stale ones).
     DiffsFiltered {
@@ -48,20 +56,65 @@ pub enum EngineEvent {
 pub enum FlowJob {
     /// Plan only (for the review screen).
     Plan {
-        kind: crate::failover::FlowKind,
+        kind: FlowKind,
         old: usize,
         new: usize,
     },
     /// Plan and run, asking through the events.
     Run {
-        kind: crate::failover::FlowKind,
+        kind: FlowKind,
         old: usize,
         new: usize,
     },
     /// Continue the flow journaled at this path.
-    Resume(std::path::PathBuf),
+    Resume(PathBuf),
     /// Undo the flow journaled at this path (before promotion only).
-    RollBack(std::path::PathBuf),
+    RollBack(PathBuf),
+}
+
+/// Room for a flow's events (few, and the questions wait for their answer anyway).
+const FLOW_EVENTS: usize = 64;
+/// Room for a sync's events (rsync's progress lines come fast).
+const SYNC_EVENTS: usize = 1024;
+/// At most one progress message in this long reaches the UI (~10 a second).
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// The one way background work reports to its face: `work` runs in its own task
+/// with a channel for its progress; each progress event goes to `events` as `progress`
+/// makes it (`None` drops it), and once the work ended and all its progress went out,
+/// its result goes as `done` makes it, so the end never overtakes the progress.
+fn spawn_forwarding<E, P, R, W, F>(
+    events: mpsc::Sender<E>,
+    capacity: usize,
+    mut progress: impl FnMut(P) -> Option<E> + Send + 'static,
+    work: W,
+    done: impl FnOnce(R) -> E + Send + 'static,
+) -> JoinHandle<()>
+where
+    E: Send + 'static,
+    P: Send + 'static,
+    W: FnOnce(mpsc::Sender<P>) -> F + Send + 'static,
+    F: Future<Output = R> + Send + 'static,
+    R: Send + 'static,
+{
+    tokio::spawn(async move {
+        let (tx, mut rx) = mpsc::channel::<P>(capacity);
+        let forward = {
+            let events = events.clone();
+            tokio::spawn(async move {
+                while let Some(p) = rx.recv().await {
+                    let Some(ev) = progress(p) else { continue };
+                    if events.send(ev).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        // The work owns the sender: the forwarder ends once the work is done with it.
+        let result = work(tx).await;
+        let _ = forward.await;
+        let _ = events.send(done(result)).await;
+    })
 }
 
 /// Plans or runs a flow in the background; its events (questions included) go to `events`.
@@ -71,97 +124,100 @@ pub fn start_flow(
     monitor: Arc<Monitor>,
     job: FlowJob,
     events: mpsc::Sender<EngineEvent>,
-    stop: Option<tokio::sync::watch::Receiver<bool>>,
-) -> tokio::task::JoinHandle<()> {
-    use crate::failover::exec::ChannelConfirmer;
-    use crate::failover::{FlowEvent, Runner};
-    tokio::spawn(async move {
-        let (tx, mut rx) = mpsc::channel::<FlowEvent>(64);
-        let forward = {
-            let events = events.clone();
-            tokio::spawn(async move {
-                while let Some(ev) = rx.recv().await {
-                    if events.send(EngineEvent::Flow(ev)).await.is_err() {
-                        break;
-                    }
-                }
-            })
-        };
-        let result = match job {
-            FlowJob::Plan { kind, old, new } => {
-                let stakes = crate::failover::files::stakes(&monitor, kind, old, new).await;
-                let r = Runner::plan(monitor, kind, old, new).await;
-                drop(tx);
-                let _ = forward.await;
-                let _ = events
-                    .send(EngineEvent::FlowPlanned(Ok((r.steps, stakes))))
-                    .await;
-                return;
-            }
-            FlowJob::Run { kind, old, new } => {
-                let mut r = Runner::plan(monitor, kind, old, new).await;
-                r.stop = stop;
-                let mut confirmer = ChannelConfirmer(tx.clone());
-                r.run(&mut confirmer, &tx).await
-            }
-            FlowJob::RollBack(path) => match Runner::reopen(monitor, &path).await {
-                Ok((r, j)) => r.roll_back(j).await,
-                Err(e) => Err(e),
-            },
-            FlowJob::Resume(path) => match Runner::reopen(monitor, &path).await {
-                Ok((mut r, j)) => {
-                    r.stop = stop;
-                    let mut confirmer = ChannelConfirmer(tx.clone());
-                    r.execute(j, &mut confirmer, &tx).await
-                }
-                Err(e) => Err(e),
-            },
-        };
-        drop(tx);
-        let _ = forward.await;
-        let _ = events
-            .send(EngineEvent::FlowDone(result.map_err(|e| format!("{e:#}"))))
-            .await;
-    })
+    stop: Option<watch::Receiver<bool>>,
+) -> JoinHandle<()> {
+    match job {
+        FlowJob::Plan { kind, old, new } => spawn_forwarding(
+            events,
+            FLOW_EVENTS,
+            |ev| Some(EngineEvent::Flow(ev)),
+            move |_| plan_flow(monitor, kind, old, new),
+            |planned| EngineEvent::FlowPlanned(Ok(planned)),
+        ),
+        FlowJob::Run { kind, old, new } => spawn_flow(events, move |tx| async move {
+            let mut r = Runner::plan(monitor, kind, old, new).await;
+            r.stop = stop;
+            let mut confirmer = ChannelConfirmer(tx.clone());
+            r.run(&mut confirmer, &tx).await
+        }),
+        FlowJob::Resume(path) => spawn_flow(events, move |tx| async move {
+            let (mut r, j) = Runner::reopen(monitor, &path).await?;
+            r.stop = stop;
+            let mut confirmer = ChannelConfirmer(tx.clone());
+            r.execute(j, &mut confirmer, &tx).await
+        }),
+        FlowJob::RollBack(path) => spawn_flow(events, move |_| async move {
+            let (r, j) = Runner::reopen(monitor, &path).await?;
+            r.roll_back(j).await
+        }),
+    }
+}
+
+/// A flow's steps and what it puts at stake (for the review screen).
+async fn plan_flow(
+    monitor: Arc<Monitor>,
+    kind: FlowKind,
+    old: usize,
+    new: usize,
+) -> (Vec<Step>, Option<String>) {
+    let stakes = crate::failover::files::stakes(&monitor, kind, old, new).await;
+    let r = Runner::plan(monitor, kind, old, new).await;
+    (r.steps, stakes)
+}
+
+/// Runs a flow's `work` in the background: its events reach the console as they come,
+/// its report (or why there is none) at the end.
+fn spawn_flow<W, F>(events: mpsc::Sender<EngineEvent>, work: W) -> JoinHandle<()>
+where
+    W: FnOnce(mpsc::Sender<FlowEvent>) -> F + Send + 'static,
+    F: Future<Output = Result<FlowReport>> + Send + 'static,
+{
+    spawn_forwarding(
+        events,
+        FLOW_EVENTS,
+        |ev| Some(EngineEvent::Flow(ev)),
+        work,
+        |r| EngineEvent::FlowDone(r.map_err(TaskError::from)),
+    )
 }
 
 /// Starts a sync (or its dry run) in the background; its events go to `events`.
 pub fn start_sync(
     monitor: Arc<Monitor>,
-    opts: crate::sync::run::SyncOptions,
+    opts: SyncOptions,
     events: mpsc::Sender<EngineEvent>,
-) -> tokio::task::JoinHandle<()> {
-    use crate::sync::run::{SyncEvent, run};
-    tokio::spawn(async move {
-        let dry_run = opts.dry_run;
-        let (tx, mut rx) = mpsc::channel::<SyncEvent>(1024);
-        let started = std::time::Instant::now();
-        let forward = {
-            let events = events.clone();
-            tokio::spawn(async move {
-                let mut last = std::time::Instant::now() - Duration::from_secs(1);
-                while let Some(ev) = rx.recv().await {
-                    let msg = match ev {
-                        SyncEvent::Progress(t) => {
-                            // At most ~10 progress messages a second reach the UI.
-                            if last.elapsed() < Duration::from_millis(100) {
-                                continue;
-                            }
-                            last = std::time::Instant::now();
-                            EngineEvent::SyncProgress(t, started.elapsed().as_millis() as u64)
-                        }
-                        other => EngineEvent::Sync(other),
-                    };
-                    if events.send(msg).await.is_err() {
-                        break;
-                    }
-                }
-            })
-        };
-        let result = run(monitor, opts, tx).await.map_err(|e| format!("{e:#}"));
-        let _ = forward.await;
-        let _ = events.send(EngineEvent::SyncDone { dry_run, result }).await;
-    })
+) -> JoinHandle<()> {
+    let dry_run = opts.dry_run;
+    spawn_forwarding(
+        events,
+        SYNC_EVENTS,
+        sync_progress(),
+        move |tx| crate::sync::run::run(monitor, opts, tx),
+        move |r| EngineEvent::SyncDone {
+            dry_run,
+            result: r.map_err(TaskError::from),
+        },
+    )
+}
+
+/// Turns a sync's events into the console's, dropping progress that comes faster than
+/// the screen can use (`PROGRESS_EVERY`).
+fn sync_progress() -> impl FnMut(SyncEvent) -> Option<EngineEvent> + Send + 'static {
+    let started = std::time::Instant::now();
+    let mut last: Option<std::time::Instant> = None;
+    move |ev| match ev {
+        SyncEvent::Progress(t) => {
+            if last.is_some_and(|l| l.elapsed() < PROGRESS_EVERY) {
+                return None;
+            }
+            last = Some(std::time::Instant::now());
+            Some(EngineEvent::SyncProgress(
+                t,
+                started.elapsed().as_millis() as u64,
+            ))
+        }
+        other => Some(EngineEvent::Sync(other)),
+    }
 }
 
 /// What the UI may ask of the background work.
@@ -174,7 +230,7 @@ pub enum EngineRequest {
 /// Handles to the running background tasks; dropping it stops them.
 pub struct EngineHandle {
     pub requests: mpsc::Sender<EngineRequest>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
     /// Stops (and is known stopped) when the handle goes.
     _writer: crate::pair::HeartbeatWriter,
 }
@@ -189,95 +245,197 @@ impl Drop for EngineHandle {
 
 /// Starts polling, the heartbeat writer and the planner; events go to `events`.
 pub fn start(monitor: Arc<Monitor>, events: mpsc::Sender<EngineEvent>) -> EngineHandle {
-    let (req_tx, mut req_rx) = mpsc::channel::<EngineRequest>(8);
-    let (plan_tx, mut plan_rx) = mpsc::channel::<(usize, usize)>(1);
-    let interval = Duration::from_secs(monitor.cfg.monitor.interval_secs);
-    let diff_every = monitor.cfg.monitor.diff_interval_secs;
+    let (req_tx, req_rx) = mpsc::channel::<EngineRequest>(8);
+    let (plan_tx, plan_rx) = mpsc::channel::<(usize, usize)>(1);
     let writer = spawn_heartbeat_writer(Arc::clone(&monitor));
-
-    // Planner: one plan at a time; requests while one runs are dropped (try_send).
-    let planner = {
-        let monitor = Arc::clone(&monitor);
-        let events = events.clone();
-        tokio::spawn(async move {
-            while let Some((main, mirror)) = plan_rx.recv().await {
-                let _ = events.send(EngineEvent::PlanStarted).await;
-                let result = match crate::sync::plan::plan_pair(&monitor, main, mirror).await {
-                    Ok(mut p) => {
-                        crate::sync::plan::name_plan(&monitor, main, &mut p).await;
-                        Ok(Arc::new(p))
-                    }
-                    Err(e) => Err(format!("{e:#}")),
-                };
-                if let Err(e) = &result {
-                    let _ = events
-                        .send(EngineEvent::Log(format!("plan failed: {e}")))
-                        .await;
-                }
-                let _ = events.send(EngineEvent::PlanDone(result)).await;
-            }
-        })
-    };
-
-    let poller = {
-        let monitor = Arc::clone(&monitor);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut last_plan: Option<tokio::time::Instant> = None;
-            let mut force_plan = true;
-            let mut previous: Option<String> = None;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    r = req_rx.recv() => match r {
-                        Some(EngineRequest::Refresh) => force_plan = true,
-                        None => break,
-                    },
-                }
-                let status = monitor.probe_pair(None).await;
-                let status = monitor.finish(status, None);
-                let summary = status
-                    .alerts
-                    .iter()
-                    .map(|a| a.message.clone())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                if previous.as_deref() != Some(summary.as_str()) {
-                    let line = format!(
-                        "{}: {}",
-                        status.severity.label(),
-                        if summary.is_empty() {
-                            "all good"
-                        } else {
-                            &summary
-                        }
-                    );
-                    let _ = events.send(EngineEvent::Log(line)).await;
-                    previous = Some(summary);
-                }
-                let due = diff_every > 0
-                    && last_plan.is_none_or(|t| t.elapsed() >= Duration::from_secs(diff_every));
-                if let PairRoles::Normal { main, mirror } = status.roles
-                    && (force_plan || due)
-                    && plan_tx.try_send((main, mirror)).is_ok()
-                {
-                    last_plan = Some(tokio::time::Instant::now());
-                    force_plan = false;
-                }
-                if events
-                    .send(EngineEvent::Snapshot(Box::new(status)))
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        })
-    };
+    let planner = spawn_planner(Arc::clone(&monitor), events.clone(), plan_rx);
+    let poller = tokio::spawn(poll(monitor, events, req_rx, plan_tx));
     EngineHandle {
         requests: req_tx,
         tasks: vec![planner, poller],
         _writer: writer,
+    }
+}
+
+/// The planner: one plan at a time; requests while one runs are dropped (the poller
+/// `try_send`s into a channel of one).
+fn spawn_planner(
+    monitor: Arc<Monitor>,
+    events: mpsc::Sender<EngineEvent>,
+    mut plan_rx: mpsc::Receiver<(usize, usize)>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some((main, mirror)) = plan_rx.recv().await {
+            let _ = events.send(EngineEvent::PlanStarted).await;
+            let result = plan_named(&monitor, main, mirror).await;
+            if let Err(e) = &result {
+                let _ = events
+                    .send(EngineEvent::Log(format!("plan failed: {e}")))
+                    .await;
+            }
+            let _ = events.send(EngineEvent::PlanDone(result)).await;
+        }
+    })
+}
+
+/// The pending changes main -> mirror, their datastore files named by document.
+async fn plan_named(monitor: &Monitor, main: usize, mirror: usize) -> TaskResult<Arc<Plan>> {
+    let mut p = crate::sync::plan::plan_pair(monitor, main, mirror).await?;
+    crate::sync::plan::name_plan(monitor, main, &mut p).await;
+    Ok(Arc::new(p))
+}
+
+/// What the poller remembers between probes.
+struct PollState {
+    last_plan: Option<Instant>,
+    /// Plan at the next probe whatever the timer says (start-up, a refresh).
+    force_plan: bool,
+    /// The alerts last logged, to log only changes.
+    previous: Option<String>,
+}
+
+/// Probes the pair every `interval` (or on a refresh), logs changed alerts, asks the
+/// planner for a plan when due, and sends each snapshot; ends when the UI is gone.
+async fn poll(
+    monitor: Arc<Monitor>,
+    events: mpsc::Sender<EngineEvent>,
+    mut req_rx: mpsc::Receiver<EngineRequest>,
+    plan_tx: mpsc::Sender<(usize, usize)>,
+) {
+    let interval = Duration::from_secs(monitor.cfg.monitor.interval_secs);
+    let diff_every = Duration::from_secs(monitor.cfg.monitor.diff_interval_secs);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut state = PollState {
+        last_plan: None,
+        force_plan: true,
+        previous: None,
+    };
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            r = req_rx.recv() => match r {
+                Some(EngineRequest::Refresh) => state.force_plan = true,
+                None => break,
+            },
+        }
+        let status = monitor.probe_pair(None).await;
+        let status = monitor.finish(status, None);
+        if let Some(line) = alerts_changed(status.severity, &status.alerts, &mut state.previous) {
+            let _ = events.send(EngineEvent::Log(line)).await;
+        }
+        let due =
+            !diff_every.is_zero() && state.last_plan.is_none_or(|t| t.elapsed() >= diff_every);
+        if let PairRoles::Normal { main, mirror } = status.roles
+            && (state.force_plan || due)
+            && plan_tx.try_send((main, mirror)).is_ok()
+        {
+            state.last_plan = Some(Instant::now());
+            state.force_plan = false;
+        }
+        if events
+            .send(EngineEvent::Snapshot(Box::new(status)))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+}
+
+/// The log line for the alerts when they differ from the `previous` ones (which it
+/// then remembers); `None` when nothing changed.
+fn alerts_changed(
+    severity: Severity,
+    alerts: &[Alert],
+    previous: &mut Option<String>,
+) -> Option<String> {
+    let summary = alerts
+        .iter()
+        .map(|a| a.message.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if previous.as_deref() == Some(summary.as_str()) {
+        return None;
+    }
+    let line = format!(
+        "{}: {}",
+        severity.label(),
+        if summary.is_empty() {
+            "all good"
+        } else {
+            &summary
+        }
+    );
+    *previous = Some(summary);
+    Some(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(message: &str) -> Alert {
+        Alert {
+            severity: Severity::Warning,
+            node: None,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn alerts_are_logged_once_per_change() {
+        let mut previous = None;
+        assert_eq!(
+            alerts_changed(Severity::Ok, &[], &mut previous).as_deref(),
+            Some("OK: all good")
+        );
+        assert_eq!(alerts_changed(Severity::Ok, &[], &mut previous), None);
+        let lag = [alert("lag 3 s"), alert("disk 91%")];
+        assert_eq!(
+            alerts_changed(Severity::Warning, &lag, &mut previous).as_deref(),
+            Some("WARNING: lag 3 s; disk 91%")
+        );
+        assert_eq!(alerts_changed(Severity::Warning, &lag, &mut previous), None);
+    }
+
+    #[tokio::test]
+    async fn the_end_comes_after_every_forwarded_event() {
+        let (events, mut rx) = mpsc::channel(4);
+        let task = spawn_forwarding(
+            events,
+            2,
+            |n: u32| {
+                n.is_multiple_of(2)
+                    .then(|| EngineEvent::Log(format!("event {n}")))
+            },
+            |tx| async move {
+                for n in 0..6 {
+                    let _ = tx.send(n).await;
+                }
+                Err::<(), _>(color_eyre::eyre::Report::new(
+                    crate::sync::events::Cancelled,
+                ))
+            },
+            |r| EngineEvent::FlowPlanned(r.map(|()| (Vec::new(), None)).map_err(TaskError::from)),
+        );
+        let mut seen = Vec::new();
+        while let Some(ev) = rx.recv().await {
+            seen.push(ev);
+        }
+        task.await.unwrap();
+        let logs: Vec<&str> = seen
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::Log(l) => Some(l.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(logs, ["event 0", "event 2", "event 4"]);
+        assert!(matches!(
+            seen.last(),
+            Some(EngineEvent::FlowPlanned(Err(TaskError::Cancelled)))
+        ));
+        assert_eq!(seen.len(), 4);
     }
 }

@@ -9,8 +9,11 @@ use super::flow_state::{Choice, FlowCommand, FlowUi};
 use super::keymap::{Action, Scope, action_for};
 use super::sync_state::{SyncCommand, SyncUi};
 use crate::config::Config;
+use crate::failover::{FlowEvent, FlowReport};
 use crate::pair::model::{Alert, PairStatus, Severity};
+use crate::sync::run::{SyncEvent, SyncReport};
 use crate::sync::{ChangeKind, Plan};
+use crate::tasks::TaskResult;
 use crate::tasks::engine::EngineEvent;
 
 /// A node as configured (shown before the first probe answers).
@@ -36,6 +39,16 @@ pub enum Pane {
     Alerts,
 }
 
+impl Pane {
+    /// The pane Tab moves the focus to.
+    pub fn other(self) -> Pane {
+        match self {
+            Pane::Nodes => Pane::Alerts,
+            Pane::Alerts => Pane::Nodes,
+        }
+    }
+}
+
 /// How the diffs list is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
@@ -45,6 +58,15 @@ pub enum SortKey {
 }
 
 impl SortKey {
+    /// The order the sort key steps through.
+    pub fn next(self) -> SortKey {
+        match self {
+            SortKey::Path => SortKey::SizeDesc,
+            SortKey::SizeDesc => SortKey::Kind,
+            SortKey::Kind => SortKey::Path,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             SortKey::Path => "path",
@@ -183,99 +205,117 @@ impl App {
     /// Applies a message from the background work; returns true when the screen changes.
     pub fn on_engine(&mut self, ev: EngineEvent) -> bool {
         match ev {
-            EngineEvent::Snapshot(s) => {
-                if let Some(l) = s.lag.heartbeat_secs {
-                    if self.lag_history.len() == LAG_HISTORY {
-                        self.lag_history.pop_front();
-                    }
-                    self.lag_history.push_back((l * 1000.0).round() as u64);
-                }
-                self.track_alerts(&s.alerts, s.taken_at);
-                self.status = Some(s);
-                self.alert_selected = self
-                    .alert_selected
-                    .min(self.alert_count().saturating_sub(1));
-            }
+            EngineEvent::Snapshot(s) => self.on_snapshot(s),
             EngineEvent::PlanStarted => self.planning = true,
             EngineEvent::DiffsFiltered { generation, rows } => {
                 return self.diffs_filtered(generation, rows);
             }
-            EngineEvent::PlanDone(r) => {
-                self.planning = false;
-                match r {
-                    Ok(p) => {
-                        self.plan = Some(p);
-                        self.plan_error = None;
-                        self.rebuild_diffs();
-                    }
-                    Err(e) => self.plan_error = Some(e),
-                }
-            }
+            EngineEvent::PlanDone(r) => self.on_plan_done(r),
             EngineEvent::Log(line) => self.push_log(line),
-            EngineEvent::Sync(ev) => {
-                if let crate::sync::run::SyncEvent::Phase(p) = &ev {
-                    self.push_log(format!("sync: {p}"));
-                }
-                if let Some(s) = self.sync.as_mut() {
-                    s.on_event(ev);
-                }
-            }
+            EngineEvent::Sync(ev) => self.on_sync_event(ev),
             EngineEvent::SyncProgress(t, ms) => {
                 if let Some(s) = self.sync.as_mut() {
                     s.on_progress(t, ms);
                 }
             }
+            EngineEvent::SyncDone { dry_run, result } => self.on_sync_done(dry_run, result),
             EngineEvent::FlowPlanned(r) => {
                 if let Some(f) = self.flow.as_mut() {
                     f.on_planned(r);
                 }
             }
-            EngineEvent::Flow(ev) => {
-                if let crate::failover::FlowEvent::Done {
-                    step, ok, output, ..
-                } = &ev
-                {
-                    let title = self
-                        .flow
-                        .as_ref()
-                        .and_then(|f| f.steps.get(*step))
-                        .map_or(String::new(), |s| s.title.clone());
-                    let word = if *ok { "done" } else { "FAILED" };
-                    self.push_log(format!("flow: {title}: {word}: {output}"));
-                }
-                match self.flow.as_mut() {
-                    Some(f) => f.on_event(ev),
-                    // No wizard to answer: a question is answered no.
-                    None => {
-                        if let crate::failover::FlowEvent::Ask { reply, .. } = ev {
-                            reply.send(false);
-                        }
-                    }
-                }
+            EngineEvent::Flow(ev) => self.on_flow_event(ev),
+            EngineEvent::FlowDone(r) => self.on_flow_done(r),
+        }
+        true
+    }
+
+    /// A new probe of the pair: its lag joins the sparkline, its alerts the list.
+    fn on_snapshot(&mut self, s: Box<PairStatus>) {
+        if let Some(l) = s.lag.heartbeat_secs {
+            if self.lag_history.len() == LAG_HISTORY {
+                self.lag_history.pop_front();
             }
-            EngineEvent::FlowDone(r) => {
-                match &r {
-                    Ok(rep) => self.push_log(format!("flow {}: {}", rep.kind.word(), rep.outcome)),
-                    Err(e) => self.push_log(format!("flow failed: {e}")),
-                }
-                if let Some(f) = self.flow.as_mut() {
-                    f.on_done(r);
-                }
-                self.refresh_requested = true;
+            self.lag_history.push_back((l * 1000.0).round() as u64);
+        }
+        self.track_alerts(&s.alerts, s.taken_at);
+        self.status = Some(s);
+        self.alert_selected = self
+            .alert_selected
+            .min(self.alert_count().saturating_sub(1));
+    }
+
+    /// The pending plan arrived (or failed: the last good one stays shown).
+    fn on_plan_done(&mut self, r: TaskResult<Arc<Plan>>) {
+        self.planning = false;
+        match r {
+            Ok(p) => {
+                self.plan = Some(p);
+                self.plan_error = None;
+                self.rebuild_diffs();
             }
-            EngineEvent::SyncDone { dry_run, result } => {
-                if let Err(e) = &result {
-                    self.push_log(format!("sync failed: {e}"));
-                }
-                if let Some(s) = self.sync.as_mut() {
-                    s.on_done(dry_run, result);
-                }
-                if !dry_run {
-                    self.refresh_requested = true;
+            Err(e) => self.plan_error = Some(e.to_string()),
+        }
+    }
+
+    /// A sync's phase (logged) or warning.
+    fn on_sync_event(&mut self, ev: SyncEvent) {
+        if let SyncEvent::Phase(p) = &ev {
+            self.push_log(format!("sync: {p}"));
+        }
+        if let Some(s) = self.sync.as_mut() {
+            s.on_event(ev);
+        }
+    }
+
+    /// A sync or its dry run ended; a real one changed the pair: probe again.
+    fn on_sync_done(&mut self, dry_run: bool, result: TaskResult<SyncReport>) {
+        if let Err(e) = &result {
+            self.push_log(format!("sync failed: {e}"));
+        }
+        if let Some(s) = self.sync.as_mut() {
+            s.on_done(dry_run, result);
+        }
+        if !dry_run {
+            self.refresh_requested = true;
+        }
+    }
+
+    /// A running flow's progress (finished steps logged) or question.
+    fn on_flow_event(&mut self, ev: FlowEvent) {
+        if let FlowEvent::Done {
+            step, ok, output, ..
+        } = &ev
+        {
+            let title = self
+                .flow
+                .as_ref()
+                .and_then(|f| f.steps.get(*step))
+                .map_or(String::new(), |s| s.title.clone());
+            let word = if *ok { "done" } else { "FAILED" };
+            self.push_log(format!("flow: {title}: {word}: {output}"));
+        }
+        match self.flow.as_mut() {
+            Some(f) => f.on_event(ev),
+            // No wizard to answer: a question is answered no.
+            None => {
+                if let FlowEvent::Ask { reply, .. } = ev {
+                    reply.send(false);
                 }
             }
         }
-        true
+    }
+
+    /// A flow ended; it changed the pair: probe again.
+    fn on_flow_done(&mut self, r: TaskResult<FlowReport>) {
+        match &r {
+            Ok(rep) => self.push_log(format!("flow {}: {}", rep.kind.word(), rep.outcome)),
+            Err(e) => self.push_log(format!("flow failed: {e}")),
+        }
+        if let Some(f) = self.flow.as_mut() {
+            f.on_done(r);
+        }
+        self.refresh_requested = true;
     }
 
     /// Adds a line to the bounded log.
@@ -442,68 +482,16 @@ impl App {
                 self.show_help = !self.show_help;
                 self.help_scroll = 0;
             }
-            Action::Back => {
-                if self.show_help {
-                    self.show_help = false;
-                } else if self.show_log {
-                    self.show_log = false;
-                } else if self.view == View::Diffs {
-                    self.view = View::Dashboard;
-                }
-            }
+            Action::Back => self.back(),
             Action::Log => self.show_log = !self.show_log,
             Action::Diffs => self.view = View::Diffs,
-            Action::Sync => {
-                if self.readonly {
-                    self.message = Some("read-only console: sync is not available".into());
-                } else if self.sync.is_none() {
-                    self.sync = Some(SyncUi::planning());
-                    self.sync_plan_requested = true;
-                    self.view = View::Sync;
-                } else {
-                    self.view = View::Sync;
-                }
-            }
-            Action::Flow | Action::Rejoin => {
-                if self.readonly {
-                    self.message = Some("read-only console: failover is not available".into());
-                } else if self.flow.is_some() {
-                    self.view = View::Flow;
-                } else {
-                    let (mut choices, why) = flow_choices(self.status.as_deref(), &self.nodes);
-                    if action == Action::Rejoin {
-                        use crate::failover::FlowKind;
-                        choices.retain(|c| matches!(c.kind, FlowKind::Rejoin | FlowKind::Reseed));
-                    }
-                    let why =
-                        if choices.is_empty() {
-                            Some(why.unwrap_or_else(|| {
-                                "no flow applies to the pair as it is now".into()
-                            }))
-                        } else {
-                            why
-                        };
-                    self.flow = Some(FlowUi::choose(choices, why));
-                    self.view = View::Flow;
-                }
-            }
+            Action::Sync => self.open_sync(),
+            Action::Flow | Action::Rejoin => self.open_flow(action),
             Action::Refresh => self.refresh_requested = true,
             Action::Filter => self.input = Input::Filter(self.filter.clone()),
             Action::Command => self.input = Input::Command(String::new()),
-            Action::Sort => {
-                let next = match self.sort {
-                    SortKey::Path => SortKey::SizeDesc,
-                    SortKey::SizeDesc => SortKey::Kind,
-                    SortKey::Kind => SortKey::Path,
-                };
-                self.set_sort(next);
-            }
-            Action::NextPane => {
-                self.pane = match self.pane {
-                    Pane::Nodes => Pane::Alerts,
-                    Pane::Alerts => Pane::Nodes,
-                }
-            }
+            Action::Sort => self.set_sort(self.sort.next()),
+            Action::NextPane => self.pane = self.pane.other(),
             Action::Up
             | Action::Down
             | Action::PageUp
@@ -519,6 +507,53 @@ impl App {
             | Action::RollBack => return false,
         }
         true
+    }
+
+    /// Esc closes the topmost thing: help, then the log, then the diffs view.
+    fn back(&mut self) {
+        if self.show_help {
+            self.show_help = false;
+        } else if self.show_log {
+            self.show_log = false;
+        } else if self.view == View::Diffs {
+            self.view = View::Dashboard;
+        }
+    }
+
+    /// Shows the sync view; opening it starts its dry run.
+    fn open_sync(&mut self) {
+        if self.readonly {
+            self.message = Some("read-only console: sync is not available".into());
+        } else if self.sync.is_none() {
+            self.sync = Some(SyncUi::planning());
+            self.sync_plan_requested = true;
+            self.view = View::Sync;
+        } else {
+            self.view = View::Sync;
+        }
+    }
+
+    /// Shows the wizard; opening it offers the flows that apply (only the rejoins for
+    /// `Action::Rejoin`).
+    fn open_flow(&mut self, action: Action) {
+        if self.readonly {
+            self.message = Some("read-only console: failover is not available".into());
+        } else if self.flow.is_some() {
+            self.view = View::Flow;
+        } else {
+            let (mut choices, why) = flow_choices(self.status.as_deref(), &self.nodes);
+            if action == Action::Rejoin {
+                use crate::failover::FlowKind;
+                choices.retain(|c| matches!(c.kind, FlowKind::Rejoin | FlowKind::Reseed));
+            }
+            let why = if choices.is_empty() {
+                Some(why.unwrap_or_else(|| "no flow applies to the pair as it is now".into()))
+            } else {
+                why
+            };
+            self.flow = Some(FlowUi::choose(choices, why));
+            self.view = View::Flow;
+        }
     }
 
     fn move_cursor(&mut self, action: Action) {

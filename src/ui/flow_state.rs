@@ -11,6 +11,7 @@ use super::keymap::{Action, Scope, action_for};
 
 use crate::failover::exec::Reply;
 use crate::failover::{Confirm, FlowEvent, FlowKind, FlowReport, Step};
+use crate::tasks::TaskResult;
 
 /// A flow the operator can pick.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +145,7 @@ impl FlowUi {
     }
 
     /// The plan arrived (or failed).
-    pub fn on_planned(&mut self, r: Result<(Vec<Step>, Option<String>), String>) {
+    pub fn on_planned(&mut self, r: TaskResult<(Vec<Step>, Option<String>)>) {
         match r {
             Ok((steps, stakes)) => {
                 self.stakes = stakes;
@@ -155,7 +156,7 @@ impl FlowUi {
                 self.stage = Stage::Review;
             }
             Err(e) => {
-                self.error = Some(e);
+                self.error = Some(e.to_string());
                 self.stage = Stage::Failed;
             }
         }
@@ -213,7 +214,7 @@ impl FlowUi {
     }
 
     /// The flow ended.
-    pub fn on_done(&mut self, r: Result<FlowReport, String>) {
+    pub fn on_done(&mut self, r: TaskResult<FlowReport>) {
         if let Some(a) = self.ask.take() {
             a.reply.send(false);
         }
@@ -227,7 +228,7 @@ impl FlowUi {
                 self.report = Some(rep);
             }
             Err(e) => {
-                self.error = Some(e);
+                self.error = Some(e.to_string());
                 self.stage = Stage::Failed;
             }
         }

@@ -9,6 +9,7 @@ use super::keymap::{Action, Scope, action_for};
 
 use crate::sync::progress::Tracker;
 use crate::sync::run::{SyncEvent, SyncReport};
+use crate::tasks::TaskResult;
 
 /// Where the sync view is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +135,7 @@ impl SyncUi {
     }
 
     /// The dry run (plan) or the real run ended.
-    pub fn on_done(&mut self, dry_run: bool, result: Result<SyncReport, String>) {
+    pub fn on_done(&mut self, dry_run: bool, result: TaskResult<SyncReport>) {
         match (dry_run, result) {
             (true, Ok(plan)) => {
                 self.plan = Some(plan);
@@ -148,7 +149,7 @@ impl SyncUi {
                 self.stage = Stage::Done;
             }
             (_, Err(e)) => {
-                self.error = Some(e);
+                self.error = Some(e.to_string());
                 self.stage = Stage::Failed;
             }
         }
