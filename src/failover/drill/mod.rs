@@ -52,7 +52,7 @@ pub struct Attempt {
     pub end_ms: u64,
     /// HTTP 200: OpenKM acknowledged the document, so losing it would be data loss.
     pub acked: bool,
-    /// The HTTP status, or curl's complaint when there was none.
+    /// The HTTP status; `000` and the HTTP client's complaint when there was none.
     pub status: String,
 }
 

@@ -4,9 +4,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Attempt;
+use crate::failover::front_door::{Answer, FrontDoor, WRITE_WITHIN};
 use crate::failover::journal::now_ms;
 
 /// How often the probe starts a write (each runs on its own, so a request stuck in the
@@ -22,14 +23,13 @@ pub(super) struct Probe {
 }
 
 impl Probe {
-    /// Starts writing `<folder>/<n>.txt` to `url` (curl's config `creds` on its stdin),
-    /// n = 0, 1, 2...
-    pub(super) fn start(url: String, folder: String, id: String, creds: String) -> Probe {
+    /// Starts writing `<folder>/<n>.txt` through `door`, n = 0, 1, 2...
+    pub(super) fn start(door: FrontDoor, folder: String, id: String) -> Probe {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(Vec::new()));
         let started_ms = now_ms();
         let task = tokio::spawn(write_every_tick(
-            Arc::new((url, creds)),
+            Arc::new(door),
             folder,
             Arc::new(id),
             Arc::clone(&stop),
@@ -60,10 +60,10 @@ impl Probe {
 }
 
 /// The probe's loop: one write started every tick, each in its own task, until `stop`;
-/// then waits for the writes in flight (curl's --max-time bounds them), so their outcome
-/// is known.
+/// then waits for the writes in flight (each is bounded by `WRITE_WITHIN`), so their
+/// outcome is known.
 async fn write_every_tick(
-    url_creds: Arc<(String, String)>,
+    door: Arc<FrontDoor>,
     folder: String,
     id: Arc<String>,
     stop: Arc<AtomicBool>,
@@ -78,19 +78,10 @@ async fn write_every_tick(
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let (url_creds, id, log) = (Arc::clone(&url_creds), Arc::clone(&id), Arc::clone(&log));
+        let (door, id, log) = (Arc::clone(&door), Arc::clone(&id), Arc::clone(&log));
         let path = format!("{folder}/{n}.txt");
         writes.spawn(async move {
-            let start_ms = now_ms();
-            let status = write_once(&url_creds.0, &path, &id, n, &url_creds.1).await;
-            let attempt = Attempt {
-                n,
-                acked: status == "200",
-                path,
-                start_ms,
-                end_ms: now_ms(),
-                status,
-            };
+            let attempt = write_once(&door, path, &id, n).await;
             if let Ok(mut l) = log.lock() {
                 l.push(attempt);
             }
@@ -102,55 +93,64 @@ async fn write_every_tick(
     while writes.join_next().await.is_some() {}
 }
 
-/// One POST of a small document; returns the HTTP status (`200` = acknowledged), or
-/// what went wrong. The credentials go to curl on its stdin, never on its command line.
-async fn write_once(url: &str, path: &str, id: &str, n: u64, creds: &str) -> String {
-    use tokio::io::AsyncWriteExt;
-    let child = tokio::process::Command::new("curl")
-        .args([
-            "-sS",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "5",
-            "-K",
-            "-",
-            "-F",
-            &format!("docPath={path}"),
-            "-F",
-            &format!("content=okmirror drill {id} document {n}"),
-            url,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => return format!("curl did not start: {e}"),
-    };
-    if let Some(mut stdin) = child.stdin.take()
-        && let Err(e) = stdin.write_all(creds.as_bytes()).await
-    {
-        return format!("curl's stdin: {e}");
+/// One POST of a small document, timed with the monotonic clock from its start on the
+/// journals' clock (so it lines up with the flows' steps).
+async fn write_once(door: &FrontDoor, path: String, id: &str, n: u64) -> Attempt {
+    let start_ms = now_ms();
+    let started = Instant::now();
+    let answer = door
+        .create(
+            &path,
+            format!("okmirror drill {id} document {n}"),
+            WRITE_WITHIN,
+        )
+        .await;
+    let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Attempt {
+        n,
+        acked: answer.acknowledged(),
+        path,
+        start_ms,
+        end_ms: start_ms.saturating_add(took),
+        status: status(&answer),
     }
-    match child.wait_with_output().await {
-        Ok(out) => {
-            let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if code == "200" {
-                code
-            } else {
-                let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-                if err.is_empty() {
-                    code
-                } else {
-                    format!("{code} {err}")
-                }
-            }
-        }
-        Err(e) => format!("curl: {e}"),
+}
+
+/// The probe log's status: the HTTP status alone when the write was acknowledged,
+/// else with what went wrong on the way, if anything (`000 <why>` without an answer).
+fn status(answer: &Answer) -> String {
+    let code = answer.code();
+    if answer.acknowledged() || answer.complaint().is_empty() {
+        code
+    } else {
+        format!("{code} {}", answer.complaint())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_is_the_code_and_any_complaint() {
+        let http = |code: u16, cut: Option<&str>| Answer::Http {
+            code,
+            body: "a body the probe does not keep".into(),
+            cut: cut.map(str::to_string),
+        };
+        assert_eq!(status(&http(200, None)), "200");
+        // Acknowledged is acknowledged, even if the body's end was lost.
+        assert_eq!(status(&http(200, Some("connection reset"))), "200");
+        assert_eq!(status(&http(503, None)), "503");
+        assert_eq!(
+            status(&http(500, Some("connection reset"))),
+            "500 connection reset"
+        );
+        assert_eq!(
+            status(&Answer::Failed(
+                "error sending request: operation timed out".into()
+            )),
+            "000 error sending request: operation timed out"
+        );
     }
 }

@@ -12,6 +12,7 @@ use super::report::{outcome, save, stamp};
 use super::rto::measure;
 use super::{Attempt, DrillEvent, DrillReport, Gap, Leg, normal_roles};
 use crate::failover::exec::{self, ChannelConfirmer, Runner, journal_dir};
+use crate::failover::front_door::FrontDoor;
 use crate::failover::journal::{self, Entry, now_ms};
 use crate::failover::{FlowEvent, FlowKind};
 use crate::pair::Monitor;
@@ -27,8 +28,6 @@ struct Start {
     main: usize,
     mirror: usize,
     front: String,
-    /// The front door's `createSimple`.
-    url: String,
     files_behind: Option<String>,
     started_ms: u64,
     /// The drill's id (its start, UTC) and the probe's folder in OpenKM.
@@ -41,7 +40,7 @@ struct Start {
 /// `DrillEvent::Flow(FlowEvent::Ask)`. An `Err` means the drill did not start (nothing
 /// was switched); a failed switchover is reported in the `DrillReport`.
 pub async fn run(monitor: Arc<Monitor>, events: mpsc::Sender<DrillEvent>) -> Result<DrillReport> {
-    let (start, creds) = prepare(&monitor).await?;
+    let (start, door) = prepare(&monitor).await?;
     note(
         &events,
         format!(
@@ -50,7 +49,7 @@ pub async fn run(monitor: Arc<Monitor>, events: mpsc::Sender<DrillEvent>) -> Res
         ),
     )
     .await;
-    let probe = first_writes(creds, &start).await?;
+    let probe = first_writes(door, &start).await?;
     let mut legs = there_and_back(&monitor, start.main, start.mirror, &events).await;
     tokio::time::sleep(SETTLE).await;
     let probe_start = probe.started_ms;
@@ -77,8 +76,8 @@ pub async fn run(monitor: Arc<Monitor>, events: mpsc::Sender<DrillEvent>) -> Res
 }
 
 /// The checks before anything runs (no unfinished flow, normal roles, a front door and
-/// the OpenKM password, as curl's config), the mirror's files behind, and the drill's id.
-async fn prepare(monitor: &Monitor) -> Result<(Start, String)> {
+/// the OpenKM password), the mirror's files behind, and the drill's id.
+async fn prepare(monitor: &Monitor) -> Result<(Start, FrontDoor)> {
     let dir = journal_dir()?;
     if let Some(p) = journal::unfinished_flow(&dir)? {
         return Err(eyre!(
@@ -91,30 +90,25 @@ async fn prepare(monitor: &Monitor) -> Result<(Start, String)> {
         monitor.cfg.traffic.front_url.clone().ok_or_else(|| {
             eyre!("no [traffic] front_url: a drill writes through the front door")
         })?;
-    let creds = credentials(monitor, main)?;
+    let door = front_door(monitor, main, &front)?;
     let files_behind = files_behind_now(monitor, mirror).await;
     let started_ms = now_ms();
     let id = stamp(started_ms);
     let folder = format!("/okm:root/okmirror-drill/{id}");
-    let url = format!(
-        "{}/OpenKM/services/rest/document/createSimple",
-        front.trim_end_matches('/')
-    );
     let start = Start {
         main,
         mirror,
         front,
-        url,
         files_behind,
         started_ms,
         id,
         folder,
     };
-    Ok((start, creds))
+    Ok((start, door))
 }
 
-/// The curl config (Basic auth) of `node`'s OpenKM user, for the probe's stdin.
-fn credentials(monitor: &Monitor, node: usize) -> Result<String> {
+/// The front door with the OpenKM user of `node` (the starting main).
+fn front_door(monitor: &Monitor, node: usize, front: &str) -> Result<FrontDoor> {
     let n = &monitor.nodes[node].cfg;
     let password = n
         .http
@@ -122,21 +116,13 @@ fn credentials(monitor: &Monitor, node: usize) -> Result<String> {
         .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?
         .resolve()
         .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?;
-    Ok(crate::pair::remote::curl_config(
-        &n.http.user,
-        password.expose(),
-    ))
+    FrontDoor::new(front, &n.http.user, password)
 }
 
 /// Starts the probe and waits for its first acknowledged write; without one the drill
 /// stops here, before anything was switched.
-async fn first_writes(creds: String, start: &Start) -> Result<Probe> {
-    let probe = Probe::start(
-        start.url.clone(),
-        start.folder.clone(),
-        start.id.clone(),
-        creds,
-    );
+async fn first_writes(door: FrontDoor, start: &Start) -> Result<Probe> {
+    let probe = Probe::start(door, start.folder.clone(), start.id.clone());
     tokio::time::sleep(SETTLE).await;
     let t0 = Instant::now();
     while probe.acknowledged() == 0 && t0.elapsed() < FIRST_WRITE_WITHIN {
