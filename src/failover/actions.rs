@@ -796,58 +796,20 @@ pub(super) async fn check_front_door(m: &Monitor, new: usize, timeout: Duration)
         .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?
         .resolve()
         .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?;
+    let door = super::front_door::FrontDoor::new(&front, &n.http.user, password)?;
     let path = format!("/okm:root/okmirror-check/{}.txt", now_ms());
-    let url = format!(
-        "{}/OpenKM/services/rest/document/createSimple",
-        front.trim_end_matches('/')
-    );
     let deadline = Instant::now() + timeout.saturating_sub(Duration::from_secs(2));
     let mut last = String::new();
     while Instant::now() < deadline {
-        let mut child = tokio::process::Command::new("curl")
-            .args(["-sS", "-w", "\n%{http_code}", "--max-time", "5", "-K", "-"])
-            .args([
-                "-F",
-                &format!("docPath={path}"),
-                "-F",
-                "content=okmirror front door check",
-            ])
-            .arg(&url)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .wrap_err("running curl")?;
-        if let Some(mut stdin) = child.stdin.take() {
-            use tokio::io::AsyncWriteExt;
-            stdin
-                .write_all(
-                    crate::pair::remote::curl_config(&n.http.user, password.expose()).as_bytes(),
-                )
-                .await?;
-        }
-        let out = child.wait_with_output().await?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
-        let code = code.trim().to_string();
-        if code == "200" {
-            let schema = n.database.schema.clone();
-            let p = path.clone();
-            let found = m
-                .db(new, async |c| {
-                    let k: Option<u64> = c
-                        .exec_first(
-                            format!(
-                                "SELECT COUNT(*) FROM `{}`.OKM_NODE_DOCUMENT_VERSION WHERE NDV_PATH = ?",
-                                schema.replace('`', "``")
-                            ),
-                            (p,),
-                        )
-                        .await?;
-                    Ok(k.unwrap_or(0))
-                })
-                .await?;
-            if found > 0 {
+        let answer = door
+            .create(
+                &path,
+                "okmirror front door check".into(),
+                super::front_door::WRITE_WITHIN,
+            )
+            .await;
+        if answer.acknowledged() {
+            if front_door_marker_on(m, new, &path).await? {
                 return Ok(format!("{path} written through {front} is on {}", n.name));
             }
             return Err(eyre!(
@@ -856,23 +818,50 @@ pub(super) async fn check_front_door(m: &Monitor, new: usize, timeout: Duration)
             ));
         }
         last = format!(
-            "HTTP {code} {} {}",
-            body.chars().take(200).collect::<String>().trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
+            "HTTP {} {} {}",
+            answer.code(),
+            answer.body_head(200).trim(),
+            answer.complaint().trim()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    // Say what the new main looks like: the usual causes are there.
-    let state = match status_of(m, new).await {
-        Ok((_, st)) => format!(
-            "{}: database read_only {}, system.readonly {:?}",
-            n.name, st.read_only, st.system_readonly
-        ),
-        Err(e) => format!("{}: database not answering ({e:#})", n.name),
-    };
+    let state = front_door_new_main_state(m, new).await;
     Err(eyre!(
         "no write through {front} succeeded in time (last: {last}); {state}"
     ))
+}
+
+/// Whether the front-door check's marker document `path` is in node `i`'s database.
+async fn front_door_marker_on(m: &Monitor, i: usize, path: &str) -> Result<bool> {
+    let schema = m.nodes[i].cfg.database.schema.clone();
+    let p = path.to_string();
+    let found = m
+        .db(i, async |c| {
+            let k: Option<u64> = c
+                .exec_first(
+                    format!(
+                        "SELECT COUNT(*) FROM `{}`.OKM_NODE_DOCUMENT_VERSION WHERE NDV_PATH = ?",
+                        schema.replace('`', "``")
+                    ),
+                    (p,),
+                )
+                .await?;
+            Ok(k.unwrap_or(0))
+        })
+        .await?;
+    Ok(found > 0)
+}
+
+/// What the new main looks like when no write got through: the usual causes are there.
+async fn front_door_new_main_state(m: &Monitor, new: usize) -> String {
+    let name = &m.nodes[new].cfg.name;
+    match status_of(m, new).await {
+        Ok((_, st)) => format!(
+            "{name}: database read_only {}, system.readonly {:?}",
+            st.read_only, st.system_readonly
+        ),
+        Err(e) => format!("{name}: database not answering ({e:#})"),
+    }
 }
 
 pub(super) async fn repoint(

@@ -6,6 +6,7 @@ pub mod drill;
 pub mod exec;
 pub mod files;
 pub mod flow;
+mod front_door;
 pub mod haproxy;
 pub mod journal;
 pub mod outcome;
