@@ -1,6 +1,7 @@
 //! `okmirror switchover|failover|rejoin|resume|abandon`: the guided flows from the
 //! command line. Progress goes to stderr, the report (`--json`) to stdout; exit 0 only
-//! when the flow completed.
+//! when the flow completed. A new flow is first held against what applies to the pair
+//! (`failover::choices`, the rule the console's wizard offers from).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::FlowArgs;
 use crate::config::Config;
+use crate::failover::choices::{self, Choice, Verdict};
 use crate::failover::exec::{ChannelConfirmer, journal_dir, node_index};
 use crate::failover::journal::{self, Entry, Journal, now_ms};
 use crate::failover::{Confirm, FlowEvent, FlowKind, FlowReport, Runner, Step};
@@ -26,6 +28,7 @@ pub async fn start(cfg: Config, kind: FlowKind, node: &str, args: FlowArgs) -> R
         FlowKind::Rejoin | FlowKind::Reseed => (idx, other),
         _ => (other, idx),
     };
+    check_applies(&monitor, kind, old, new, &args).await?;
     // What it puts at stake for documents, before anything is confirmed (a `--yes` run
     // finds the same in its own steps).
     if (args.dry_run || !args.yes)
@@ -49,6 +52,58 @@ pub async fn start(cfg: Config, kind: FlowKind, node: &str, args: FlowArgs) -> R
         return Ok(ExitCode::SUCCESS);
     }
     drive(runner, None, &args).await
+}
+
+/// Asks the engine's rule (`failover::choices`, the one the console's wizard offers
+/// from) whether the flow applies to the pair as it is now. A switchover the wizard
+/// would not offer is refused here, before any journal. A failover, rejoin or reseed
+/// only gets a warning saying what applies: the command line deliberately allows more
+/// of those (`choices::refused_unless_offered`), and their own steps decide. The warning
+/// is printed when someone reads it before confirming (like the documents at stake), so
+/// a `--yes` failover pays no extra probe of a dead node. A dry run is never refused.
+async fn check_applies(
+    monitor: &Monitor,
+    kind: FlowKind,
+    old: usize,
+    new: usize,
+    args: &FlowArgs,
+) -> Result<()> {
+    if !choices::refused_unless_offered(kind) && args.yes && !args.dry_run {
+        return Ok(());
+    }
+    // Roles and replicas are all the rule reads: the light probe is enough.
+    let status = monitor.probe_pair_for_sync().await;
+    let names: Vec<&str> = monitor.nodes.iter().map(|n| n.cfg.name.as_str()).collect();
+    let applicable = choices::applicable(Some(&status), &names);
+    let commands = commands_for(&applicable.choices, &names);
+    match choices::judge(&applicable, kind, old, new, &names) {
+        Verdict::Offered => Ok(()),
+        Verdict::Refuse(m) if !args.dry_run => Err(eyre!("{m}{commands}")),
+        Verdict::Refuse(m) | Verdict::Warn(m) => {
+            eprintln!("note: {m}{commands}");
+            Ok(())
+        }
+    }
+}
+
+/// The commands that start the flows that apply, for a refusal or a warning (empty
+/// when none does).
+fn commands_for(choices: &[Choice], names: &[&str]) -> String {
+    let name = |i: usize| names.get(i).copied().unwrap_or("?");
+    let each: Vec<String> = choices
+        .iter()
+        .map(|c| match c.kind {
+            FlowKind::Switchover => format!("okmirror switchover --to {}", name(c.new)),
+            FlowKind::Failover => format!("okmirror failover --to {}", name(c.new)),
+            FlowKind::Rejoin => format!("okmirror rejoin {}", name(c.old)),
+            FlowKind::Reseed => format!("okmirror rejoin {} --reseed", name(c.old)),
+        })
+        .collect();
+    if each.is_empty() {
+        String::new()
+    } else {
+        format!(" (`{}`)", each.join("`, `"))
+    }
 }
 
 /// Continues the unfinished flow.
@@ -250,4 +305,38 @@ fn finish(report: &FlowReport, json: bool) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_advice_names_the_commands_of_what_applies() {
+        let choice = |kind, old, new| Choice {
+            kind,
+            old,
+            new,
+            label: String::new(),
+            why: String::new(),
+        };
+        let names = ["dms1", "dms2"];
+        assert_eq!(commands_for(&[], &names), "");
+        assert_eq!(
+            commands_for(&[choice(FlowKind::Switchover, 0, 1)], &names),
+            " (`okmirror switchover --to dms2`)"
+        );
+        assert_eq!(
+            commands_for(
+                &[
+                    choice(FlowKind::Failover, 1, 0),
+                    choice(FlowKind::Rejoin, 0, 1),
+                    choice(FlowKind::Reseed, 0, 1)
+                ],
+                &names
+            ),
+            " (`okmirror failover --to dms1`, `okmirror rejoin dms1`, \
+             `okmirror rejoin dms1 --reseed`)"
+        );
+    }
 }

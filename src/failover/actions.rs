@@ -10,10 +10,12 @@ use mysql_async::prelude::Queryable;
 use super::flow;
 use super::journal::now_ms;
 use super::{haproxy, sql};
+use crate::db::replica::ReplicaStatus;
 use crate::db::status::{DbStatus, Flavour, read_status};
 use crate::db::versions::Watermark;
 use crate::node::quote;
 use crate::pair::Monitor;
+use crate::pair::model::LastSync;
 use crate::pair::roles::PairRoles;
 use crate::sync::copy::Copier;
 use crate::sync::events::SyncEvent;
@@ -232,134 +234,207 @@ pub(super) async fn nodes_now(m: &Monitor) -> String {
 pub(super) async fn preflight(m: &Monitor, old: usize, new: usize) -> Result<String> {
     let cfg = &m.cfg.failover;
     let status = m.probe_pair(Some(Duration::from_secs(2))).await;
-    let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
-    if status.roles
-        != (PairRoles::Normal {
-            main: old,
-            mirror: new,
-        })
-    {
-        return Err(eyre!(
-            "{on} must be the writable main and {nn} the read-only mirror; the pair is {:?}",
-            status.roles
-        ));
-    }
-    let mut ok = vec![format!("roles: {on} main, {nn} mirror")];
-    let mut bad = Vec::new();
-    match errant_list(m, new, old).await {
-        Ok(e) if e.is_empty() => ok.push(format!("no errant transactions on {nn}")),
-        Ok(e) => bad.push(format!(
-            "errant transactions on {nn} (written there, never on {on}): {}; a switchover would lose them",
-            e.join(", ")
-        )),
-        Err(e) => bad.push(format!("errant transaction check: {e:#}")),
-    }
-    match status.nodes[new]
-        .db
-        .as_ref()
-        .and_then(|d| d.replica.clone())
-    {
-        None => bad.push(format!("{nn} does not replicate from {on}")),
-        Some(r) if !r.healthy() => bad.push(format!(
-            "{nn}'s replication is not running (IO {}, SQL {}): {}",
-            r.io.word(),
-            r.sql.word(),
-            r.last_sql_error.or(r.last_io_error).unwrap_or_default()
-        )),
-        Some(_) => ok.push("replication running".into()),
-    }
-    match status.lag.heartbeat_secs {
-        Some(l) if l > cfg.max_lag_secs => {
-            bad.push(format!(
-                "{nn} lags {l:.1} s behind (max_lag_secs = {})",
-                cfg.max_lag_secs
-            ));
-        }
-        Some(l) => ok.push(format!("lag: {l:.3} s")),
-        None => ok.push("lag: not measured (no heartbeat yet)".into()),
-    }
-    // Room on the new main for what its datastore still lacks (the sync steps copy it).
+    let ends = PreflightEnds {
+        on: &m.nodes[old].cfg.name,
+        nn: &m.nodes[new].cfg.name,
+    };
+    ends.check_roles(&status.roles, old, new)?;
+    let mut c = Checks::default();
+    c.ok.push(format!("roles: {} main, {} mirror", ends.on, ends.nn));
+    ends.errant(&mut c, errant_list(m, new, old).await);
+    let new_db = status.nodes[new].db.as_ref();
+    ends.replication(&mut c, new_db.and_then(|d| d.replica.clone()));
+    ends.lag(&mut c, status.lag.heartbeat_secs, cfg.max_lag_secs);
     let facts = |i: usize| status.nodes[i].facts.as_ref();
-    let (old_bytes, new_bytes, new_free) = (
+    ends.disk(
+        &mut c,
         facts(old).and_then(|f| f.datastore_bytes),
         facts(new).and_then(|f| f.datastore_bytes),
         facts(new).and_then(|f| f.disk_free),
     );
-    match (old_bytes, new_bytes, new_free) {
-        (Some(o), Some(n), Some(free)) => {
-            let need = o.saturating_sub(n);
-            if need > free {
-                bad.push(format!(
-                    "{nn} has {} free but its datastore lacks {} of {on}'s",
-                    crate::format::bytes(free),
-                    crate::format::bytes(need)
-                ));
-            } else {
-                ok.push(format!("{nn} disk: {} free", crate::format::bytes(free)));
-            }
-        }
-        // The sync steps check the room for their own plans again.
-        _ => ok.push(format!(
-            "disk room on {nn}: not known here (the datastore or disk probe failed); the sync steps check it"
-        )),
-    }
-    // How stale the mirror's files may be: the flow's own syncs copy what is pending, but
-    // an old or failed last sync means a longer live sync, and the operator should know.
     let max_age = m.cfg.monitor.last_sync_warning_hours * 3600.0;
-    match &status.nodes[new].last_sync {
-        Some(ls) if ls.source == *on && ls.verified => {
-            let age = status.taken_at.saturating_sub(ls.finished_at) as f64;
-            if age > max_age {
-                ok.push(format!(
-                    "last sync {on} -> {nn}: {:.1} h ago, over last_sync_warning_hours; the live sync has more to copy",
-                    age / 3600.0
-                ));
-            } else {
-                ok.push(format!(
-                    "last sync {on} -> {nn}: {:.0} s ago, verified",
-                    age
-                ));
-            }
+    ends.last_sync(
+        &mut c,
+        status.nodes[new].last_sync.as_ref(),
+        status.taken_at,
+        max_age,
+    );
+    let long = long_write_transactions(m, old, cfg.long_transaction_secs).await;
+    ends.long_transactions(&mut c, long, cfg.long_transaction_secs);
+    c.verdict()
+}
+
+/// What a preflight found: what passed, and what stops the switchover.
+#[derive(Debug, Default)]
+struct Checks {
+    ok: Vec<String>,
+    bad: Vec<String>,
+}
+
+impl Checks {
+    /// The passed checks, or every failure.
+    fn verdict(self) -> Result<String> {
+        if self.bad.is_empty() {
+            Ok(self.ok.join("; "))
+        } else {
+            Err(eyre!("{}", self.bad.join("; ")))
         }
-        Some(ls) => ok.push(format!(
-            "last sync: {} -> {}, {}; the flow's own syncs copy what is pending",
-            ls.source,
-            ls.target,
-            if ls.verified {
-                "verified"
-            } else {
-                "NOT verified"
+    }
+}
+
+/// The names of a switchover's old main (`on`) and new main (`nn`), for the preflight's
+/// checks. The checks are pure: they judge what the probe and the queries found.
+struct PreflightEnds<'a> {
+    on: &'a str,
+    nn: &'a str,
+}
+
+impl PreflightEnds<'_> {
+    /// The old main must be the writable main, the new one the read-only mirror.
+    fn check_roles(&self, roles: &PairRoles, old: usize, new: usize) -> Result<()> {
+        if *roles
+            == (PairRoles::Normal {
+                main: old,
+                mirror: new,
+            })
+        {
+            return Ok(());
+        }
+        Err(eyre!(
+            "{} must be the writable main and {} the read-only mirror; the pair is {roles:?}",
+            self.on,
+            self.nn
+        ))
+    }
+
+    /// Transactions written on the mirror only would be lost.
+    fn errant(&self, c: &mut Checks, errant: Result<Vec<String>>) {
+        let (on, nn) = (self.on, self.nn);
+        match errant {
+            Ok(e) if e.is_empty() => c.ok.push(format!("no errant transactions on {nn}")),
+            Ok(e) => c.bad.push(format!(
+                "errant transactions on {nn} (written there, never on {on}): {}; a switchover would lose them",
+                e.join(", ")
+            )),
+            Err(e) => c.bad.push(format!("errant transaction check: {e:#}")),
+        }
+    }
+
+    /// The mirror must replicate, both threads running.
+    fn replication(&self, c: &mut Checks, replica: Option<ReplicaStatus>) {
+        let (on, nn) = (self.on, self.nn);
+        match replica {
+            None => c.bad.push(format!("{nn} does not replicate from {on}")),
+            Some(r) if !r.healthy() => c.bad.push(format!(
+                "{nn}'s replication is not running (IO {}, SQL {}): {}",
+                r.io.word(),
+                r.sql.word(),
+                r.last_sql_error.or(r.last_io_error).unwrap_or_default()
+            )),
+            Some(_) => c.ok.push("replication running".into()),
+        }
+    }
+
+    /// The mirror's heartbeat lag must be under `max_lag_secs`.
+    fn lag(&self, c: &mut Checks, heartbeat_secs: Option<f64>, max_lag_secs: f64) {
+        match heartbeat_secs {
+            Some(l) if l > max_lag_secs => c.bad.push(format!(
+                "{} lags {l:.1} s behind (max_lag_secs = {max_lag_secs})",
+                self.nn
+            )),
+            Some(l) => c.ok.push(format!("lag: {l:.3} s")),
+            None => c.ok.push("lag: not measured (no heartbeat yet)".into()),
+        }
+    }
+
+    /// Room on the new main for what its datastore still lacks (the sync steps copy it).
+    fn disk(
+        &self,
+        c: &mut Checks,
+        old_bytes: Option<u64>,
+        new_bytes: Option<u64>,
+        free: Option<u64>,
+    ) {
+        let (on, nn) = (self.on, self.nn);
+        match (old_bytes, new_bytes, free) {
+            (Some(o), Some(n), Some(free)) => {
+                let need = o.saturating_sub(n);
+                if need > free {
+                    c.bad.push(format!(
+                        "{nn} has {} free but its datastore lacks {} of {on}'s",
+                        crate::format::bytes(free),
+                        crate::format::bytes(need)
+                    ));
+                } else {
+                    c.ok.push(format!("{nn} disk: {} free", crate::format::bytes(free)));
+                }
             }
-        )),
-        None => ok.push(format!(
-            "last sync: none recorded on {nn}; the flow's own syncs copy what is pending"
-        )),
+            // The sync steps check the room for their own plans again.
+            _ => c.ok.push(format!(
+                "disk room on {nn}: not known here (the datastore or disk probe failed); the sync steps check it"
+            )),
+        }
     }
-    let long = m
-        .db(old, async |c| {
-            let n: Option<u64> = c
-                .exec_first(
-                    "SELECT COUNT(*) FROM information_schema.innodb_trx \
-                     WHERE trx_rows_modified > 0 AND trx_started < NOW() - INTERVAL ? SECOND",
-                    (cfg.long_transaction_secs,),
-                )
-                .await?;
-            Ok(n.unwrap_or(0))
-        })
-        .await;
-    match long {
-        Ok(0) => ok.push("no long write transactions on the main".into()),
-        Ok(n) => bad.push(format!(
-            "{n} write transaction(s) open on {on} for more than {} s; wait for them",
-            cfg.long_transaction_secs
-        )),
-        Err(e) => bad.push(format!("long transaction check: {e:#}")),
+
+    /// How stale the mirror's files may be: the flow's own syncs copy what is pending, but
+    /// an old or failed last sync means a longer live sync, and the operator should know.
+    /// Never a failure.
+    fn last_sync(&self, c: &mut Checks, last: Option<&LastSync>, now: u64, max_age: f64) {
+        let (on, nn) = (self.on, self.nn);
+        c.ok.push(match last {
+            Some(ls) if ls.source == on && ls.verified => {
+                let age = now.saturating_sub(ls.finished_at) as f64;
+                if age > max_age {
+                    format!(
+                        "last sync {on} -> {nn}: {:.1} h ago, over last_sync_warning_hours; the live sync has more to copy",
+                        age / 3600.0
+                    )
+                } else {
+                    format!("last sync {on} -> {nn}: {age:.0} s ago, verified")
+                }
+            }
+            Some(ls) => format!(
+                "last sync: {} -> {}, {}; the flow's own syncs copy what is pending",
+                ls.source,
+                ls.target,
+                if ls.verified {
+                    "verified"
+                } else {
+                    "NOT verified"
+                }
+            ),
+            None => format!(
+                "last sync: none recorded on {nn}; the flow's own syncs copy what is pending"
+            ),
+        });
     }
-    if bad.is_empty() {
-        Ok(ok.join("; "))
-    } else {
-        Err(eyre!("{}", bad.join("; ")))
+
+    /// No write transaction may stay open on the old main past the limit.
+    fn long_transactions(&self, c: &mut Checks, open: Result<u64>, limit_secs: u64) {
+        match open {
+            Ok(0) => c.ok.push("no long write transactions on the main".into()),
+            Ok(n) => c.bad.push(format!(
+                "{n} write transaction(s) open on {} for more than {limit_secs} s; wait for them",
+                self.on
+            )),
+            Err(e) => c.bad.push(format!("long transaction check: {e:#}")),
+        }
     }
+}
+
+/// The write transactions open on node `i` for more than `secs`.
+async fn long_write_transactions(m: &Monitor, i: usize, secs: u64) -> Result<u64> {
+    m.db(i, async |c| {
+        let n: Option<u64> = c
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.innodb_trx \
+                 WHERE trx_rows_modified > 0 AND trx_started < NOW() - INTERVAL ? SECOND",
+                (secs,),
+            )
+            .await?;
+        Ok(n.unwrap_or(0))
+    })
+    .await
 }
 
 /// Transactions on `candidate` that `main` never saw (GTID).
@@ -1048,5 +1123,66 @@ mod tests {
             sql::lift_for_flag(Flavour::MySql),
             vec!["SET GLOBAL super_read_only = OFF"]
         );
+    }
+
+    const ENDS: PreflightEnds<'static> = PreflightEnds {
+        on: "dms1",
+        nn: "dms2",
+    };
+
+    #[test]
+    fn a_preflight_needs_the_old_main_as_main_and_the_new_one_as_mirror() {
+        let normal = PairRoles::Normal { main: 0, mirror: 1 };
+        assert!(ENDS.check_roles(&normal, 0, 1).is_ok());
+        let e = ENDS.check_roles(&normal, 1, 0).unwrap_err().to_string();
+        assert!(e.starts_with("dms1 must be the writable main"), "{e}");
+        assert!(ENDS.check_roles(&PairRoles::SplitBrain, 0, 1).is_err());
+    }
+
+    #[test]
+    fn preflight_checks_report_every_failure_together() {
+        let mut c = Checks::default();
+        ENDS.errant(&mut c, Ok(vec!["0-2-7".into()]));
+        ENDS.replication(&mut c, None);
+        ENDS.lag(&mut c, Some(12.0), 5.0);
+        // The new main lacks 3 GiB and has 1 GiB free.
+        ENDS.disk(&mut c, Some(5 << 30), Some(2 << 30), Some(1 << 30));
+        ENDS.long_transactions(&mut c, Ok(2), 30);
+        assert_eq!(c.bad.len(), 5, "{:?}", c.bad);
+        assert!(c.bad[0].contains("0-2-7"), "{}", c.bad[0]);
+        assert_eq!(c.bad[1], "dms2 does not replicate from dms1");
+        assert_eq!(c.bad[2], "dms2 lags 12.0 s behind (max_lag_secs = 5)");
+        assert!(c.bad[3].contains("1.0 GiB free"), "{}", c.bad[3]);
+        assert!(c.bad[4].starts_with("2 write transaction(s) open on dms1"));
+        let e = c.verdict().unwrap_err().to_string();
+        assert!(e.matches("; ").count() >= 4, "{e}");
+    }
+
+    #[test]
+    fn preflight_checks_pass_and_unknowns_do_not_stop_it() {
+        let mut c = Checks::default();
+        ENDS.errant(&mut c, Ok(Vec::new()));
+        ENDS.lag(&mut c, None, 5.0);
+        ENDS.disk(&mut c, None, Some(1), Some(1));
+        let ls = LastSync {
+            finished_at: 1_000,
+            source: "dms1".into(),
+            target: "dms2".into(),
+            files: 1,
+            bytes: 1,
+            duration_ms: 1,
+            main_downtime_ms: 0,
+            verified: true,
+            journal_point: None,
+        };
+        ENDS.last_sync(&mut c, Some(&ls), 1_060, 3600.0);
+        ENDS.last_sync(&mut c, Some(&ls), 1_000 + 7200, 3600.0);
+        ENDS.last_sync(&mut c, None, 0, 3600.0);
+        ENDS.long_transactions(&mut c, Ok(0), 30);
+        assert!(c.bad.is_empty(), "{:?}", c.bad);
+        assert_eq!(c.ok[3], "last sync dms1 -> dms2: 60 s ago, verified");
+        assert!(c.ok[4].contains("2.0 h ago, over last_sync_warning_hours"));
+        assert!(c.ok[5].starts_with("last sync: none recorded on dms2"));
+        assert!(c.verdict().is_ok());
     }
 }

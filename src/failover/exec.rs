@@ -565,10 +565,10 @@ impl Runner {
         ))
     }
 
+    /// Does what `step` says; the steps with more than one call have their own methods.
     async fn act(&self, step: &Step, ctx: &mut Ctx) -> Result<String> {
         let m = &*self.monitor;
         let (old, new) = (self.old, self.new);
-        let name = |i: usize| m.nodes[i].cfg.name.clone();
         match step.action {
             Action::Preflight => preflight(m, old, new).await,
             Action::Assess => match self.kind {
@@ -578,77 +578,20 @@ impl Runner {
             Action::LiveSync => {
                 copy_files(m, (old, new), CopyPass::Live, self.copy_rules(), ctx).await
             }
-            Action::FreezeOldMain => {
-                ctx.guards = arm_freeze_guards(m, old, new).await?;
-                service(m, new, Svc::Stop).await?;
-                service(m, old, Svc::Stop).await?;
-                run_sql(m, old, &sql::fence(self.flavour)).await?;
-                Ok(format!(
-                    "OpenKM stopped on {} and {}; {} read-only",
-                    name(old),
-                    name(new),
-                    name(old)
-                ))
-            }
+            Action::FreezeOldMain => self.freeze_old_main(ctx).await,
             Action::FinalSync => {
                 copy_files(m, (old, new), CopyPass::Final, self.copy_rules(), ctx).await
             }
-            Action::CatchUp => {
-                let (main, replica) = match self.kind {
-                    FlowKind::Rejoin | FlowKind::Reseed => (new, old),
-                    _ => (old, new),
-                };
-                let pos = m.wait_mirror_caught_up(main, replica, step.timeout).await?;
-                // The last step before promotion: from here the old main stays frozen
-                // whatever happens to this console (the way back is forward).
-                let disarmed = disarm_freeze_guards(ctx).await?;
-                Ok(format!(
-                    "{} applied {}'s position {pos}{disarmed}",
-                    name(replica),
-                    name(main)
-                ))
-            }
+            Action::CatchUp => self.catch_up(step.timeout, ctx).await,
             Action::FenceOldMain => fence_old_main(m, old, self.flavour, ctx).await,
             Action::DrainRelay => drain_relay(m, new, step.timeout).await,
             Action::Salvage => super::files::salvage_on_rejoin(m, old, new).await,
             Action::ShipFiles => {
                 super::files::ship_before_promotion(m, old, new, ctx.old_answered).await
             }
-            Action::Promote => {
-                // A failover's fence step already proved or attested the old main fenced;
-                // a switchover's old main must answer.
-                let unreadable_ok = self.kind == FlowKind::Failover;
-                promote(
-                    m,
-                    (old, new),
-                    self.flavour,
-                    unreadable_ok,
-                    ctx.old_never_answered,
-                )
-                .await
-            }
-            Action::Flags => {
-                set_flag(m, new, false).await?;
-                let mut out = format!("{}: system.readonly = false", name(new));
-                if self.kind == FlowKind::Switchover {
-                    set_flag(m, old, true).await?;
-                    // Whatever the flag's write did (and on a resume, whatever an earlier
-                    // try left), the old main ends fenced, seen over a fresh connection.
-                    ensure_fenced(m, old, self.flavour).await?;
-                    out.push_str(&format!(
-                        "; {}: system.readonly = true, read-only",
-                        name(old)
-                    ));
-                }
-                Ok(out)
-            }
-            Action::StartNewMain => {
-                if self.kind == FlowKind::Failover {
-                    // OpenKM reads the flag only at start-up.
-                    service(m, new, Svc::Stop).await?;
-                }
-                service(m, new, Svc::Start).await
-            }
+            Action::Promote => self.promote_new_main(ctx).await,
+            Action::Flags => self.flip_flags().await,
+            Action::StartNewMain => self.start_new_main().await,
             Action::SwitchTraffic => switch_traffic(m, old, new).await,
             Action::CheckFrontDoor => check_front_door(m, new, step.timeout).await,
             Action::DemoteOldMain | Action::Repoint => {
@@ -656,65 +599,162 @@ impl Runner {
                 repoint(m, old, new, self.flavour, step.timeout, own).await
             }
             Action::SaveBinlogs => save_binlogs(m, old).await,
-            Action::Reseed => {
-                let (o, n) = (&m.nodes[old], &m.nodes[new]);
-                run_sql(m, old, &sql::reseed_reset(self.flavour)).await?;
-                let schemas = vec![n.cfg.database.schema.clone(), "okmirror".to_string()];
-                crate::sync::dump::reseed(&n.ssh, &n.cfg, &o.ssh, &o.cfg, &schemas, self.flavour)
-                    .await?;
-                Ok(format!(
-                    "{}'s {} replaced by a dump of {}'s",
-                    o.cfg.name,
-                    schemas.join(" and "),
-                    n.cfg.name
-                ))
-            }
+            Action::Reseed => self.reseed_database().await,
             Action::StartOldMain => service(m, old, Svc::Start).await,
             Action::ProveDirection => prove_direction(m, new, old, step.timeout).await,
             Action::LossReport => Ok(loss_report(m, old, new, ctx).await),
-            Action::FenceStale => {
-                service(m, old, Svc::Stop).await?;
-                run_sql(m, old, &sql::fence(self.flavour)).await?;
-                Ok(format!(
-                    "OpenKM stopped on {}; its database is read-only",
-                    name(old)
-                ))
-            }
-            Action::ErrantCheck if self.kind == FlowKind::Reseed => {
-                let errant = errant_list(m, old, new).await?;
-                Ok(if errant.is_empty() {
-                    format!("{} has nothing {} lacks", name(old), name(new))
-                } else {
-                    format!(
-                        "{}'s own transactions, given up by this reseed (kept in the saved binlogs): {}",
-                        name(old),
-                        errant.join(", ")
-                    )
-                })
-            }
+            Action::FenceStale => self.fence_stale().await,
+            Action::ErrantCheck if self.kind == FlowKind::Reseed => self.list_errant().await,
             Action::ErrantCheck => errant_check(m, old, new).await,
-            Action::SyncFiles => {
-                let quiet =
-                    Duration::from_secs(self.monitor.cfg.failover.step_timeout_secs.max(10));
-                let r =
-                    sync_with_deadline(Arc::clone(&self.monitor), self.allow_deletes, quiet).await;
-                let r = r?;
-                if !r.verified {
-                    return Err(eyre!(
-                        "the sync ran but its verify found {} mismatches",
-                        r.mismatches.len()
-                    ));
-                }
-                Ok(format!(
-                    "{} files, {} bytes copied; {} files verified identical",
-                    r.files, r.bytes, r.verified_files
-                ))
-            }
+            Action::SyncFiles => self.sync_files().await,
             Action::StartRejoined => {
                 set_flag(m, old, true).await?;
                 service(m, old, Svc::Start).await
             }
         }
+    }
+
+    /// The name of node `i`.
+    fn name(&self, i: usize) -> String {
+        self.monitor.nodes[i].cfg.name.clone()
+    }
+
+    /// A switchover's freeze: the watchdogs armed, both OpenKMs stopped, the old main
+    /// read-only.
+    async fn freeze_old_main(&self, ctx: &mut Ctx) -> Result<String> {
+        let (m, old, new) = (&*self.monitor, self.old, self.new);
+        ctx.guards = arm_freeze_guards(m, old, new).await?;
+        service(m, new, Svc::Stop).await?;
+        service(m, old, Svc::Stop).await?;
+        run_sql(m, old, &sql::fence(self.flavour)).await?;
+        Ok(format!(
+            "OpenKM stopped on {} and {}; {} read-only",
+            self.name(old),
+            self.name(new),
+            self.name(old)
+        ))
+    }
+
+    /// The replica applies the main's last position; then the freeze watchdogs go.
+    async fn catch_up(&self, timeout: Duration, ctx: &mut Ctx) -> Result<String> {
+        let (main, replica) = match self.kind {
+            FlowKind::Rejoin | FlowKind::Reseed => (self.new, self.old),
+            _ => (self.old, self.new),
+        };
+        let pos = self
+            .monitor
+            .wait_mirror_caught_up(main, replica, timeout)
+            .await?;
+        // The last step before promotion: from here the old main stays frozen
+        // whatever happens to this console (the way back is forward).
+        let disarmed = disarm_freeze_guards(ctx).await?;
+        Ok(format!(
+            "{} applied {}'s position {pos}{disarmed}",
+            self.name(replica),
+            self.name(main)
+        ))
+    }
+
+    /// Promotes the new main's database.
+    async fn promote_new_main(&self, ctx: &Ctx) -> Result<String> {
+        // A failover's fence step already proved or attested the old main fenced;
+        // a switchover's old main must answer.
+        let unreadable_ok = self.kind == FlowKind::Failover;
+        promote(
+            &self.monitor,
+            (self.old, self.new),
+            self.flavour,
+            unreadable_ok,
+            ctx.old_never_answered,
+        )
+        .await
+    }
+
+    /// The new main's `system.readonly` off; on a switchover, the old main's on, and the
+    /// old main seen fenced.
+    async fn flip_flags(&self) -> Result<String> {
+        let (m, old, new) = (&*self.monitor, self.old, self.new);
+        set_flag(m, new, false).await?;
+        let mut out = format!("{}: system.readonly = false", self.name(new));
+        if self.kind == FlowKind::Switchover {
+            set_flag(m, old, true).await?;
+            // Whatever the flag's write did (and on a resume, whatever an earlier
+            // try left), the old main ends fenced, seen over a fresh connection.
+            ensure_fenced(m, old, self.flavour).await?;
+            out.push_str(&format!(
+                "; {}: system.readonly = true, read-only",
+                self.name(old)
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Starts OpenKM on the new main (a failover's was running: it restarts).
+    async fn start_new_main(&self) -> Result<String> {
+        let (m, new) = (&*self.monitor, self.new);
+        if self.kind == FlowKind::Failover {
+            // OpenKM reads the flag only at start-up.
+            service(m, new, Svc::Stop).await?;
+        }
+        service(m, new, Svc::Start).await
+    }
+
+    /// A reseed: the former main's database reset, then replaced by a dump of the main's.
+    async fn reseed_database(&self) -> Result<String> {
+        let m = &*self.monitor;
+        let (o, n) = (&m.nodes[self.old], &m.nodes[self.new]);
+        run_sql(m, self.old, &sql::reseed_reset(self.flavour)).await?;
+        let schemas = vec![n.cfg.database.schema.clone(), "okmirror".to_string()];
+        crate::sync::dump::reseed(&n.ssh, &n.cfg, &o.ssh, &o.cfg, &schemas, self.flavour).await?;
+        Ok(format!(
+            "{}'s {} replaced by a dump of {}'s",
+            o.cfg.name,
+            schemas.join(" and "),
+            n.cfg.name
+        ))
+    }
+
+    /// A rejoin's fence of the stale former main: OpenKM stopped, database read-only.
+    async fn fence_stale(&self) -> Result<String> {
+        let (m, old) = (&*self.monitor, self.old);
+        service(m, old, Svc::Stop).await?;
+        run_sql(m, old, &sql::fence(self.flavour)).await?;
+        Ok(format!(
+            "OpenKM stopped on {}; its database is read-only",
+            self.name(old)
+        ))
+    }
+
+    /// A reseed's errant check: lists what the reseed gives up (it does not stop it).
+    async fn list_errant(&self) -> Result<String> {
+        let (old, new) = (self.old, self.new);
+        let errant = errant_list(&self.monitor, old, new).await?;
+        Ok(if errant.is_empty() {
+            format!("{} has nothing {} lacks", self.name(old), self.name(new))
+        } else {
+            format!(
+                "{}'s own transactions, given up by this reseed (kept in the saved binlogs): {}",
+                self.name(old),
+                errant.join(", ")
+            )
+        })
+    }
+
+    /// A rejoin's file sync main -> rejoined node, which must verify.
+    async fn sync_files(&self) -> Result<String> {
+        let quiet = Duration::from_secs(self.monitor.cfg.failover.step_timeout_secs.max(10));
+        let r = sync_with_deadline(Arc::clone(&self.monitor), self.allow_deletes, quiet).await;
+        let r = r?;
+        if !r.verified {
+            return Err(eyre!(
+                "the sync ran but its verify found {} mismatches",
+                r.mismatches.len()
+            ));
+        }
+        Ok(format!(
+            "{} files, {} bytes copied; {} files verified identical",
+            r.files, r.bytes, r.verified_files
+        ))
     }
 }
 

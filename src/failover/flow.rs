@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::sql;
-use crate::config::Config;
+use crate::config::{Config, NodeConfig};
 use crate::db::status::Flavour;
 
 /// The guided flows (journaled by `word()`, which is also their serde name).
@@ -142,354 +142,477 @@ pub fn step_limit(action: Action, short: Duration) -> Duration {
     }
 }
 
-/// The steps of `kind` between the ends.
+/// One phase of a flow: adds its steps to the plan.
+type Phase = fn(&mut Planner);
+
+/// The steps of `kind` between the ends: its phases, in order.
 pub fn plan(kind: FlowKind, e: &Ends) -> Vec<Step> {
-    let (old, new) = (e.name(e.old).to_string(), e.name(e.new).to_string());
-    let oc = &e.cfg.nodes[e.old];
-    let nc = &e.cfg.nodes[e.new];
-    let t = Duration::from_secs(e.cfg.failover.step_timeout_secs.max(10));
-    let fence_sql = sql::fence(e.flavour).join("; ");
-    let promote_sql = sql::promote(e.flavour).join("; ");
-    let source = |i: usize| replication_source(e.cfg, i);
-    let repoint_sql = |to: usize| sql::shown(&sql::repoint(e.flavour, &source(to), "********"), "");
-    let flag =
-        |i: usize, v: bool| sql::set_system_readonly(&e.cfg.nodes[i].database.schema, v).join("; ");
-    let traffic = traffic_detail(e.cfg, &old, &new);
-    let mut steps = Vec::new();
-    let mut add =
-        |action: Action, title: String, detail: String, confirm: Confirm, before: bool| {
-            steps.push(Step {
-                id: format!("{:02}-{}", steps.len() + 1, action_id(action)),
-                action,
-                title,
-                detail,
-                confirm,
-                timeout: step_limit(action, t),
-                before_promotion: before,
-            });
-        };
-    match kind {
-        FlowKind::Switchover => {
-            add(
-                Action::Preflight,
-                format!("preflight: {old} is the main, {new} a healthy mirror"),
-                format!(
-                    "checks: roles from live writability; {new} replicates and lags under {} s; no errant transactions on {new}; no write transaction open on {old} longer than {} s; room on {new}'s disk for what its datastore lacks; the last sync's age",
-                    e.cfg.failover.max_lag_secs, e.cfg.failover.long_transaction_secs
-                ),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::LiveSync,
-                format!("copy new files {old} -> {new} while {old} is live"),
-                "rsync on the main, pushing to the mirror (without the index)".into(),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::FreezeOldMain,
-                format!("freeze {old}: writes stop here"),
-                format!(
-                    "on {old}: {}; on {new}: {}; SQL on {old}: {fence_sql}",
-                    oc.service.stop, nc.service.stop
-                ),
-                Confirm::Yes,
-                true,
-            );
-            add(
-                Action::FinalSync,
-                format!("final file sync {old} -> {new}, with the index"),
-                "rsync of the whole Tomcat home (excludes kept) while both OpenKMs are stopped"
-                    .into(),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::CatchUp,
-                format!("wait until {new} has applied {old}'s last transaction"),
-                "MASTER_GTID_WAIT(@@gtid_binlog_pos of the old main) / WAIT_FOR_EXECUTED_GTID_SET"
-                    .into(),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::Promote,
-                format!("promote {new}'s database"),
-                format!("SQL on {new}: {promote_sql}"),
-                Confirm::TypedNode(new.clone()),
-                false,
-            );
-            add(
-                Action::Flags,
-                "flip system.readonly".into(),
-                format!(
-                    "on {new}: {}; on {old}: {}",
-                    flag(e.new, false),
-                    flag(e.old, true)
-                ),
-                Confirm::None,
-                false,
-            );
-            add(
-                Action::StartNewMain,
-                format!("start OpenKM on {new} (the new main)"),
-                nc.service.start.clone(),
-                Confirm::None,
-                false,
-            );
-            add(
-                Action::SwitchTraffic,
-                format!("move clients to {new}"),
-                traffic.clone(),
-                Confirm::None,
-                false,
-            );
-            add(
-                Action::CheckFrontDoor,
-                format!("check that a write through the front door lands on {new}"),
-                "POST a marker document to the front URL; find its row in the new main's database"
-                    .into(),
-                Confirm::None,
-                false,
-            );
-            add(
-                Action::DemoteOldMain,
-                format!("make {old} a replica of {new}"),
-                format!("SQL on {old}: {}", repoint_sql(e.new)),
-                Confirm::None,
-                false,
-            );
-            add(
-                Action::StartOldMain,
-                format!("start OpenKM on {old} (read-only mirror)"),
-                oc.service.start.clone(),
-                Confirm::None,
-                false,
-            );
-            add(
-                Action::ProveDirection,
-                format!("prove replication {new} -> {old} with a marker row"),
-                format!("a heartbeat row written on {new} must appear on {old}"),
-                Confirm::None,
-                false,
-            );
-        }
-        FlowKind::Failover => {
-            add(
-                Action::Assess,
-                format!("assess: {old} unreachable, {new} a reachable replica"),
-                format!(
-                    "probe {old} (SSH, database) and {new}; {new}'s replication threads and last heartbeat"
-                ),
-                Confirm::None,
-                true,
-            );
-            let how = match &e.cfg.failover.fence_command {
-                Some(c) => format!(
-                    "if reachable: {}; SQL: {fence_sql}; otherwise run `{}`",
-                    oc.service.stop,
-                    c.replace("{node}", &old)
-                ),
-                None => format!(
-                    "if reachable: {}; SQL: {fence_sql}; otherwise your typed attestation that {old} is down or isolated",
-                    oc.service.stop
-                ),
-            };
-            add(
-                Action::FenceOldMain,
-                format!("fence {old}: it must never take writes again"),
-                how,
-                Confirm::TypedNode(old.clone()),
-                true,
-            );
-            add(
-                Action::DrainRelay,
-                format!("let {new} apply what it has received"),
-                "wait until the applied position covers the received one (relay log drained)"
-                    .into(),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::ShipFiles,
-                format!("copy the documents {new} lists but lacks from {old}'s datastore"),
-                format!(
-                    "{new}'s version rows since its last verified point, its files looked for; \
-                     the missing ones pulled from {old} if its SSH answers (never deleting, \
-                     never replacing); what cannot be copied is listed"
-                ),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::Promote,
-                format!("promote {new}'s database"),
-                format!(
-                    "refused while {old} is reachable and writable; SQL on {new}: {promote_sql}"
-                ),
-                Confirm::TypedNode(new.clone()),
-                false,
-            );
-            add(
-                Action::Flags,
-                "flip system.readonly".into(),
-                format!("on {new}: {}", flag(e.new, false)),
-                Confirm::None,
-                false,
-            );
-            add(
-                Action::StartNewMain,
-                format!("restart OpenKM on {new} (the new main)"),
-                format!("{}; {}", nc.service.stop, nc.service.start),
-                Confirm::None,
-                false,
-            );
-            add(
-                Action::SwitchTraffic,
-                format!("move clients to {new}"),
-                traffic,
-                Confirm::None,
-                false,
-            );
-            add(
-                Action::CheckFrontDoor,
-                format!("check that a write through the front door lands on {new}"),
-                "POST a marker document to the front URL; find its row in the new main's database"
-                    .into(),
-                Confirm::None,
-                false,
-            );
-            add(
-                Action::LossReport,
-                "estimate what was lost".into(),
-                format!(
-                    "{new}'s last heartbeat from {old} before the failure; the documents still \
-                     without content on {new}, by name (saved beside the journal)"
-                ),
-                Confirm::None,
-                false,
-            );
-        }
-        FlowKind::Rejoin | FlowKind::Reseed => {
-            // A reseed is a rejoin that gives up the node's errant transactions: it saves
-            // its binlogs and replaces its database before repointing it.
-            let reseed = kind == FlowKind::Reseed;
-            add(
-                Action::Assess,
-                format!("assess: {new} is the main, {old} is back"),
-                "both reachable; the main writable".into(),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::FenceStale,
-                format!("fence {old}: stop its OpenKM, database read-only"),
-                format!("on {old}: {}; SQL: {fence_sql}", oc.service.stop),
-                Confirm::TypedNode(old.clone()),
-                true,
-            );
-            let (title, outcome) = if reseed {
-                (
-                    format!("list {old}'s transactions {new} never saw"),
-                    "they are kept in the saved binlogs",
-                )
-            } else {
-                (
-                    format!("check {old} for transactions {new} never saw"),
-                    "any errant transaction stops the rejoin",
-                )
-            };
-            add(
-                Action::ErrantCheck,
-                title,
-                format!("compare {old}'s GTID state with {new}'s; {outcome}"),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::Salvage,
-                format!("salvage {old}'s files {new} lacks, before anything is deleted"),
-                format!(
-                    "scan {new} -> {old}; files on {old} that {new}'s rows reference are copied to \
-                     {new}; files no row references are moved to {}/quarantine/<time>/ on {old} \
-                     with a manifest (SHA-256, document); nothing is deleted",
-                    oc.state_dir.display()
-                ),
-                Confirm::None,
-                true,
-            );
-            if reseed {
-                add(
-                    Action::SaveBinlogs,
-                    format!("save {old}'s binlogs (its own transactions)"),
-                    format!(
-                        "copy @@log_bin_basename.* to {}/binlogs-<time>/ on {old}",
-                        oc.state_dir.display()
-                    ),
-                    Confirm::None,
-                    true,
-                );
-                add(
-                    Action::Reseed,
-                    format!("replace {old}'s database with a dump of {new}'s"),
-                    format!(
-                        "SQL on {old}: {}; then mysqldump --single-transaction (GTID position) of {} and okmirror from {new}, imported out of the binlog",
-                        sql::reseed_reset(e.flavour).join("; "),
-                        nc.database.schema
-                    ),
-                    Confirm::TypedNode(old.clone()),
-                    true,
-                );
-            }
-            let (repoint, confirm) = if reseed {
-                (
-                    format!(
-                        "SQL on {old}: {} (from the dump's position)",
-                        sql::shown(
-                            &sql::repoint_from(e.flavour, &source(e.new), "********", false),
-                            ""
-                        )
-                    ),
-                    Confirm::None,
-                )
-            } else {
-                (
-                    format!("SQL on {old}: {}", repoint_sql(e.new)),
-                    Confirm::Yes,
-                )
-            };
-            add(
-                Action::Repoint,
-                format!("make {old} a replica of {new}"),
-                repoint,
-                confirm,
-                true,
-            );
-            add(
-                Action::CatchUp,
-                format!("wait until {old} has applied {new}'s position"),
-                "MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET".into(),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::SyncFiles,
-                format!("sync files {new} -> {old} and verify"),
-                "okmirror sync (deletion guard, freeze, SHA-256 verify)".into(),
-                Confirm::None,
-                true,
-            );
-            add(
-                Action::StartRejoined,
-                format!("{old}: system.readonly true, start OpenKM"),
-                format!("{}; {}", flag(e.old, true), oc.service.start),
-                Confirm::None,
-                true,
-            );
+    let phases: &[Phase] = match kind {
+        FlowKind::Switchover => &[
+            switchover_checks,
+            switchover_freeze,
+            switchover_promote,
+            move_clients,
+            switchover_demote,
+        ],
+        FlowKind::Failover => &[
+            failover_fence,
+            failover_save,
+            failover_promote,
+            move_clients,
+            failover_loss,
+        ],
+        FlowKind::Rejoin => &[rejoin_fence, rejoin_errant, rejoin_repoint, rejoin_finish],
+        // A reseed is a rejoin that gives up the node's errant transactions: it saves its
+        // binlogs and replaces its database before repointing it.
+        FlowKind::Reseed => &[
+            rejoin_fence,
+            rejoin_errant,
+            reseed_database,
+            rejoin_repoint,
+            rejoin_finish,
+        ],
+    };
+    let mut p = Planner::new(kind, e);
+    for phase in phases {
+        phase(&mut p);
+    }
+    p.steps
+}
+
+/// What a plan's phases share: the ends, their names, the SQL they show, and the steps
+/// so far (numbered as they are added).
+struct Planner<'a> {
+    kind: FlowKind,
+    e: &'a Ends<'a>,
+    old: String,
+    new: String,
+    oc: &'a NodeConfig,
+    nc: &'a NodeConfig,
+    /// The limit of every step that is not a copy or a dump.
+    short: Duration,
+    fence_sql: String,
+    promote_sql: String,
+    steps: Vec<Step>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(kind: FlowKind, e: &'a Ends<'a>) -> Planner<'a> {
+        Planner {
+            kind,
+            e,
+            old: e.name(e.old).to_string(),
+            new: e.name(e.new).to_string(),
+            oc: &e.cfg.nodes[e.old],
+            nc: &e.cfg.nodes[e.new],
+            short: Duration::from_secs(e.cfg.failover.step_timeout_secs.max(10)),
+            fence_sql: sql::fence(e.flavour).join("; "),
+            promote_sql: sql::promote(e.flavour).join("; "),
+            steps: Vec::new(),
         }
     }
-    steps
+
+    /// Adds a step; its id is its position and action.
+    fn add(
+        &mut self,
+        action: Action,
+        title: String,
+        detail: String,
+        confirm: Confirm,
+        before: bool,
+    ) {
+        self.steps.push(Step {
+            id: format!("{:02}-{}", self.steps.len() + 1, action_id(action)),
+            action,
+            title,
+            detail,
+            confirm,
+            timeout: step_limit(action, self.short),
+            before_promotion: before,
+        });
+    }
+
+    /// The SQL that makes a node a replica of node `to` (password masked).
+    fn repoint_sql(&self, to: usize) -> String {
+        let source = replication_source(self.e.cfg, to);
+        sql::shown(&sql::repoint(self.e.flavour, &source, "********"), "")
+    }
+
+    /// The SQL that sets node `i`'s `system.readonly` flag.
+    fn flag(&self, i: usize, readonly: bool) -> String {
+        sql::set_system_readonly(&self.e.cfg.nodes[i].database.schema, readonly).join("; ")
+    }
+}
+
+/// Switchover: the checks, then a copy while the old main is live.
+fn switchover_checks(p: &mut Planner) {
+    let (old, new) = (p.old.clone(), p.new.clone());
+    let f = &p.e.cfg.failover;
+    let checks = format!(
+        "checks: roles from live writability; {new} replicates and lags under {} s; no errant transactions on {new}; no write transaction open on {old} longer than {} s; room on {new}'s disk for what its datastore lacks; the last sync's age",
+        f.max_lag_secs, f.long_transaction_secs
+    );
+    p.add(
+        Action::Preflight,
+        format!("preflight: {old} is the main, {new} a healthy mirror"),
+        checks,
+        Confirm::None,
+        true,
+    );
+    p.add(
+        Action::LiveSync,
+        format!("copy new files {old} -> {new} while {old} is live"),
+        "rsync on the main, pushing to the mirror (without the index)".into(),
+        Confirm::None,
+        true,
+    );
+}
+
+/// Switchover: writes stop on the old main, the last files and transactions follow.
+fn switchover_freeze(p: &mut Planner) {
+    let (old, new) = (p.old.clone(), p.new.clone());
+    let freeze = format!(
+        "on {old}: {}; on {new}: {}; SQL on {old}: {}",
+        p.oc.service.stop, p.nc.service.stop, p.fence_sql
+    );
+    p.add(
+        Action::FreezeOldMain,
+        format!("freeze {old}: writes stop here"),
+        freeze,
+        Confirm::Yes,
+        true,
+    );
+    p.add(
+        Action::FinalSync,
+        format!("final file sync {old} -> {new}, with the index"),
+        "rsync of the whole Tomcat home (excludes kept) while both OpenKMs are stopped".into(),
+        Confirm::None,
+        true,
+    );
+    p.add(
+        Action::CatchUp,
+        format!("wait until {new} has applied {old}'s last transaction"),
+        "MASTER_GTID_WAIT(@@gtid_binlog_pos of the old main) / WAIT_FOR_EXECUTED_GTID_SET".into(),
+        Confirm::None,
+        true,
+    );
+}
+
+/// Switchover: the new main takes writes, the old one's flag follows.
+fn switchover_promote(p: &mut Planner) {
+    let (old, new) = (p.old.clone(), p.new.clone());
+    let (e_old, e_new) = (p.e.old, p.e.new);
+    p.add(
+        Action::Promote,
+        format!("promote {new}'s database"),
+        format!("SQL on {new}: {}", p.promote_sql),
+        Confirm::TypedNode(new.clone()),
+        false,
+    );
+    let flags = format!(
+        "on {new}: {}; on {old}: {}",
+        p.flag(e_new, false),
+        p.flag(e_old, true)
+    );
+    p.add(
+        Action::Flags,
+        "flip system.readonly".into(),
+        flags,
+        Confirm::None,
+        false,
+    );
+    p.add(
+        Action::StartNewMain,
+        format!("start OpenKM on {new} (the new main)"),
+        p.nc.service.start.clone(),
+        Confirm::None,
+        false,
+    );
+}
+
+/// Switchover and failover: clients move, a write through the front door proves it.
+fn move_clients(p: &mut Planner) {
+    let new = p.new.clone();
+    p.add(
+        Action::SwitchTraffic,
+        format!("move clients to {new}"),
+        traffic_detail(p.e.cfg, &p.old, &new),
+        Confirm::None,
+        false,
+    );
+    p.add(
+        Action::CheckFrontDoor,
+        format!("check that a write through the front door lands on {new}"),
+        "POST a marker document to the front URL; find its row in the new main's database".into(),
+        Confirm::None,
+        false,
+    );
+}
+
+/// Switchover: the old main becomes the new one's mirror, proven by a marker row.
+fn switchover_demote(p: &mut Planner) {
+    let (old, new) = (p.old.clone(), p.new.clone());
+    let demote = format!("SQL on {old}: {}", p.repoint_sql(p.e.new));
+    p.add(
+        Action::DemoteOldMain,
+        format!("make {old} a replica of {new}"),
+        demote,
+        Confirm::None,
+        false,
+    );
+    p.add(
+        Action::StartOldMain,
+        format!("start OpenKM on {old} (read-only mirror)"),
+        p.oc.service.start.clone(),
+        Confirm::None,
+        false,
+    );
+    p.add(
+        Action::ProveDirection,
+        format!("prove replication {new} -> {old} with a marker row"),
+        format!("a heartbeat row written on {new} must appear on {old}"),
+        Confirm::None,
+        false,
+    );
+}
+
+/// Failover: what answers, then the old main fenced (by proof, command or attestation).
+fn failover_fence(p: &mut Planner) {
+    let (old, new) = (p.old.clone(), p.new.clone());
+    p.add(
+        Action::Assess,
+        format!("assess: {old} unreachable, {new} a reachable replica"),
+        format!(
+            "probe {old} (SSH, database) and {new}; {new}'s replication threads and last heartbeat"
+        ),
+        Confirm::None,
+        true,
+    );
+    let (stop, fence_sql) = (&p.oc.service.stop, &p.fence_sql);
+    let how = match &p.e.cfg.failover.fence_command {
+        Some(c) => format!(
+            "if reachable: {stop}; SQL: {fence_sql}; otherwise run `{}`",
+            c.replace("{node}", &old)
+        ),
+        None => format!(
+            "if reachable: {stop}; SQL: {fence_sql}; otherwise your typed attestation that {old} is down or isolated"
+        ),
+    };
+    p.add(
+        Action::FenceOldMain,
+        format!("fence {old}: it must never take writes again"),
+        how,
+        Confirm::TypedNode(old.clone()),
+        true,
+    );
+}
+
+/// Failover: the new main applies what it received and gets the files it lacks.
+fn failover_save(p: &mut Planner) {
+    let (old, new) = (p.old.clone(), p.new.clone());
+    p.add(
+        Action::DrainRelay,
+        format!("let {new} apply what it has received"),
+        "wait until the applied position covers the received one (relay log drained)".into(),
+        Confirm::None,
+        true,
+    );
+    p.add(
+        Action::ShipFiles,
+        format!("copy the documents {new} lists but lacks from {old}'s datastore"),
+        format!(
+            "{new}'s version rows since its last verified point, its files looked for; \
+             the missing ones pulled from {old} if its SSH answers (never deleting, \
+             never replacing); what cannot be copied is listed"
+        ),
+        Confirm::None,
+        true,
+    );
+}
+
+/// Failover: the new main takes writes and restarts to read its flag.
+fn failover_promote(p: &mut Planner) {
+    let (old, new) = (p.old.clone(), p.new.clone());
+    p.add(
+        Action::Promote,
+        format!("promote {new}'s database"),
+        format!(
+            "refused while {old} is reachable and writable; SQL on {new}: {}",
+            p.promote_sql
+        ),
+        Confirm::TypedNode(new.clone()),
+        false,
+    );
+    let flag = format!("on {new}: {}", p.flag(p.e.new, false));
+    p.add(
+        Action::Flags,
+        "flip system.readonly".into(),
+        flag,
+        Confirm::None,
+        false,
+    );
+    p.add(
+        Action::StartNewMain,
+        format!("restart OpenKM on {new} (the new main)"),
+        format!("{}; {}", p.nc.service.stop, p.nc.service.start),
+        Confirm::None,
+        false,
+    );
+}
+
+/// Failover: what was lost, estimated.
+fn failover_loss(p: &mut Planner) {
+    let (old, new) = (p.old.clone(), p.new.clone());
+    p.add(
+        Action::LossReport,
+        "estimate what was lost".into(),
+        format!(
+            "{new}'s last heartbeat from {old} before the failure; the documents still \
+             without content on {new}, by name (saved beside the journal)"
+        ),
+        Confirm::None,
+        false,
+    );
+}
+
+/// Rejoin and reseed: the main is checked, the stale former main fenced.
+fn rejoin_fence(p: &mut Planner) {
+    let (old, new) = (p.old.clone(), p.new.clone());
+    p.add(
+        Action::Assess,
+        format!("assess: {new} is the main, {old} is back"),
+        "both reachable; the main writable".into(),
+        Confirm::None,
+        true,
+    );
+    let fence = format!("on {old}: {}; SQL: {}", p.oc.service.stop, p.fence_sql);
+    p.add(
+        Action::FenceStale,
+        format!("fence {old}: stop its OpenKM, database read-only"),
+        fence,
+        Confirm::TypedNode(old.clone()),
+        true,
+    );
+}
+
+/// Rejoin and reseed: the former main's own transactions (which stop a rejoin), then
+/// its files the main lacks, saved before anything is deleted.
+fn rejoin_errant(p: &mut Planner) {
+    let (old, new) = (p.old.clone(), p.new.clone());
+    let (title, outcome) = if p.kind == FlowKind::Reseed {
+        (
+            format!("list {old}'s transactions {new} never saw"),
+            "they are kept in the saved binlogs",
+        )
+    } else {
+        (
+            format!("check {old} for transactions {new} never saw"),
+            "any errant transaction stops the rejoin",
+        )
+    };
+    p.add(
+        Action::ErrantCheck,
+        title,
+        format!("compare {old}'s GTID state with {new}'s; {outcome}"),
+        Confirm::None,
+        true,
+    );
+    let salvage = format!(
+        "scan {new} -> {old}; files on {old} that {new}'s rows reference are copied to \
+         {new}; files no row references are moved to {}/quarantine/<time>/ on {old} \
+         with a manifest (SHA-256, document); nothing is deleted",
+        p.oc.state_dir.display()
+    );
+    p.add(
+        Action::Salvage,
+        format!("salvage {old}'s files {new} lacks, before anything is deleted"),
+        salvage,
+        Confirm::None,
+        true,
+    );
+}
+
+/// Reseed: the former main's binlogs saved, its database replaced by the main's.
+fn reseed_database(p: &mut Planner) {
+    let (old, new) = (p.old.clone(), p.new.clone());
+    let save = format!(
+        "copy @@log_bin_basename.* to {}/binlogs-<time>/ on {old}",
+        p.oc.state_dir.display()
+    );
+    p.add(
+        Action::SaveBinlogs,
+        format!("save {old}'s binlogs (its own transactions)"),
+        save,
+        Confirm::None,
+        true,
+    );
+    let reseed = format!(
+        "SQL on {old}: {}; then mysqldump --single-transaction (GTID position) of {} and okmirror from {new}, imported out of the binlog",
+        sql::reseed_reset(p.e.flavour).join("; "),
+        p.nc.database.schema
+    );
+    p.add(
+        Action::Reseed,
+        format!("replace {old}'s database with a dump of {new}'s"),
+        reseed,
+        Confirm::TypedNode(old.clone()),
+        true,
+    );
+}
+
+/// Rejoin and reseed: the former main replicates from the main and catches up.
+fn rejoin_repoint(p: &mut Planner) {
+    let (old, new) = (p.old.clone(), p.new.clone());
+    let (repoint, confirm) = if p.kind == FlowKind::Reseed {
+        let source = replication_source(p.e.cfg, p.e.new);
+        let stmts = sql::repoint_from(p.e.flavour, &source, "********", false);
+        (
+            format!(
+                "SQL on {old}: {} (from the dump's position)",
+                sql::shown(&stmts, "")
+            ),
+            Confirm::None,
+        )
+    } else {
+        (
+            format!("SQL on {old}: {}", p.repoint_sql(p.e.new)),
+            Confirm::Yes,
+        )
+    };
+    p.add(
+        Action::Repoint,
+        format!("make {old} a replica of {new}"),
+        repoint,
+        confirm,
+        true,
+    );
+    p.add(
+        Action::CatchUp,
+        format!("wait until {old} has applied {new}'s position"),
+        "MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET".into(),
+        Confirm::None,
+        true,
+    );
+}
+
+/// Rejoin and reseed: files synced and verified, the rejoined node started read-only.
+fn rejoin_finish(p: &mut Planner) {
+    let (old, new) = (p.old.clone(), p.new.clone());
+    p.add(
+        Action::SyncFiles,
+        format!("sync files {new} -> {old} and verify"),
+        "okmirror sync (deletion guard, freeze, SHA-256 verify)".into(),
+        Confirm::None,
+        true,
+    );
+    let start = format!("{}; {}", p.flag(p.e.old, true), p.oc.service.start);
+    p.add(
+        Action::StartRejoined,
+        format!("{old}: system.readonly true, start OpenKM"),
+        start,
+        Confirm::None,
+        true,
+    );
 }
 
 fn action_id(a: Action) -> String {
@@ -631,5 +754,32 @@ mod tests {
         assert!(p(Action::ErrantCheck) < p(Action::Repoint));
         assert!(p(Action::Repoint) < p(Action::SyncFiles));
         assert_eq!(FlowKind::from_word("rejoin"), Some(FlowKind::Rejoin));
+    }
+
+    #[test]
+    fn a_reseed_saves_the_binlogs_and_replaces_the_database_before_repointing() {
+        let c = cfg();
+        let steps = plan(
+            FlowKind::Reseed,
+            &Ends {
+                cfg: &c,
+                old: 1,
+                new: 0,
+                flavour: Flavour::MariaDb,
+            },
+        );
+        let p = |a: Action| steps.iter().position(|s| s.action == a).unwrap();
+        assert!(p(Action::ErrantCheck) < p(Action::SaveBinlogs));
+        assert!(p(Action::SaveBinlogs) < p(Action::Reseed));
+        assert!(p(Action::Reseed) < p(Action::Repoint));
+        assert_eq!(
+            steps[p(Action::Reseed)].confirm,
+            Confirm::TypedNode("dms2".into())
+        );
+        // The dump carries its position: the repoint needs no second yes.
+        assert_eq!(steps[p(Action::Repoint)].confirm, Confirm::None);
+        let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids[0], "01-assess");
+        assert_eq!(ids.last(), Some(&"10-start-rejoined"));
     }
 }

@@ -2,6 +2,7 @@
 //! steps that never let two nodes take writes.
 
 mod actions;
+pub mod choices;
 pub mod drill;
 pub mod exec;
 pub mod files;

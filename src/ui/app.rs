@@ -698,110 +698,13 @@ pub fn scroll_to(offset: usize, selected: usize, page: usize) -> usize {
     }
 }
 
-/// Why a reseed, in the wizard's list.
-const RESEED_WHY: &str =
-    "when the rejoin found errant transactions: saves its binlogs, then replaces its database";
-
-/// The flows that apply to the pair as last probed, and a note when none does or a
-/// choice needs care. Pure, so it is unit tested.
+/// The flows the wizard offers: the engine's rule (`failover::choices`), named with the
+/// console's nodes.
 pub fn flow_choices(
     status: Option<&PairStatus>,
     nodes: &[NodeRow],
 ) -> (Vec<Choice>, Option<String>) {
-    use crate::failover::FlowKind::{Failover, Rejoin, Reseed, Switchover};
-    use crate::pair::roles::{PairRoles, Role};
-    let Some(s) = status else {
-        return (Vec::new(), Some("waiting for the first probe".into()));
-    };
-    let name = |i: usize| nodes.get(i).map_or("?", |n| n.name.as_str()).to_string();
-    let replicates = |i: usize| {
-        s.nodes
-            .get(i)
-            .and_then(|n| n.db.as_ref())
-            .is_some_and(|d| d.replica.is_some())
-    };
-    let choice = |kind, old: usize, new: usize, why: &str| {
-        let label = match kind {
-            Switchover => format!("switchover to {}", name(new)),
-            Failover => format!("failover to {} ({} is down)", name(new), name(old)),
-            Rejoin => format!("rejoin {} as the mirror of {}", name(old), name(new)),
-            Reseed => format!("reseed {} from {} and rejoin it", name(old), name(new)),
-        };
-        Choice {
-            kind,
-            old,
-            new,
-            label,
-            why: why.to_string(),
-        }
-    };
-    // A stale former main can be rejoined, or reseeded when its rejoin found errant
-    // transactions.
-    let rejoins = |pairs: &[(usize, usize)], why: &str| {
-        let mut v: Vec<Choice> = pairs
-            .iter()
-            .map(|(o, n)| choice(Rejoin, *o, *n, why))
-            .collect();
-        v.extend(
-            pairs
-                .iter()
-                .map(|(o, n)| choice(Reseed, *o, *n, RESEED_WHY)),
-        );
-        v
-    };
-    match &s.roles {
-        PairRoles::Normal { main, mirror } if !replicates(*mirror) => (
-            rejoins(
-                &[(*mirror, *main)],
-                "a read-only node that replicates from nobody: a stale former main",
-            ),
-            None,
-        ),
-        PairRoles::Normal { main, mirror } => (
-            vec![choice(
-                Switchover,
-                *main,
-                *mirror,
-                "planned, both nodes up: no data loss",
-            )],
-            None,
-        ),
-        PairRoles::Partial {
-            known,
-            role: Role::Mirror,
-        } => (
-            vec![choice(
-                Failover,
-                1 - known,
-                *known,
-                "the main does not answer: fence it, promote the mirror",
-            )],
-            None,
-        ),
-        PairRoles::SplitBrain => (
-            rejoins(
-                &[(0, 1), (1, 0)],
-                "keep the writes of the node you make the main",
-            ),
-            Some("SPLIT BRAIN: both nodes take writes; rejoin the stale former main".into()),
-        ),
-        PairRoles::NoneWritable => (
-            (0..2)
-                .filter(|i| replicates(*i))
-                .map(|i| {
-                    choice(
-                        Failover,
-                        1 - i,
-                        i,
-                        "no node takes writes: promote the replica",
-                    )
-                })
-                .collect(),
-            Some("no node takes writes".into()),
-        ),
-        PairRoles::Partial { .. } | PairRoles::Unknown => (
-            Vec::new(),
-            Some("wait until the other node answers, then rejoin it".into()),
-        ),
-    }
+    let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    let a = crate::failover::choices::applicable(status, &names);
+    (a.choices, a.note)
 }

@@ -13,17 +13,8 @@ use crate::failover::exec::Reply;
 use crate::failover::{Confirm, FlowEvent, FlowKind, FlowReport, Step};
 use crate::tasks::TaskResult;
 
-/// A flow the operator can pick.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Choice {
-    pub kind: FlowKind,
-    /// The old main.
-    pub old: usize,
-    /// The new (or current) main.
-    pub new: usize,
-    pub label: String,
-    pub why: String,
-}
+/// A flow the operator can pick (the engine's `failover::choices` finds them).
+pub use crate::failover::choices::Choice;
 
 /// Where the wizard is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
