@@ -304,7 +304,9 @@ pub fn overall(alerts: &[Alert]) -> Severity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pair::model::{FilesBehindStatus, NodeStatus};
+    use crate::db::replica::ReplicaStatus;
+    use crate::db::{DbStatus, Flavour};
+    use crate::pair::model::{FilesBehindStatus, Lag, LastSync, NodeStatus};
     use crate::pair::remote::RemoteFacts;
 
     #[test]
@@ -380,5 +382,264 @@ mod tests {
             "{}",
             alerts[0].2
         );
+    }
+
+    /// One line per alert, in the order `evaluate` lists them.
+    fn lines(alerts: &[Alert]) -> Vec<String> {
+        alerts
+            .iter()
+            .map(|a| {
+                format!(
+                    "{:?} {} {}",
+                    a.severity,
+                    a.node.as_deref().unwrap_or("-"),
+                    a.message
+                )
+            })
+            .collect()
+    }
+
+    fn db_status(read_only: bool, replica: Option<ReplicaStatus>) -> DbStatus {
+        DbStatus {
+            version: "10.11".into(),
+            flavour: Flavour::MariaDb,
+            server_id: 1,
+            read_only,
+            super_read_only: None,
+            system_readonly: Some(!read_only),
+            gtid_binlog: String::new(),
+            gtid_applied: String::new(),
+            replica,
+        }
+    }
+
+    fn replica(io: ThreadState, sql: ThreadState) -> ReplicaStatus {
+        ReplicaStatus {
+            io,
+            sql,
+            seconds_behind: None,
+            source_host: "alpha".into(),
+            source_port: None,
+            io_state: "Connecting to source".into(),
+            sql_state: String::new(),
+            last_io_error: None,
+            last_sql_error: Some("Duplicate entry".into()),
+            gtid_mode: true,
+            retrieved_gtid: String::new(),
+        }
+    }
+
+    fn sick_node(name: &str, role: Role, http: Option<(u16, f64)>, free: u64) -> NodeStatus {
+        NodeStatus {
+            name: name.into(),
+            host: name.into(),
+            role,
+            ssh_rtt_ms: None,
+            ssh_error: Some("timed out".into()),
+            facts: Some(RemoteFacts {
+                service_running: Some(false),
+                service_output: "inactive".into(),
+                disk_total: Some(100),
+                disk_free: Some(free),
+                datastore_missing: true,
+                http,
+                repository_uuid: Some(format!("uuid-{name}")),
+                agent_version: Some("0.0.1".into()),
+                ..Default::default()
+            }),
+            db: None,
+            db_error: Some("refused".into()),
+            last_sync: None,
+            last_sync_error: None,
+        }
+    }
+
+    fn sick_pair() -> PairStatus {
+        let mut main = sick_node("alpha", Role::Main, Some((500, 1.0)), 3);
+        main.db = Some(db_status(false, None));
+        let mut mirror = sick_node("bravo", Role::Mirror, Some((0, 0.0)), 8);
+        mirror.db = Some(db_status(
+            true,
+            Some(replica(ThreadState::No, ThreadState::No)),
+        ));
+        mirror.last_sync = Some(LastSync {
+            finished_at: 1_000,
+            source: "alpha".into(),
+            target: "bravo".into(),
+            files: 0,
+            bytes: 0,
+            duration_ms: 0,
+            main_downtime_ms: 0,
+            verified: false,
+            journal_point: None,
+        });
+        mirror.last_sync_error = Some("bad json".into());
+        PairStatus {
+            pair: "p".into(),
+            taken_at: 0,
+            nodes: vec![main, mirror],
+            roles: PairRoles::SplitBrain,
+            lag: Lag {
+                heartbeat_secs: Some(500.0),
+                writer_stalled: true,
+                ..Lag::default()
+            },
+            pending: None,
+            pending_error: Some("rsync failed".into()),
+            files_behind: Some(FilesBehindStatus {
+                node: "bravo".into(),
+                error: Some("no answer".into()),
+                ..Default::default()
+            }),
+            alerts: Vec::new(),
+            severity: Severity::Ok,
+        }
+    }
+
+    #[test]
+    fn every_rule_speaks_in_its_order_worst_first() {
+        let m = MonitorConfig::default();
+        let got = lines(&evaluate(&sick_pair(), &m, 100_000));
+        let agent = |n: &str| {
+            format!(
+                "Warning {n} okmirror agent 0.0.1 differs from this console's {}; run: okmirror agent install {n}",
+                crate::node::agent::VERSION
+            )
+        };
+        let want = [
+            "Critical - SPLIT BRAIN: both databases are writable; only one node may take writes",
+            "Critical alpha SSH: timed out",
+            "Critical alpha database: refused",
+            "Critical alpha OpenKM service is not running (inactive)",
+            "Critical alpha OpenKM HTTP: status 500",
+            "Critical alpha datastore folder is missing",
+            "Critical alpha datastore disk 3.0% free",
+            "Critical alpha main's OKM_CONFIG system.readonly is true: OpenKM refuses writes after a restart",
+            "Critical bravo SSH: timed out",
+            "Critical bravo database: refused",
+            "Critical bravo datastore folder is missing",
+            "Critical bravo replication IO thread stopped: Connecting to source",
+            "Critical bravo replication SQL thread stopped: Duplicate entry",
+            "Critical - repository UUIDs differ (alpha uuid-alpha, bravo uuid-bravo): the mirror is not a clone",
+            "Critical - replication lag 500.0 s (critical at 60 s)",
+            "Warning bravo OpenKM service is not running (inactive)",
+            "Warning bravo OpenKM HTTP: no answer",
+            "Warning bravo datastore disk 8.0% free",
+            "Warning bravo mirror's OKM_CONFIG system.readonly is not true: its OpenKM would take writes after a restart",
+            "Warning bravo last sync is 27.5 h old",
+            "Warning bravo last sync was not verified",
+            "Warning bravo last-sync record unreadable: bad json",
+            "Warning bravo files behind unknown: no answer",
+            "Warning - heartbeat writer stalled: the main's sequence stopped moving",
+            "Warning - pending diffs: rsync failed",
+        ];
+        let mut want: Vec<String> = want.iter().map(|l| l.to_string()).collect();
+        want.extend([agent("alpha"), agent("bravo")]);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_milder_branches_of_each_rule() {
+        let m = MonitorConfig::default();
+        let mut s = sick_pair();
+        s.roles = PairRoles::Partial {
+            known: 0,
+            role: Role::Mirror,
+        };
+        for n in &mut s.nodes {
+            n.ssh_error = None;
+            n.db_error = None;
+            n.facts = Some(RemoteFacts {
+                service_running: Some(true),
+                disk_total: Some(100),
+                disk_free: Some(7),
+                http: None,
+                agent_version: Some(crate::node::agent::VERSION.into()),
+                ..Default::default()
+            });
+            n.last_sync = None;
+            n.last_sync_error = None;
+        }
+        s.nodes[0].db = Some(db_status(false, None));
+        s.nodes[0].db.as_mut().unwrap().system_readonly = None;
+        s.nodes[1].db = Some(db_status(true, None));
+        s.nodes[1].db.as_mut().unwrap().system_readonly = None;
+        s.lag = Lag {
+            heartbeat_secs: Some(m.lag_warning_secs),
+            ..Lag::default()
+        };
+        s.pending_error = None;
+        s.files_behind = Some(FilesBehindStatus {
+            node: "bravo".into(),
+            count: 2,
+            oldest_age_secs: Some(m.files_behind_warning_secs + 1.0),
+            ..Default::default()
+        });
+        let got = lines(&evaluate(&s, &m, 0));
+        assert_eq!(
+            got,
+            [
+                "Critical - only one node's database answers (it is a read-only mirror); the other node is down or unreachable",
+                "Critical bravo mirror is not replicating (no replica configured)",
+                "Warning alpha OpenKM HTTP: curl is not installed on the node",
+                "Warning alpha datastore disk 7.0% free",
+                "Warning bravo OpenKM HTTP: curl is not installed on the node",
+                "Warning bravo datastore disk 7.0% free",
+                "Warning bravo mirror's OKM_CONFIG system.readonly is not true: its OpenKM would take writes after a restart",
+                "Warning bravo no sync has ever been recorded",
+                "Warning - replication lag 5.0 s (warning at 5 s)",
+                "Warning bravo 2 documents without content on bravo (oldest 1 min; warning at 60 s)",
+            ]
+        );
+        for (roles, first) in [
+            (
+                PairRoles::NoneWritable,
+                "no node is writable: OpenKM cannot take writes anywhere",
+            ),
+            (PairRoles::Unknown, "roles unknown: no database answers"),
+            (
+                PairRoles::Partial {
+                    known: 0,
+                    role: Role::Main,
+                },
+                "only one node's database answers (it is the main); the other node is down or unreachable",
+            ),
+        ] {
+            s.roles = roles;
+            assert_eq!(
+                lines(&evaluate(&s, &m, 0))[0],
+                format!("Critical - {first}")
+            );
+        }
+        s.roles = PairRoles::Normal { main: 0, mirror: 1 };
+        s.nodes[1].db = Some(db_status(
+            true,
+            Some(replica(ThreadState::Yes, ThreadState::Yes)),
+        ));
+        s.nodes[1].db.as_mut().unwrap().system_readonly = Some(true);
+        s.nodes[1].last_sync_error = Some("bad json".into());
+        s.lag.heartbeat_secs = Some(0.0);
+        s.files_behind = None;
+        for n in &mut s.nodes {
+            let f = n.facts.as_mut().unwrap();
+            (f.http, f.disk_free) = (Some((200, 1.0)), Some(50));
+        }
+        assert_eq!(
+            lines(&evaluate(&s, &m, 0)),
+            ["Warning bravo last-sync record unreadable: bad json"]
+        );
+        s.nodes[1].last_sync_error = None;
+        s.nodes[1].last_sync = Some(LastSync {
+            finished_at: 3_600,
+            source: "alpha".into(),
+            target: "bravo".into(),
+            files: 0,
+            bytes: 0,
+            duration_ms: 0,
+            main_downtime_ms: 0,
+            verified: true,
+            journal_point: None,
+        });
+        assert_eq!(lines(&evaluate(&s, &m, 7_200)), Vec::<String>::new());
     }
 }
