@@ -1,234 +1,365 @@
 //! Turning a snapshot into alerts and one severity: the rules an admin would apply.
 
-use super::model::{Alert, PairStatus, Severity};
+use super::model::{Alert, NodeStatus, PairStatus, Severity};
 use super::roles::{PairRoles, Role};
 use crate::config::MonitorConfig;
 use crate::db::replica::ThreadState;
+use Severity::{Critical, Warning};
+
+/// A health rule: the alerts one aspect of a snapshot raises, in the order it finds them.
+type Rule = fn(&PairStatus, &MonitorConfig, u64) -> Vec<Alert>;
+
+/// A rule about one node.
+type NodeRule = fn(&NodeStatus, &MonitorConfig) -> Vec<Alert>;
+
+/// The pair's rules, in the order their alerts are listed (the sort by severity keeps
+/// that order among equals, and faces and snapshots rely on it).
+const RULES: &[Rule] = &[
+    roles_rule,
+    nodes_rule,
+    clone_rule,
+    last_sync_rule,
+    lag_rule,
+    files_behind_rule,
+    writer_rule,
+    pending_rule,
+    agents_rule,
+];
+
+/// Each node's rules, in order; applied node after node.
+const NODE_RULES: &[NodeRule] = &[
+    reach_rule,
+    service_rule,
+    http_rule,
+    datastore_rule,
+    disk_rule,
+    readonly_flag_rule,
+    replication_rule,
+];
 
 /// All alerts for a snapshot, worst first; the overall severity is the first one's.
 pub fn evaluate(s: &PairStatus, m: &MonitorConfig, now: u64) -> Vec<Alert> {
-    let mut out = Vec::new();
-    let mut push = |severity, node: Option<&str>, message: String| {
-        out.push(Alert {
-            severity,
-            node: node.map(str::to_string),
-            message,
-        })
+    let mut out: Vec<Alert> = RULES.iter().flat_map(|rule| rule(s, m, now)).collect();
+    out.sort_by_key(|a| std::cmp::Reverse(a.severity));
+    out
+}
+
+fn alert(severity: Severity, node: Option<&str>, message: String) -> Alert {
+    Alert {
+        severity,
+        node: node.map(str::to_string),
+        message,
+    }
+}
+
+/// Anything but one main and one mirror is critical.
+fn roles_rule(s: &PairStatus, _: &MonitorConfig, _: u64) -> Vec<Alert> {
+    let message = match &s.roles {
+        PairRoles::SplitBrain => {
+            "SPLIT BRAIN: both databases are writable; only one node may take writes".into()
+        }
+        PairRoles::NoneWritable => "no node is writable: OpenKM cannot take writes anywhere".into(),
+        PairRoles::Unknown => "roles unknown: no database answers".into(),
+        PairRoles::Partial { role, .. } => format!(
+            "only one node's database answers (it is {}); the other node is down or unreachable",
+            if *role == Role::Main {
+                "the main"
+            } else {
+                "a read-only mirror"
+            }
+        ),
+        PairRoles::Normal { .. } => return Vec::new(),
     };
-    use Severity::*;
-    match &s.roles {
-        PairRoles::SplitBrain => push(
+    vec![alert(Critical, None, message)]
+}
+
+/// Every node's rules, node after node.
+fn nodes_rule(s: &PairStatus, m: &MonitorConfig, _: u64) -> Vec<Alert> {
+    s.nodes
+        .iter()
+        .flat_map(|n| NODE_RULES.iter().flat_map(move |rule| rule(n, m)))
+        .collect()
+}
+
+/// The mirror's OpenKM being down matters less than the main's.
+fn service_severity(n: &NodeStatus) -> Severity {
+    if n.role == Role::Mirror {
+        Warning
+    } else {
+        Critical
+    }
+}
+
+/// The node's SSH and database errors.
+fn reach_rule(n: &NodeStatus, _: &MonitorConfig) -> Vec<Alert> {
+    let name = Some(n.name.as_str());
+    let ssh = n
+        .ssh_error
+        .as_ref()
+        .map(|e| alert(Critical, name, format!("SSH: {e}")));
+    let db = n
+        .db_error
+        .as_ref()
+        .map(|e| alert(Critical, name, format!("database: {e}")));
+    ssh.into_iter().chain(db).collect()
+}
+
+/// OpenKM's service stopped.
+fn service_rule(n: &NodeStatus, _: &MonitorConfig) -> Vec<Alert> {
+    let Some(f) = n
+        .facts
+        .as_ref()
+        .filter(|f| f.service_running == Some(false))
+    else {
+        return Vec::new();
+    };
+    vec![alert(
+        service_severity(n),
+        Some(&n.name),
+        format!("OpenKM service is not running ({})", f.service_output),
+    )]
+}
+
+/// OpenKM's HTTP answer (or that it cannot be asked).
+fn http_rule(n: &NodeStatus, _: &MonitorConfig) -> Vec<Alert> {
+    let Some(f) = &n.facts else {
+        return Vec::new();
+    };
+    let (name, sev) = (Some(n.name.as_str()), service_severity(n));
+    match f.http {
+        Some((200, _)) => Vec::new(),
+        Some((0, _)) => vec![alert(sev, name, "OpenKM HTTP: no answer".into())],
+        Some((code, _)) => vec![alert(sev, name, format!("OpenKM HTTP: status {code}"))],
+        None => vec![alert(
+            Warning,
+            name,
+            "OpenKM HTTP: curl is not installed on the node".into(),
+        )],
+    }
+}
+
+/// The datastore folder is gone.
+fn datastore_rule(n: &NodeStatus, _: &MonitorConfig) -> Vec<Alert> {
+    if !n.facts.as_ref().is_some_and(|f| f.datastore_missing) {
+        return Vec::new();
+    }
+    vec![alert(
+        Critical,
+        Some(&n.name),
+        "datastore folder is missing".into(),
+    )]
+}
+
+/// The datastore's disk: a warning under the threshold, critical under half of it.
+fn disk_rule(n: &NodeStatus, m: &MonitorConfig) -> Vec<Alert> {
+    let Some((total, free)) = n
+        .facts
+        .as_ref()
+        .and_then(|f| f.disk_total.zip(f.disk_free))
+        .filter(|(total, _)| *total > 0)
+    else {
+        return Vec::new();
+    };
+    let pct = free as f64 * 100.0 / total as f64;
+    let severity = if pct < m.disk_free_warning_percent / 2.0 {
+        Critical
+    } else if pct < m.disk_free_warning_percent {
+        Warning
+    } else {
+        return Vec::new();
+    };
+    vec![alert(
+        severity,
+        Some(&n.name),
+        format!("datastore disk {pct:.1}% free"),
+    )]
+}
+
+/// OpenKM's own `system.readonly` must match the node's role, or a restart changes
+/// what it takes.
+fn readonly_flag_rule(n: &NodeStatus, _: &MonitorConfig) -> Vec<Alert> {
+    let Some(db) = &n.db else {
+        return Vec::new();
+    };
+    let name = Some(n.name.as_str());
+    match (n.role, db.system_readonly) {
+        (Role::Main, Some(true)) => vec![alert(
             Critical,
-            None,
-            "SPLIT BRAIN: both databases are writable; only one node may take writes".into(),
-        ),
-        PairRoles::NoneWritable => push(
+            name,
+            "main's OKM_CONFIG system.readonly is true: OpenKM refuses writes after a restart"
+                .into(),
+        )],
+        (Role::Mirror, Some(false) | None) => vec![alert(
+            Warning,
+            name,
+            "mirror's OKM_CONFIG system.readonly is not true: its OpenKM would take writes \
+             after a restart"
+                .into(),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// The mirror must replicate, both threads running.
+fn replication_rule(n: &NodeStatus, _: &MonitorConfig) -> Vec<Alert> {
+    let Some(db) = n.db.as_ref().filter(|_| n.role == Role::Mirror) else {
+        return Vec::new();
+    };
+    let name = Some(n.name.as_str());
+    let Some(r) = &db.replica else {
+        return vec![alert(
             Critical,
-            None,
-            "no node is writable: OpenKM cannot take writes anywhere".into(),
-        ),
-        PairRoles::Unknown => push(Critical, None, "roles unknown: no database answers".into()),
-        PairRoles::Partial { role, .. } => push(
+            name,
+            "mirror is not replicating (no replica configured)".into(),
+        )];
+    };
+    let mut out = Vec::new();
+    if r.io != ThreadState::Yes {
+        let why = r
+            .last_io_error
+            .clone()
+            .unwrap_or_else(|| r.io_state.clone());
+        out.push(alert(
+            Critical,
+            name,
+            format!("replication IO thread {}: {why}", r.io.word()),
+        ));
+    }
+    if r.sql != ThreadState::Yes {
+        let why = r
+            .last_sql_error
+            .as_ref()
+            .map_or(String::new(), |e| format!(": {e}"));
+        out.push(alert(
+            Critical,
+            name,
+            format!("replication SQL thread {}{why}", r.sql.word()),
+        ));
+    }
+    out
+}
+
+/// The mirror is a clone of the main: their repository UUIDs are the same.
+fn clone_rule(s: &PairStatus, _: &MonitorConfig, _: u64) -> Vec<Alert> {
+    let (Some(main), Some(mirror)) = (s.main(), s.mirror()) else {
+        return Vec::new();
+    };
+    let uuid = |n: &NodeStatus| n.facts.as_ref().and_then(|f| f.repository_uuid.clone());
+    match (uuid(main), uuid(mirror)) {
+        (Some(a), Some(b)) if a != b => vec![alert(
             Critical,
             None,
             format!(
-                "only one node's database answers (it is {}); the other node is down or unreachable",
-                if *role == Role::Main {
-                    "the main"
-                } else {
-                    "a read-only mirror"
-                }
+                "repository UUIDs differ ({} {a}, {} {b}): the mirror is not a clone",
+                main.name, mirror.name
             ),
-        ),
-        PairRoles::Normal { .. } => {}
+        )],
+        _ => Vec::new(),
     }
-    for n in &s.nodes {
-        let name = Some(n.name.as_str());
-        // The mirror's OpenKM being down matters less than the main's.
-        let service_sev = if n.role == Role::Mirror {
-            Warning
-        } else {
-            Critical
-        };
-        if let Some(e) = &n.ssh_error {
-            push(Critical, name, format!("SSH: {e}"));
-        }
-        if let Some(e) = &n.db_error {
-            push(Critical, name, format!("database: {e}"));
-        }
-        if let Some(f) = &n.facts {
-            if f.service_running == Some(false) {
-                push(
-                    service_sev,
-                    name,
-                    format!("OpenKM service is not running ({})", f.service_output),
-                );
-            }
-            match f.http {
-                Some((200, _)) => {}
-                Some((0, _)) => push(service_sev, name, "OpenKM HTTP: no answer".into()),
-                Some((code, _)) => push(service_sev, name, format!("OpenKM HTTP: status {code}")),
-                None => push(
-                    Warning,
-                    name,
-                    "OpenKM HTTP: curl is not installed on the node".into(),
-                ),
-            }
-            if f.datastore_missing {
-                push(Critical, name, "datastore folder is missing".into());
-            }
-            if let (Some(total), Some(free)) = (f.disk_total, f.disk_free)
-                && total > 0
-            {
-                let pct = free as f64 * 100.0 / total as f64;
-                if pct < m.disk_free_warning_percent / 2.0 {
-                    push(Critical, name, format!("datastore disk {pct:.1}% free"));
-                } else if pct < m.disk_free_warning_percent {
-                    push(Warning, name, format!("datastore disk {pct:.1}% free"));
-                }
-            }
-        }
-        if let Some(db) = &n.db {
-            match (n.role, db.system_readonly) {
-                (Role::Main, Some(true)) => push(
-                    Critical,
-                    name,
-                    "main's OKM_CONFIG system.readonly is true: OpenKM refuses writes after a restart"
-                        .into(),
-                ),
-                (Role::Mirror, Some(false) | None) => push(
-                    Warning,
-                    name,
-                    "mirror's OKM_CONFIG system.readonly is not true: its OpenKM would take writes \
-                     after a restart"
-                        .into(),
-                ),
-                _ => {}
-            }
-            if n.role == Role::Mirror {
-                match &db.replica {
-                    None => push(
-                        Critical,
-                        name,
-                        "mirror is not replicating (no replica configured)".into(),
-                    ),
-                    Some(r) => {
-                        if r.io != ThreadState::Yes {
-                            let why = r
-                                .last_io_error
-                                .clone()
-                                .unwrap_or_else(|| r.io_state.clone());
-                            push(
-                                Critical,
-                                name,
-                                format!("replication IO thread {}: {why}", r.io.word()),
-                            );
-                        }
-                        if r.sql != ThreadState::Yes {
-                            let why = r
-                                .last_sql_error
-                                .as_ref()
-                                .map_or(String::new(), |e| format!(": {e}"));
-                            push(
-                                Critical,
-                                name,
-                                format!("replication SQL thread {}{why}", r.sql.word()),
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
-    if let (Some(main), Some(mirror)) = (s.main(), s.mirror()) {
-        let uuid =
-            |n: &super::model::NodeStatus| n.facts.as_ref().and_then(|f| f.repository_uuid.clone());
-        if let (Some(a), Some(b)) = (uuid(main), uuid(mirror))
-            && a != b
-        {
-            push(
-                Critical,
-                None,
-                format!(
-                    "repository UUIDs differ ({} {a}, {} {b}): the mirror is not a clone",
-                    main.name, mirror.name
-                ),
-            );
-        }
-        match &mirror.last_sync {
-            None if mirror.last_sync_error.is_none() => push(
-                Warning,
-                Some(&mirror.name),
-                "no sync has ever been recorded".into(),
-            ),
-            Some(ls) => {
-                let hours = now.saturating_sub(ls.finished_at) as f64 / 3600.0;
-                if hours > m.last_sync_warning_hours {
-                    push(
-                        Warning,
-                        Some(&mirror.name),
-                        format!("last sync is {hours:.1} h old"),
-                    );
-                }
-                if !ls.verified {
-                    push(
-                        Warning,
-                        Some(&mirror.name),
-                        "last sync was not verified".into(),
-                    );
-                }
-            }
-            None => {}
-        }
-        if let Some(e) = &mirror.last_sync_error {
-            push(
-                Warning,
-                Some(&mirror.name),
-                format!("last-sync record unreadable: {e}"),
-            );
-        }
-    }
-    if let Some(lag) = s.lag.heartbeat_secs {
-        if lag >= m.lag_critical_secs {
-            push(
-                Critical,
-                None,
-                format!(
-                    "replication lag {lag:.1} s (critical at {} s)",
-                    m.lag_critical_secs
-                ),
-            );
-        } else if lag >= m.lag_warning_secs {
-            push(
-                Warning,
-                None,
-                format!(
-                    "replication lag {lag:.1} s (warning at {} s)",
-                    m.lag_warning_secs
-                ),
-            );
-        }
-    }
-    if let Some(fb) = &s.files_behind {
-        files_behind_alerts(fb, m, &mut push);
-    }
-    if s.lag.writer_stalled {
-        push(
+}
+
+/// The mirror's last-sync record: there, recent, verified and readable.
+fn last_sync_rule(s: &PairStatus, m: &MonitorConfig, now: u64) -> Vec<Alert> {
+    let (Some(_), Some(mirror)) = (s.main(), s.mirror()) else {
+        return Vec::new();
+    };
+    let name = Some(mirror.name.as_str());
+    let mut out = Vec::new();
+    match &mirror.last_sync {
+        None if mirror.last_sync_error.is_none() => out.push(alert(
             Warning,
-            None,
-            "heartbeat writer stalled: the main's sequence stopped moving".into(),
-        );
-    }
-    if let Some(e) = &s.pending_error {
-        push(Warning, None, format!("pending diffs: {e}"));
-    }
-    for n in &s.nodes {
-        if let Some(m) = agent_mismatch(n) {
-            push(Warning, Some(n.name.as_str()), m);
+            name,
+            "no sync has ever been recorded".into(),
+        )),
+        Some(ls) => {
+            let hours = now.saturating_sub(ls.finished_at) as f64 / 3600.0;
+            if hours > m.last_sync_warning_hours {
+                out.push(alert(
+                    Warning,
+                    name,
+                    format!("last sync is {hours:.1} h old"),
+                ));
+            }
+            if !ls.verified {
+                out.push(alert(Warning, name, "last sync was not verified".into()));
+            }
         }
+        None => {}
     }
-    out.sort_by_key(|a| std::cmp::Reverse(a.severity));
+    if let Some(e) = &mirror.last_sync_error {
+        out.push(alert(
+            Warning,
+            name,
+            format!("last-sync record unreadable: {e}"),
+        ));
+    }
     out
+}
+
+/// The heartbeat's replication lag by the thresholds.
+fn lag_rule(s: &PairStatus, m: &MonitorConfig, _: u64) -> Vec<Alert> {
+    let Some(lag) = s.lag.heartbeat_secs else {
+        return Vec::new();
+    };
+    let message = if lag >= m.lag_critical_secs {
+        (
+            Critical,
+            format!(
+                "replication lag {lag:.1} s (critical at {} s)",
+                m.lag_critical_secs
+            ),
+        )
+    } else if lag >= m.lag_warning_secs {
+        (
+            Warning,
+            format!(
+                "replication lag {lag:.1} s (warning at {} s)",
+                m.lag_warning_secs
+            ),
+        )
+    } else {
+        return Vec::new();
+    };
+    vec![alert(message.0, None, message.1)]
+}
+
+/// Documents whose file the mirror lacks (`files_behind_alerts`).
+fn files_behind_rule(s: &PairStatus, m: &MonitorConfig, _: u64) -> Vec<Alert> {
+    let mut out = Vec::new();
+    if let Some(fb) = &s.files_behind {
+        files_behind_alerts(fb, m, &mut |severity, node, message| {
+            out.push(alert(severity, node, message))
+        });
+    }
+    out
+}
+
+/// The main's heartbeat writer runs but its sequence stopped.
+fn writer_rule(s: &PairStatus, _: &MonitorConfig, _: u64) -> Vec<Alert> {
+    if !s.lag.writer_stalled {
+        return Vec::new();
+    }
+    vec![alert(
+        Warning,
+        None,
+        "heartbeat writer stalled: the main's sequence stopped moving".into(),
+    )]
+}
+
+/// The pending diffs could not be planned.
+fn pending_rule(s: &PairStatus, _: &MonitorConfig, _: u64) -> Vec<Alert> {
+    s.pending_error
+        .iter()
+        .map(|e| alert(Warning, None, format!("pending diffs: {e}")))
+        .collect()
+}
+
+/// Agents of another version than this console (`agent_mismatch`), node by node.
+fn agents_rule(s: &PairStatus, _: &MonitorConfig, _: u64) -> Vec<Alert> {
+    s.nodes
+        .iter()
+        .filter_map(|n| agent_mismatch(n).map(|m| alert(Warning, Some(n.name.as_str()), m)))
+        .collect()
 }
 
 /// An agent of another version builds manifests and answers follow differently from
