@@ -4,7 +4,9 @@
 use std::fmt::Write;
 
 use super::model::{NodeStatus, PairStatus};
+use super::remote::RemoteFacts;
 use super::roles::{PairRoles, Role};
+use crate::db::replica::ThreadState;
 use crate::format;
 
 /// A node's role as a word.
@@ -213,167 +215,238 @@ pub fn files_behind_line(s: &PairStatus) -> String {
 pub fn prometheus(s: &PairStatus) -> String {
     let mut o = String::new();
     let pair = esc(&s.pair);
-    let mut metric = |name: &str, help: &str, samples: Vec<(String, f64)>| {
-        let _ = writeln!(o, "# HELP okmirror_{name} {help}");
+    for family in FAMILIES.iter().flat_map(|families| families(s)) {
+        family.write(&mut o, &pair);
+    }
+    o
+}
+
+/// The metric families by topic, in the order they are exported.
+const FAMILIES: &[fn(&PairStatus) -> Vec<Family>] = &[
+    pair_families,
+    node_reach_families,
+    node_openkm_families,
+    lag_families,
+    files_behind_families,
+    transactions_families,
+    mirror_families,
+    pending_families,
+];
+
+/// One gauge: its name (after `okmirror_`), its help, and its samples (the labels after
+/// `pair`, and the value). A family without samples still has its header.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    samples: Vec<(String, f64)>,
+}
+
+impl Family {
+    fn new(name: &'static str, help: &'static str, samples: Vec<(String, f64)>) -> Family {
+        Family {
+            name,
+            help,
+            samples,
+        }
+    }
+
+    /// One sample without labels but the pair's.
+    fn single(name: &'static str, help: &'static str, v: f64) -> Family {
+        Family::new(name, help, vec![(String::new(), v)])
+    }
+
+    fn write(&self, o: &mut String, pair: &str) {
+        let name = self.name;
+        let _ = writeln!(o, "# HELP okmirror_{name} {}", self.help);
         let _ = writeln!(o, "# TYPE okmirror_{name} gauge");
-        for (labels, v) in samples {
+        for (labels, v) in &self.samples {
             let _ = writeln!(o, "okmirror_{name}{{pair=\"{pair}\"{labels}}} {v}");
         }
-    };
-    let per_node = |f: &dyn Fn(&NodeStatus) -> Option<f64>| -> Vec<(String, f64)> {
-        s.nodes
-            .iter()
-            .filter_map(|n| f(n).map(|v| (format!(",node=\"{}\"", esc(&n.name)), v)))
-            .collect()
-    };
-    metric(
-        "status",
-        "Overall state as a monitoring plugin exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
-        vec![(String::new(), s.severity.exit_code() as f64)],
-    );
-    metric(
-        "split_brain",
-        "1 when both databases are writable.",
-        vec![(
-            String::new(),
-            (s.roles == PairRoles::SplitBrain) as u8 as f64,
-        )],
-    );
-    metric(
-        "node_role",
-        "1 for the node's detected role.",
-        s.nodes
-            .iter()
-            .map(|n| {
-                (
-                    format!(",node=\"{}\",role=\"{}\"", esc(&n.name), role_word(n.role)),
-                    1.0,
-                )
-            })
-            .collect(),
-    );
-    metric(
-        "ssh_up",
-        "1 when the node answers over SSH.",
-        per_node(&|n| Some(n.ssh_error.is_none() as u8 as f64)),
-    );
-    metric(
-        "db_up",
-        "1 when the node's database answers.",
-        per_node(&|n| Some(n.db.is_some() as u8 as f64)),
-    );
-    metric(
-        "db_read_only",
-        "The database's read_only flag.",
-        per_node(&|n| n.db.as_ref().map(|d| d.read_only as u8 as f64)),
-    );
-    metric(
-        "openkm_system_readonly",
-        "OKM_CONFIG system.readonly (missing counts as 0).",
-        per_node(&|n| {
-            n.db.as_ref()
-                .map(|d| d.system_readonly.unwrap_or(false) as u8 as f64)
-        }),
-    );
-    metric(
-        "openkm_service_up",
-        "1 when the service status command succeeds.",
-        per_node(&|n| {
-            n.facts
-                .as_ref()
-                .and_then(|f| f.service_running)
-                .map(|b| b as u8 as f64)
-        }),
-    );
-    metric(
-        "openkm_http_status",
-        "HTTP status of the health call (0: no answer).",
-        per_node(&|n| n.facts.as_ref().and_then(|f| f.http).map(|(c, _)| c as f64)),
-    );
-    metric(
-        "disk_free_bytes",
-        "Free bytes on the datastore's filesystem.",
-        per_node(&|n| n.facts.as_ref().and_then(|f| f.disk_free).map(|v| v as f64)),
-    );
-    metric(
-        "datastore_files",
-        "Files in the datastore at the last verify (the console never walks it).",
-        per_node(&|n| {
-            n.facts
-                .as_ref()
-                .and_then(|f| f.datastore_files)
-                .map(|v| v as f64)
-        }),
-    );
-    metric(
-        "datastore_bytes",
-        "Bytes in the datastore at the last verify.",
-        per_node(&|n| {
-            n.facts
-                .as_ref()
-                .and_then(|f| f.datastore_bytes)
-                .map(|v| v as f64)
-        }),
-    );
-    if let Some(l) = s.lag.heartbeat_secs {
-        metric(
-            "replication_lag_seconds",
-            "Heartbeat replication lag.",
-            vec![(String::new(), l)],
-        );
     }
-    if let Some(fb) = s.files_behind.as_ref().filter(|f| f.error.is_none()) {
-        let node = format!(",node=\"{}\"", esc(&fb.node));
-        metric(
+}
+
+/// One sample per node that has a value, labelled with the node.
+fn per_node(s: &PairStatus, f: impl Fn(&NodeStatus) -> Option<f64>) -> Vec<(String, f64)> {
+    s.nodes
+        .iter()
+        .filter_map(|n| f(n).map(|v| (format!(",node=\"{}\"", esc(&n.name)), v)))
+        .collect()
+}
+
+fn flag(b: bool) -> f64 {
+    b as u8 as f64
+}
+
+/// The pair's overall state.
+fn pair_families(s: &PairStatus) -> Vec<Family> {
+    vec![
+        Family::single(
+            "status",
+            "Overall state as a monitoring plugin exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
+            s.severity.exit_code() as f64,
+        ),
+        Family::single(
+            "split_brain",
+            "1 when both databases are writable.",
+            flag(s.roles == PairRoles::SplitBrain),
+        ),
+    ]
+}
+
+/// Each node's role, and whether its SSH and database answer (and their flags).
+fn node_reach_families(s: &PairStatus) -> Vec<Family> {
+    let roles = s
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                format!(",node=\"{}\",role=\"{}\"", esc(&n.name), role_word(n.role)),
+                1.0,
+            )
+        })
+        .collect();
+    vec![
+        Family::new("node_role", "1 for the node's detected role.", roles),
+        Family::new(
+            "ssh_up",
+            "1 when the node answers over SSH.",
+            per_node(s, |n| Some(flag(n.ssh_error.is_none()))),
+        ),
+        Family::new(
+            "db_up",
+            "1 when the node's database answers.",
+            per_node(s, |n| Some(flag(n.db.is_some()))),
+        ),
+        Family::new(
+            "db_read_only",
+            "The database's read_only flag.",
+            per_node(s, |n| n.db.as_ref().map(|d| flag(d.read_only))),
+        ),
+        Family::new(
+            "openkm_system_readonly",
+            "OKM_CONFIG system.readonly (missing counts as 0).",
+            per_node(s, |n| {
+                n.db.as_ref()
+                    .map(|d| flag(d.system_readonly.unwrap_or(false)))
+            }),
+        ),
+    ]
+}
+
+/// Each node's OpenKM service, HTTP answer, disk and datastore.
+fn node_openkm_families(s: &PairStatus) -> Vec<Family> {
+    let facts = |f: fn(&RemoteFacts) -> Option<f64>| per_node(s, |n| n.facts.as_ref().and_then(f));
+    vec![
+        Family::new(
+            "openkm_service_up",
+            "1 when the service status command succeeds.",
+            facts(|f| f.service_running.map(flag)),
+        ),
+        Family::new(
+            "openkm_http_status",
+            "HTTP status of the health call (0: no answer).",
+            facts(|f| f.http.map(|(c, _)| c as f64)),
+        ),
+        Family::new(
+            "disk_free_bytes",
+            "Free bytes on the datastore's filesystem.",
+            facts(|f| f.disk_free.map(|v| v as f64)),
+        ),
+        Family::new(
+            "datastore_files",
+            "Files in the datastore at the last verify (the console never walks it).",
+            facts(|f| f.datastore_files.map(|v| v as f64)),
+        ),
+        Family::new(
+            "datastore_bytes",
+            "Bytes in the datastore at the last verify.",
+            facts(|f| f.datastore_bytes.map(|v| v as f64)),
+        ),
+    ]
+}
+
+/// The heartbeat's replication lag, when measured.
+fn lag_families(s: &PairStatus) -> Vec<Family> {
+    s.lag
+        .heartbeat_secs
+        .map(|l| Family::single("replication_lag_seconds", "Heartbeat replication lag.", l))
+        .into_iter()
+        .collect()
+}
+
+/// Files behind on the mirror and whether follow ships them, when known.
+fn files_behind_families(s: &PairStatus) -> Vec<Family> {
+    let Some(fb) = s.files_behind.as_ref().filter(|f| f.error.is_none()) else {
+        return Vec::new();
+    };
+    let node = format!(",node=\"{}\"", esc(&fb.node));
+    vec![
+        Family::new(
             "files_behind",
             "Document versions whose row the mirror has and whose file it lacks.",
             vec![(node.clone(), fb.count as f64)],
-        );
-        metric(
+        ),
+        Family::new(
             "files_behind_oldest_seconds",
             "Age of the oldest document version whose file the mirror lacks (0: none).",
             vec![(node.clone(), fb.oldest_age_secs.unwrap_or(0.0))],
-        );
-        metric(
+        ),
+        Family::new(
             "follow_running",
             "1 when okmirror follow ships files to the mirror.",
             vec![(node, f64::from(u8::from(fb.follow_running)))],
-        );
+        ),
+    ]
+}
+
+/// GTID transactions the mirror has yet to apply, when known.
+fn transactions_families(s: &PairStatus) -> Vec<Family> {
+    s.lag
+        .transactions_behind
+        .map(|t| {
+            Family::single(
+                "transactions_behind",
+                "GTID transactions the mirror has not applied.",
+                t as f64,
+            )
+        })
+        .into_iter()
+        .collect()
+}
+
+/// The mirror's replication threads and its last sync, when it has them.
+fn mirror_families(s: &PairStatus) -> Vec<Family> {
+    let Some(m) = s.mirror() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(r) = m.db.as_ref().and_then(|d| d.replica.as_ref()) {
+        out.push(Family::new(
+            "replication_threads_running",
+            "1 when the replica's thread runs.",
+            vec![
+                (",thread=\"io\"".into(), flag(r.io == ThreadState::Yes)),
+                (",thread=\"sql\"".into(), flag(r.sql == ThreadState::Yes)),
+            ],
+        ));
     }
-    if let Some(t) = s.lag.transactions_behind {
-        metric(
-            "transactions_behind",
-            "GTID transactions the mirror has not applied.",
-            vec![(String::new(), t as f64)],
-        );
+    if let Some(ls) = &m.last_sync {
+        out.push(Family::single(
+            "last_sync_timestamp_seconds",
+            "When the last sync finished.",
+            ls.finished_at as f64,
+        ));
     }
-    if let Some(m) = s.mirror() {
-        if let Some(r) = m.db.as_ref().and_then(|d| d.replica.as_ref()) {
-            metric(
-                "replication_threads_running",
-                "1 when the replica's thread runs.",
-                vec![
-                    (
-                        ",thread=\"io\"".into(),
-                        (r.io == crate::db::replica::ThreadState::Yes) as u8 as f64,
-                    ),
-                    (
-                        ",thread=\"sql\"".into(),
-                        (r.sql == crate::db::replica::ThreadState::Yes) as u8 as f64,
-                    ),
-                ],
-            );
-        }
-        if let Some(ls) = &m.last_sync {
-            metric(
-                "last_sync_timestamp_seconds",
-                "When the last sync finished.",
-                vec![(String::new(), ls.finished_at as f64)],
-            );
-        }
-    }
-    if let Some(t) = &s.pending {
-        metric(
+    out
+}
+
+/// What a sync would change, when planned.
+fn pending_families(s: &PairStatus) -> Vec<Family> {
+    let Some(t) = &s.pending else {
+        return Vec::new();
+    };
+    vec![
+        Family::new(
             "pending_files",
             "Files a sync would change on the mirror.",
             vec![
@@ -381,14 +454,13 @@ pub fn prometheus(s: &PairStatus) -> String {
                 (",kind=\"changed\"".into(), t.changed_files as f64),
                 (",kind=\"deleted\"".into(), t.deleted as f64),
             ],
-        );
-        metric(
+        ),
+        Family::single(
             "pending_bytes",
             "Bytes a sync would transfer.",
-            vec![(String::new(), t.bytes() as f64)],
-        );
-    }
-    o
+            t.bytes() as f64,
+        ),
+    ]
 }
 
 fn esc(v: &str) -> String {
