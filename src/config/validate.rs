@@ -2,14 +2,30 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Config;
+use super::{Config, FollowConfig, MonitorConfig, NodeConfig, SyncConfig};
 
 /// A problem: the key path it concerns and what is wrong.
 pub type Problem = (String, String);
 
-/// Checks every rule, expanding `~/` in paths on the way; returns all problems found.
+/// Checks every rule, expanding `~/` in paths on the way; returns all problems found,
+/// section by section in the file's order.
 pub fn validate(config: &mut Config) -> Vec<Problem> {
     let mut p: Vec<Problem> = Vec::new();
+    validate_pair(config, &mut p);
+    for (i, node) in config.nodes.iter_mut().enumerate() {
+        validate_node(i, node, &mut p);
+    }
+    validate_node_pair(config, &mut p);
+    validate_traffic(config, &mut p);
+    validate_replication(config, &mut p);
+    validate_monitor(&config.monitor, &mut p);
+    validate_follow(&config.follow, &mut p);
+    validate_sync(&config.sync, &mut p);
+    p
+}
+
+/// The pair's name, and its two nodes.
+fn validate_pair(config: &Config, p: &mut Vec<Problem>) {
     if config.pair.trim().is_empty() {
         p.push(("pair".into(), "must not be empty".into()));
     }
@@ -22,133 +38,170 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
             ),
         ));
     }
-    for (i, node) in config.nodes.iter_mut().enumerate() {
-        let k = |rest: &str| format!("node[{i}].{rest}");
-        if !valid_name(&node.name) {
-            p.push((
-                k("name"),
-                format!(
-                    "{:?} is not a usable node name: use 1-32 letters, digits, '-', '_' or '.'",
-                    node.name
-                ),
-            ));
-        }
-        if !node.openkm_home.is_absolute() {
-            p.push((
-                k("openkm_home"),
-                "must be an absolute path on the node".into(),
-            ));
-        }
-        if !node.state_dir.is_absolute() {
-            p.push((
-                k("state_dir"),
-                "must be an absolute path on the node".into(),
-            ));
-        }
-        if !node.agent_path.is_absolute() {
-            p.push((
-                k("agent_path"),
-                "must be an absolute path on the node".into(),
-            ));
-        }
-        if node.datastore.as_ref().is_some_and(|d| !d.is_absolute()) {
-            p.push((
-                k("datastore"),
-                "must be an absolute path on the node".into(),
-            ));
-        }
-        if node.ssh.host.trim().is_empty() {
-            p.push((k("ssh.host"), "must not be empty".into()));
-        } else if node.ssh.host.starts_with('-') {
-            p.push((
-                k("ssh.host"),
-                "must not start with '-' (ssh would read it as an option)".into(),
-            ));
-        }
-        if node.ssh.port == 0 {
-            p.push((k("ssh.port"), "0 is not a usable port".into()));
-        }
-        if node.ssh.connect_timeout_secs == 0 || node.ssh.connect_timeout_secs > 300 {
-            p.push((
-                k("ssh.connect_timeout_secs"),
-                "must be between 1 and 300".into(),
-            ));
-        }
-        for path in [&mut node.ssh.identity_file, &mut node.ssh.known_hosts_file] {
-            if let Some(pb) = path.as_mut() {
-                *pb = expand_home(pb);
-            }
-        }
-        if node.ssh.user.trim().is_empty() {
-            p.push((k("ssh.user"), "must not be empty".into()));
-        }
-        for (key, cmd) in [
-            ("service.start", &node.service.start),
-            ("service.stop", &node.service.stop),
-            ("service.status", &node.service.status),
-        ] {
-            if cmd.trim().is_empty() {
-                p.push((k(key), "must not be empty".into()));
-            }
-        }
-        let url = &node.http.health_url;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            p.push((
-                k("http.health_url"),
-                format!("{url:?} is not an http:// or https:// URL"),
-            ));
-        }
-        if let Err(m) = node.http.password_source() {
-            p.push((k("http"), m.into()));
-        }
-        if let Some(f) = node.http.password_file.as_mut() {
-            *f = expand_home(f);
-        }
-        if node.database.user.trim().is_empty() {
-            p.push((k("database.user"), "must not be empty".into()));
-        }
-        if node.database.schema.trim().is_empty() {
-            p.push((k("database.schema"), "must not be empty".into()));
-        }
-        if node.database.port == 0 {
-            p.push((k("database.port"), "0 is not a usable port".into()));
-        }
-        if let Err(m) = node.database.password_source() {
-            p.push((k("database"), m.into()));
-        }
-        if let Some(f) = node.database.password_file.as_mut() {
-            *f = expand_home(f);
-        }
-        validate_tls(&mut node.database, &format!("node[{i}].database"), &mut p);
+}
+
+/// One `[[node]]` table, its subtables in order.
+fn validate_node(i: usize, node: &mut NodeConfig, p: &mut Vec<Problem>) {
+    validate_node_paths(i, node, p);
+    validate_node_ssh(i, node, p);
+    validate_node_service(i, node, p);
+    validate_node_http(i, node, p);
+    validate_node_database(i, node, p);
+}
+
+/// The key of `rest` in the `i`th node.
+fn node_key(i: usize, rest: &str) -> String {
+    format!("node[{i}].{rest}")
+}
+
+/// The node's name and its absolute paths.
+fn validate_node_paths(i: usize, node: &NodeConfig, p: &mut Vec<Problem>) {
+    if !valid_name(&node.name) {
+        p.push((
+            node_key(i, "name"),
+            format!(
+                "{:?} is not a usable node name: use 1-32 letters, digits, '-', '_' or '.'",
+                node.name
+            ),
+        ));
     }
-    if config.nodes.len() == 2 {
-        let (a, b) = (&config.nodes[0], &config.nodes[1]);
-        if a.name.eq_ignore_ascii_case(&b.name) {
+    let paths = [
+        ("openkm_home", Some(&node.openkm_home)),
+        ("state_dir", Some(&node.state_dir)),
+        ("agent_path", Some(&node.agent_path)),
+        ("datastore", node.datastore.as_ref()),
+    ];
+    for (key, path) in paths {
+        if path.is_some_and(|d| !d.is_absolute()) {
             p.push((
-                "node[1].name".into(),
-                format!("duplicates node[0]'s name {:?}", a.name),
-            ));
-        }
-        if a.ssh.host == b.ssh.host && a.ssh.port == b.ssh.port && a.openkm_home == b.openkm_home {
-            p.push((
-                "node[1].ssh.host".into(),
-                "both nodes point at the same host, port and OpenKM home".into(),
+                node_key(i, key),
+                "must be an absolute path on the node".into(),
             ));
         }
     }
-    validate_traffic(config, &mut p);
-    if let Some(r) = config.replication.as_mut() {
-        if r.user.trim().is_empty() {
-            p.push(("replication.user".into(), "must not be empty".into()));
-        }
-        if let Err(m) = r.password_source() {
-            p.push(("replication".into(), m.into()));
-        }
-        if let Some(f) = r.password_file.as_mut() {
-            *f = expand_home(f);
+}
+
+/// `[node.ssh]`: where and how to log in.
+fn validate_node_ssh(i: usize, node: &mut NodeConfig, p: &mut Vec<Problem>) {
+    let ssh = &mut node.ssh;
+    if ssh.host.trim().is_empty() {
+        p.push((node_key(i, "ssh.host"), "must not be empty".into()));
+    } else if ssh.host.starts_with('-') {
+        p.push((
+            node_key(i, "ssh.host"),
+            "must not start with '-' (ssh would read it as an option)".into(),
+        ));
+    }
+    if ssh.port == 0 {
+        p.push((node_key(i, "ssh.port"), "0 is not a usable port".into()));
+    }
+    if ssh.connect_timeout_secs == 0 || ssh.connect_timeout_secs > 300 {
+        p.push((
+            node_key(i, "ssh.connect_timeout_secs"),
+            "must be between 1 and 300".into(),
+        ));
+    }
+    for path in [&mut ssh.identity_file, &mut ssh.known_hosts_file] {
+        if let Some(pb) = path.as_mut() {
+            *pb = expand_home(pb);
         }
     }
-    let m = &config.monitor;
+    if ssh.user.trim().is_empty() {
+        p.push((node_key(i, "ssh.user"), "must not be empty".into()));
+    }
+}
+
+/// `[node.service]`: its three commands.
+fn validate_node_service(i: usize, node: &NodeConfig, p: &mut Vec<Problem>) {
+    for (key, cmd) in [
+        ("service.start", &node.service.start),
+        ("service.stop", &node.service.stop),
+        ("service.status", &node.service.status),
+    ] {
+        if cmd.trim().is_empty() {
+            p.push((node_key(i, key), "must not be empty".into()));
+        }
+    }
+}
+
+/// `[node.http]`: the health URL and its password.
+fn validate_node_http(i: usize, node: &mut NodeConfig, p: &mut Vec<Problem>) {
+    let url = &node.http.health_url;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        p.push((
+            node_key(i, "http.health_url"),
+            format!("{url:?} is not an http:// or https:// URL"),
+        ));
+    }
+    if let Err(m) = node.http.password_source() {
+        p.push((node_key(i, "http"), m.into()));
+    }
+    if let Some(f) = node.http.password_file.as_mut() {
+        *f = expand_home(f);
+    }
+}
+
+/// `[node.database]`: the account, the port, the password and TLS.
+fn validate_node_database(i: usize, node: &mut NodeConfig, p: &mut Vec<Problem>) {
+    let db = &mut node.database;
+    if db.user.trim().is_empty() {
+        p.push((node_key(i, "database.user"), "must not be empty".into()));
+    }
+    if db.schema.trim().is_empty() {
+        p.push((node_key(i, "database.schema"), "must not be empty".into()));
+    }
+    if db.port == 0 {
+        p.push((
+            node_key(i, "database.port"),
+            "0 is not a usable port".into(),
+        ));
+    }
+    if let Err(m) = db.password_source() {
+        p.push((node_key(i, "database"), m.into()));
+    }
+    if let Some(f) = db.password_file.as_mut() {
+        *f = expand_home(f);
+    }
+    validate_tls(db, &node_key(i, "database"), p);
+}
+
+/// The two nodes must be two: different names, different places.
+fn validate_node_pair(config: &Config, p: &mut Vec<Problem>) {
+    let [a, b] = config.nodes.as_slice() else {
+        return;
+    };
+    if a.name.eq_ignore_ascii_case(&b.name) {
+        p.push((
+            "node[1].name".into(),
+            format!("duplicates node[0]'s name {:?}", a.name),
+        ));
+    }
+    if a.ssh.host == b.ssh.host && a.ssh.port == b.ssh.port && a.openkm_home == b.openkm_home {
+        p.push((
+            "node[1].ssh.host".into(),
+            "both nodes point at the same host, port and OpenKM home".into(),
+        ));
+    }
+}
+
+/// `[replication]`, when given: the replication account.
+fn validate_replication(config: &mut Config, p: &mut Vec<Problem>) {
+    let Some(r) = config.replication.as_mut() else {
+        return;
+    };
+    if r.user.trim().is_empty() {
+        p.push(("replication.user".into(), "must not be empty".into()));
+    }
+    if let Err(m) = r.password_source() {
+        p.push(("replication".into(), m.into()));
+    }
+    if let Some(f) = r.password_file.as_mut() {
+        *f = expand_home(f);
+    }
+}
+
+/// `[monitor]`: intervals at least a second, thresholds in order.
+fn validate_monitor(m: &MonitorConfig, p: &mut Vec<Problem>) {
     if m.interval_secs == 0 {
         p.push(("monitor.interval_secs".into(), "must be at least 1".into()));
     }
@@ -172,7 +225,10 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
             "files-behind thresholds must be positive, with critical >= warning".into(),
         ));
     }
-    let f = &config.follow;
+}
+
+/// `[follow]`: a sane poll, batch and bandwidth.
+fn validate_follow(f: &FollowConfig, p: &mut Vec<Problem>) {
     if f.poll_ms < 50 {
         p.push(("follow.poll_ms".into(), "must be at least 50".into()));
     }
@@ -185,7 +241,10 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
             "0 would mean unlimited to rsync; leave it out instead".into(),
         ));
     }
-    let s = &config.sync;
+}
+
+/// `[sync]`: the deletion guard, the excludes, and rsync's and the freeze's limits.
+fn validate_sync(s: &SyncConfig, p: &mut Vec<Problem>) {
     if !(0.0..=100.0).contains(&s.delete_limit_percent) || s.delete_limit_percent.is_nan() {
         p.push((
             "sync.delete_limit_percent".into(),
@@ -215,9 +274,10 @@ pub fn validate(config: &mut Config) -> Vec<Problem> {
             "0 would mean unlimited to rsync; leave it out instead".into(),
         ));
     }
-    p
 }
 
+/// `[traffic]`: HAProxy by socket or address (with a backend and each node's server),
+/// and the front URL.
 fn validate_traffic(config: &mut Config, p: &mut Vec<Problem>) {
     let t = &mut config.traffic;
     if t.haproxy_socket.is_some() && t.haproxy_address.is_some() {

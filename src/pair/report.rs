@@ -4,7 +4,9 @@
 use std::fmt::Write;
 
 use super::model::{NodeStatus, PairStatus};
+use super::remote::RemoteFacts;
 use super::roles::{PairRoles, Role};
+use crate::db::replica::ThreadState;
 use crate::format;
 
 /// A node's role as a word.
@@ -213,167 +215,238 @@ pub fn files_behind_line(s: &PairStatus) -> String {
 pub fn prometheus(s: &PairStatus) -> String {
     let mut o = String::new();
     let pair = esc(&s.pair);
-    let mut metric = |name: &str, help: &str, samples: Vec<(String, f64)>| {
-        let _ = writeln!(o, "# HELP okmirror_{name} {help}");
+    for family in FAMILIES.iter().flat_map(|families| families(s)) {
+        family.write(&mut o, &pair);
+    }
+    o
+}
+
+/// The metric families by topic, in the order they are exported.
+const FAMILIES: &[fn(&PairStatus) -> Vec<Family>] = &[
+    pair_families,
+    node_reach_families,
+    node_openkm_families,
+    lag_families,
+    files_behind_families,
+    transactions_families,
+    mirror_families,
+    pending_families,
+];
+
+/// One gauge: its name (after `okmirror_`), its help, and its samples (the labels after
+/// `pair`, and the value). A family without samples still has its header.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    samples: Vec<(String, f64)>,
+}
+
+impl Family {
+    fn new(name: &'static str, help: &'static str, samples: Vec<(String, f64)>) -> Family {
+        Family {
+            name,
+            help,
+            samples,
+        }
+    }
+
+    /// One sample without labels but the pair's.
+    fn single(name: &'static str, help: &'static str, v: f64) -> Family {
+        Family::new(name, help, vec![(String::new(), v)])
+    }
+
+    fn write(&self, o: &mut String, pair: &str) {
+        let name = self.name;
+        let _ = writeln!(o, "# HELP okmirror_{name} {}", self.help);
         let _ = writeln!(o, "# TYPE okmirror_{name} gauge");
-        for (labels, v) in samples {
+        for (labels, v) in &self.samples {
             let _ = writeln!(o, "okmirror_{name}{{pair=\"{pair}\"{labels}}} {v}");
         }
-    };
-    let per_node = |f: &dyn Fn(&NodeStatus) -> Option<f64>| -> Vec<(String, f64)> {
-        s.nodes
-            .iter()
-            .filter_map(|n| f(n).map(|v| (format!(",node=\"{}\"", esc(&n.name)), v)))
-            .collect()
-    };
-    metric(
-        "status",
-        "Overall state as a monitoring plugin exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
-        vec![(String::new(), s.severity.exit_code() as f64)],
-    );
-    metric(
-        "split_brain",
-        "1 when both databases are writable.",
-        vec![(
-            String::new(),
-            (s.roles == PairRoles::SplitBrain) as u8 as f64,
-        )],
-    );
-    metric(
-        "node_role",
-        "1 for the node's detected role.",
-        s.nodes
-            .iter()
-            .map(|n| {
-                (
-                    format!(",node=\"{}\",role=\"{}\"", esc(&n.name), role_word(n.role)),
-                    1.0,
-                )
-            })
-            .collect(),
-    );
-    metric(
-        "ssh_up",
-        "1 when the node answers over SSH.",
-        per_node(&|n| Some(n.ssh_error.is_none() as u8 as f64)),
-    );
-    metric(
-        "db_up",
-        "1 when the node's database answers.",
-        per_node(&|n| Some(n.db.is_some() as u8 as f64)),
-    );
-    metric(
-        "db_read_only",
-        "The database's read_only flag.",
-        per_node(&|n| n.db.as_ref().map(|d| d.read_only as u8 as f64)),
-    );
-    metric(
-        "openkm_system_readonly",
-        "OKM_CONFIG system.readonly (missing counts as 0).",
-        per_node(&|n| {
-            n.db.as_ref()
-                .map(|d| d.system_readonly.unwrap_or(false) as u8 as f64)
-        }),
-    );
-    metric(
-        "openkm_service_up",
-        "1 when the service status command succeeds.",
-        per_node(&|n| {
-            n.facts
-                .as_ref()
-                .and_then(|f| f.service_running)
-                .map(|b| b as u8 as f64)
-        }),
-    );
-    metric(
-        "openkm_http_status",
-        "HTTP status of the health call (0: no answer).",
-        per_node(&|n| n.facts.as_ref().and_then(|f| f.http).map(|(c, _)| c as f64)),
-    );
-    metric(
-        "disk_free_bytes",
-        "Free bytes on the datastore's filesystem.",
-        per_node(&|n| n.facts.as_ref().and_then(|f| f.disk_free).map(|v| v as f64)),
-    );
-    metric(
-        "datastore_files",
-        "Files in the datastore at the last verify (the console never walks it).",
-        per_node(&|n| {
-            n.facts
-                .as_ref()
-                .and_then(|f| f.datastore_files)
-                .map(|v| v as f64)
-        }),
-    );
-    metric(
-        "datastore_bytes",
-        "Bytes in the datastore at the last verify.",
-        per_node(&|n| {
-            n.facts
-                .as_ref()
-                .and_then(|f| f.datastore_bytes)
-                .map(|v| v as f64)
-        }),
-    );
-    if let Some(l) = s.lag.heartbeat_secs {
-        metric(
-            "replication_lag_seconds",
-            "Heartbeat replication lag.",
-            vec![(String::new(), l)],
-        );
     }
-    if let Some(fb) = s.files_behind.as_ref().filter(|f| f.error.is_none()) {
-        let node = format!(",node=\"{}\"", esc(&fb.node));
-        metric(
+}
+
+/// One sample per node that has a value, labelled with the node.
+fn per_node(s: &PairStatus, f: impl Fn(&NodeStatus) -> Option<f64>) -> Vec<(String, f64)> {
+    s.nodes
+        .iter()
+        .filter_map(|n| f(n).map(|v| (format!(",node=\"{}\"", esc(&n.name)), v)))
+        .collect()
+}
+
+fn flag(b: bool) -> f64 {
+    b as u8 as f64
+}
+
+/// The pair's overall state.
+fn pair_families(s: &PairStatus) -> Vec<Family> {
+    vec![
+        Family::single(
+            "status",
+            "Overall state as a monitoring plugin exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
+            s.severity.exit_code() as f64,
+        ),
+        Family::single(
+            "split_brain",
+            "1 when both databases are writable.",
+            flag(s.roles == PairRoles::SplitBrain),
+        ),
+    ]
+}
+
+/// Each node's role, and whether its SSH and database answer (and their flags).
+fn node_reach_families(s: &PairStatus) -> Vec<Family> {
+    let roles = s
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                format!(",node=\"{}\",role=\"{}\"", esc(&n.name), role_word(n.role)),
+                1.0,
+            )
+        })
+        .collect();
+    vec![
+        Family::new("node_role", "1 for the node's detected role.", roles),
+        Family::new(
+            "ssh_up",
+            "1 when the node answers over SSH.",
+            per_node(s, |n| Some(flag(n.ssh_error.is_none()))),
+        ),
+        Family::new(
+            "db_up",
+            "1 when the node's database answers.",
+            per_node(s, |n| Some(flag(n.db.is_some()))),
+        ),
+        Family::new(
+            "db_read_only",
+            "The database's read_only flag.",
+            per_node(s, |n| n.db.as_ref().map(|d| flag(d.read_only))),
+        ),
+        Family::new(
+            "openkm_system_readonly",
+            "OKM_CONFIG system.readonly (missing counts as 0).",
+            per_node(s, |n| {
+                n.db.as_ref()
+                    .map(|d| flag(d.system_readonly.unwrap_or(false)))
+            }),
+        ),
+    ]
+}
+
+/// Each node's OpenKM service, HTTP answer, disk and datastore.
+fn node_openkm_families(s: &PairStatus) -> Vec<Family> {
+    let facts = |f: fn(&RemoteFacts) -> Option<f64>| per_node(s, |n| n.facts.as_ref().and_then(f));
+    vec![
+        Family::new(
+            "openkm_service_up",
+            "1 when the service status command succeeds.",
+            facts(|f| f.service_running.map(flag)),
+        ),
+        Family::new(
+            "openkm_http_status",
+            "HTTP status of the health call (0: no answer).",
+            facts(|f| f.http.map(|(c, _)| c as f64)),
+        ),
+        Family::new(
+            "disk_free_bytes",
+            "Free bytes on the datastore's filesystem.",
+            facts(|f| f.disk_free.map(|v| v as f64)),
+        ),
+        Family::new(
+            "datastore_files",
+            "Files in the datastore at the last verify (the console never walks it).",
+            facts(|f| f.datastore_files.map(|v| v as f64)),
+        ),
+        Family::new(
+            "datastore_bytes",
+            "Bytes in the datastore at the last verify.",
+            facts(|f| f.datastore_bytes.map(|v| v as f64)),
+        ),
+    ]
+}
+
+/// The heartbeat's replication lag, when measured.
+fn lag_families(s: &PairStatus) -> Vec<Family> {
+    s.lag
+        .heartbeat_secs
+        .map(|l| Family::single("replication_lag_seconds", "Heartbeat replication lag.", l))
+        .into_iter()
+        .collect()
+}
+
+/// Files behind on the mirror and whether follow ships them, when known.
+fn files_behind_families(s: &PairStatus) -> Vec<Family> {
+    let Some(fb) = s.files_behind.as_ref().filter(|f| f.error.is_none()) else {
+        return Vec::new();
+    };
+    let node = format!(",node=\"{}\"", esc(&fb.node));
+    vec![
+        Family::new(
             "files_behind",
             "Document versions whose row the mirror has and whose file it lacks.",
             vec![(node.clone(), fb.count as f64)],
-        );
-        metric(
+        ),
+        Family::new(
             "files_behind_oldest_seconds",
             "Age of the oldest document version whose file the mirror lacks (0: none).",
             vec![(node.clone(), fb.oldest_age_secs.unwrap_or(0.0))],
-        );
-        metric(
+        ),
+        Family::new(
             "follow_running",
             "1 when okmirror follow ships files to the mirror.",
             vec![(node, f64::from(u8::from(fb.follow_running)))],
-        );
+        ),
+    ]
+}
+
+/// GTID transactions the mirror has yet to apply, when known.
+fn transactions_families(s: &PairStatus) -> Vec<Family> {
+    s.lag
+        .transactions_behind
+        .map(|t| {
+            Family::single(
+                "transactions_behind",
+                "GTID transactions the mirror has not applied.",
+                t as f64,
+            )
+        })
+        .into_iter()
+        .collect()
+}
+
+/// The mirror's replication threads and its last sync, when it has them.
+fn mirror_families(s: &PairStatus) -> Vec<Family> {
+    let Some(m) = s.mirror() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(r) = m.db.as_ref().and_then(|d| d.replica.as_ref()) {
+        out.push(Family::new(
+            "replication_threads_running",
+            "1 when the replica's thread runs.",
+            vec![
+                (",thread=\"io\"".into(), flag(r.io == ThreadState::Yes)),
+                (",thread=\"sql\"".into(), flag(r.sql == ThreadState::Yes)),
+            ],
+        ));
     }
-    if let Some(t) = s.lag.transactions_behind {
-        metric(
-            "transactions_behind",
-            "GTID transactions the mirror has not applied.",
-            vec![(String::new(), t as f64)],
-        );
+    if let Some(ls) = &m.last_sync {
+        out.push(Family::single(
+            "last_sync_timestamp_seconds",
+            "When the last sync finished.",
+            ls.finished_at as f64,
+        ));
     }
-    if let Some(m) = s.mirror() {
-        if let Some(r) = m.db.as_ref().and_then(|d| d.replica.as_ref()) {
-            metric(
-                "replication_threads_running",
-                "1 when the replica's thread runs.",
-                vec![
-                    (
-                        ",thread=\"io\"".into(),
-                        (r.io == crate::db::replica::ThreadState::Yes) as u8 as f64,
-                    ),
-                    (
-                        ",thread=\"sql\"".into(),
-                        (r.sql == crate::db::replica::ThreadState::Yes) as u8 as f64,
-                    ),
-                ],
-            );
-        }
-        if let Some(ls) = &m.last_sync {
-            metric(
-                "last_sync_timestamp_seconds",
-                "When the last sync finished.",
-                vec![(String::new(), ls.finished_at as f64)],
-            );
-        }
-    }
-    if let Some(t) = &s.pending {
-        metric(
+    out
+}
+
+/// What a sync would change, when planned.
+fn pending_families(s: &PairStatus) -> Vec<Family> {
+    let Some(t) = &s.pending else {
+        return Vec::new();
+    };
+    vec![
+        Family::new(
             "pending_files",
             "Files a sync would change on the mirror.",
             vec![
@@ -381,18 +454,269 @@ pub fn prometheus(s: &PairStatus) -> String {
                 (",kind=\"changed\"".into(), t.changed_files as f64),
                 (",kind=\"deleted\"".into(), t.deleted as f64),
             ],
-        );
-        metric(
+        ),
+        Family::single(
             "pending_bytes",
             "Bytes a sync would transfer.",
-            vec![(String::new(), t.bytes() as f64)],
-        );
-    }
-    o
+            t.bytes() as f64,
+        ),
+    ]
 }
 
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::replica::{ReplicaStatus, ThreadState};
+    use crate::db::{DbStatus, Flavour};
+    use crate::pair::model::{FilesBehindStatus, Lag, LastSync, PlanTotals, Severity};
+    use crate::pair::remote::RemoteFacts;
+
+    fn db(read_only: bool, replica: Option<ReplicaStatus>) -> DbStatus {
+        DbStatus {
+            version: "10.11".into(),
+            flavour: Flavour::MariaDb,
+            server_id: 1,
+            read_only,
+            super_read_only: None,
+            system_readonly: read_only.then_some(true),
+            gtid_binlog: String::new(),
+            gtid_applied: String::new(),
+            replica,
+        }
+    }
+
+    fn node(name: &str, role: Role, facts: RemoteFacts, db: Option<DbStatus>) -> NodeStatus {
+        NodeStatus {
+            name: name.into(),
+            host: name.into(),
+            role,
+            ssh_rtt_ms: Some(2.0),
+            ssh_error: None,
+            facts: Some(facts),
+            db,
+            db_error: None,
+            last_sync: None,
+            last_sync_error: None,
+        }
+    }
+
+    /// A pair with every metric family present, and names that need escaping.
+    fn full_pair() -> PairStatus {
+        let main = node(
+            "al\"pha",
+            Role::Main,
+            RemoteFacts {
+                service_running: Some(true),
+                disk_free: Some(5_000),
+                datastore_files: Some(120),
+                datastore_bytes: Some(48_000),
+                http: Some((200, 4.0)),
+                ..Default::default()
+            },
+            Some(db(false, None)),
+        );
+        let replica = ReplicaStatus {
+            io: ThreadState::Yes,
+            sql: ThreadState::No,
+            seconds_behind: None,
+            source_host: "alpha".into(),
+            source_port: None,
+            io_state: String::new(),
+            sql_state: String::new(),
+            last_io_error: None,
+            last_sql_error: None,
+            gtid_mode: true,
+            retrieved_gtid: String::new(),
+        };
+        let mut mirror = node(
+            "bravo",
+            Role::Mirror,
+            RemoteFacts {
+                service_running: Some(false),
+                datastore_files: Some(118),
+                ..Default::default()
+            },
+            Some(db(true, Some(replica))),
+        );
+        mirror.last_sync = Some(LastSync {
+            finished_at: 1_795_900_000,
+            source: "al\"pha".into(),
+            target: "bravo".into(),
+            files: 1,
+            bytes: 2,
+            duration_ms: 3,
+            main_downtime_ms: 4,
+            verified: true,
+            journal_point: None,
+        });
+        PairStatus {
+            pair: "prod\\1".into(),
+            taken_at: 0,
+            nodes: vec![main, mirror],
+            roles: PairRoles::Normal { main: 0, mirror: 1 },
+            lag: Lag {
+                heartbeat_secs: Some(0.25),
+                transactions_behind: Some(12),
+                ..Lag::default()
+            },
+            pending: Some(PlanTotals {
+                new_files: 3,
+                new_bytes: 300,
+                changed_files: 1,
+                changed_bytes: 50,
+                deleted: 2,
+                ..PlanTotals::default()
+            }),
+            pending_error: None,
+            files_behind: Some(FilesBehindStatus {
+                node: "bravo".into(),
+                count: 2,
+                oldest_age_secs: Some(42.5),
+                follow_running: true,
+                ..Default::default()
+            }),
+            alerts: Vec::new(),
+            severity: Severity::Warning,
+        }
+    }
+
+    #[test]
+    fn prometheus_text_is_pinned_byte_for_byte() {
+        assert_eq!(prometheus(&full_pair()), FULL_TEXT);
+    }
+
+    #[test]
+    fn prometheus_leaves_out_the_families_it_cannot_know() {
+        let mut s = full_pair();
+        s.roles = PairRoles::SplitBrain;
+        s.severity = Severity::Critical;
+        for n in &mut s.nodes {
+            n.role = Role::SplitBrain;
+            n.facts = None;
+            n.db = None;
+            n.ssh_error = Some("down".into());
+        }
+        s.lag = Lag::default();
+        s.pending = None;
+        s.files_behind.as_mut().unwrap().error = Some("no answer".into());
+        assert_eq!(prometheus(&s), BARE_TEXT);
+    }
+
+    /// What `full_pair` exports, every family in its order.
+    const FULL_TEXT: &str = r#"# HELP okmirror_status Overall state as a monitoring plugin exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+# TYPE okmirror_status gauge
+okmirror_status{pair="prod\\1"} 1
+# HELP okmirror_split_brain 1 when both databases are writable.
+# TYPE okmirror_split_brain gauge
+okmirror_split_brain{pair="prod\\1"} 0
+# HELP okmirror_node_role 1 for the node's detected role.
+# TYPE okmirror_node_role gauge
+okmirror_node_role{pair="prod\\1",node="al\"pha",role="main"} 1
+okmirror_node_role{pair="prod\\1",node="bravo",role="mirror"} 1
+# HELP okmirror_ssh_up 1 when the node answers over SSH.
+# TYPE okmirror_ssh_up gauge
+okmirror_ssh_up{pair="prod\\1",node="al\"pha"} 1
+okmirror_ssh_up{pair="prod\\1",node="bravo"} 1
+# HELP okmirror_db_up 1 when the node's database answers.
+# TYPE okmirror_db_up gauge
+okmirror_db_up{pair="prod\\1",node="al\"pha"} 1
+okmirror_db_up{pair="prod\\1",node="bravo"} 1
+# HELP okmirror_db_read_only The database's read_only flag.
+# TYPE okmirror_db_read_only gauge
+okmirror_db_read_only{pair="prod\\1",node="al\"pha"} 0
+okmirror_db_read_only{pair="prod\\1",node="bravo"} 1
+# HELP okmirror_openkm_system_readonly OKM_CONFIG system.readonly (missing counts as 0).
+# TYPE okmirror_openkm_system_readonly gauge
+okmirror_openkm_system_readonly{pair="prod\\1",node="al\"pha"} 0
+okmirror_openkm_system_readonly{pair="prod\\1",node="bravo"} 1
+# HELP okmirror_openkm_service_up 1 when the service status command succeeds.
+# TYPE okmirror_openkm_service_up gauge
+okmirror_openkm_service_up{pair="prod\\1",node="al\"pha"} 1
+okmirror_openkm_service_up{pair="prod\\1",node="bravo"} 0
+# HELP okmirror_openkm_http_status HTTP status of the health call (0: no answer).
+# TYPE okmirror_openkm_http_status gauge
+okmirror_openkm_http_status{pair="prod\\1",node="al\"pha"} 200
+# HELP okmirror_disk_free_bytes Free bytes on the datastore's filesystem.
+# TYPE okmirror_disk_free_bytes gauge
+okmirror_disk_free_bytes{pair="prod\\1",node="al\"pha"} 5000
+# HELP okmirror_datastore_files Files in the datastore at the last verify (the console never walks it).
+# TYPE okmirror_datastore_files gauge
+okmirror_datastore_files{pair="prod\\1",node="al\"pha"} 120
+okmirror_datastore_files{pair="prod\\1",node="bravo"} 118
+# HELP okmirror_datastore_bytes Bytes in the datastore at the last verify.
+# TYPE okmirror_datastore_bytes gauge
+okmirror_datastore_bytes{pair="prod\\1",node="al\"pha"} 48000
+# HELP okmirror_replication_lag_seconds Heartbeat replication lag.
+# TYPE okmirror_replication_lag_seconds gauge
+okmirror_replication_lag_seconds{pair="prod\\1"} 0.25
+# HELP okmirror_files_behind Document versions whose row the mirror has and whose file it lacks.
+# TYPE okmirror_files_behind gauge
+okmirror_files_behind{pair="prod\\1",node="bravo"} 2
+# HELP okmirror_files_behind_oldest_seconds Age of the oldest document version whose file the mirror lacks (0: none).
+# TYPE okmirror_files_behind_oldest_seconds gauge
+okmirror_files_behind_oldest_seconds{pair="prod\\1",node="bravo"} 42.5
+# HELP okmirror_follow_running 1 when okmirror follow ships files to the mirror.
+# TYPE okmirror_follow_running gauge
+okmirror_follow_running{pair="prod\\1",node="bravo"} 1
+# HELP okmirror_transactions_behind GTID transactions the mirror has not applied.
+# TYPE okmirror_transactions_behind gauge
+okmirror_transactions_behind{pair="prod\\1"} 12
+# HELP okmirror_replication_threads_running 1 when the replica's thread runs.
+# TYPE okmirror_replication_threads_running gauge
+okmirror_replication_threads_running{pair="prod\\1",thread="io"} 1
+okmirror_replication_threads_running{pair="prod\\1",thread="sql"} 0
+# HELP okmirror_last_sync_timestamp_seconds When the last sync finished.
+# TYPE okmirror_last_sync_timestamp_seconds gauge
+okmirror_last_sync_timestamp_seconds{pair="prod\\1"} 1795900000
+# HELP okmirror_pending_files Files a sync would change on the mirror.
+# TYPE okmirror_pending_files gauge
+okmirror_pending_files{pair="prod\\1",kind="new"} 3
+okmirror_pending_files{pair="prod\\1",kind="changed"} 1
+okmirror_pending_files{pair="prod\\1",kind="deleted"} 2
+# HELP okmirror_pending_bytes Bytes a sync would transfer.
+# TYPE okmirror_pending_bytes gauge
+okmirror_pending_bytes{pair="prod\\1"} 350
+"#;
+
+    /// What a pair that answers nothing exports: the always-there families, empty ones
+    /// with their header only.
+    const BARE_TEXT: &str = r#"# HELP okmirror_status Overall state as a monitoring plugin exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+# TYPE okmirror_status gauge
+okmirror_status{pair="prod\\1"} 2
+# HELP okmirror_split_brain 1 when both databases are writable.
+# TYPE okmirror_split_brain gauge
+okmirror_split_brain{pair="prod\\1"} 1
+# HELP okmirror_node_role 1 for the node's detected role.
+# TYPE okmirror_node_role gauge
+okmirror_node_role{pair="prod\\1",node="al\"pha",role="SPLIT-BRAIN"} 1
+okmirror_node_role{pair="prod\\1",node="bravo",role="SPLIT-BRAIN"} 1
+# HELP okmirror_ssh_up 1 when the node answers over SSH.
+# TYPE okmirror_ssh_up gauge
+okmirror_ssh_up{pair="prod\\1",node="al\"pha"} 0
+okmirror_ssh_up{pair="prod\\1",node="bravo"} 0
+# HELP okmirror_db_up 1 when the node's database answers.
+# TYPE okmirror_db_up gauge
+okmirror_db_up{pair="prod\\1",node="al\"pha"} 0
+okmirror_db_up{pair="prod\\1",node="bravo"} 0
+# HELP okmirror_db_read_only The database's read_only flag.
+# TYPE okmirror_db_read_only gauge
+# HELP okmirror_openkm_system_readonly OKM_CONFIG system.readonly (missing counts as 0).
+# TYPE okmirror_openkm_system_readonly gauge
+# HELP okmirror_openkm_service_up 1 when the service status command succeeds.
+# TYPE okmirror_openkm_service_up gauge
+# HELP okmirror_openkm_http_status HTTP status of the health call (0: no answer).
+# TYPE okmirror_openkm_http_status gauge
+# HELP okmirror_disk_free_bytes Free bytes on the datastore's filesystem.
+# TYPE okmirror_disk_free_bytes gauge
+# HELP okmirror_datastore_files Files in the datastore at the last verify (the console never walks it).
+# TYPE okmirror_datastore_files gauge
+# HELP okmirror_datastore_bytes Bytes in the datastore at the last verify.
+# TYPE okmirror_datastore_bytes gauge
+"#;
 }

@@ -407,14 +407,7 @@ async fn transfer(
     cancel: &Option<watch::Receiver<bool>>,
 ) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<String>(1024);
-    let pf = quote(pidfile);
-    let cmd = format!("rm -f {pf}; echo $$ > {pf}; exec env {cmd}");
-    // Only that PID, and only while it is still this transfer's rsync (never a PID
-    // reused by something else after it ended).
-    let kill = format!(
-        "p=$(cat {pf} 2>/dev/null) && [ -n \"$p\" ] && \
-         tr '\\0' ' ' < /proc/\"$p\"/cmdline 2>/dev/null | grep -q rsync && kill \"$p\""
-    );
+    let (cmd, kill) = pid_scripts(cmd, pidfile);
     // A transfer abandoned half-way (a step's deadline, a dropped task) must not go on
     // on the node: its rsync is killed by its own PID then.
     let mut on_drop = KillOnDrop {
@@ -423,11 +416,10 @@ async fn transfer(
     };
     let run = ssh.stream(&cmd, Duration::from_secs(24 * 3600), tx);
     tokio::pin!(run);
-    let mut last_line = String::new();
+    let mut shown = Shown::new(tracker, events);
     let mut cancel = cancel.clone();
     let mut cancelled = false;
     let mut retry = tokio::time::interval(Duration::from_millis(300));
-    let mut sent = std::time::Instant::now();
     let code = loop {
         tokio::select! {
             _ = wait_cancel(&mut cancel), if !cancelled => cancelled = true,
@@ -435,21 +427,7 @@ async fn transfer(
                 let _ = ssh.run(&kill, Duration::from_secs(10)).await;
             },
             line = rx.recv() => if let Some(l) = line {
-                let parsed = parse_run_line(&l);
-                if let RunLine::Other(text) = &parsed && !text.is_empty() {
-                    last_line = text.clone();
-                    let _ = events.try_send(SyncEvent::Warning(text.clone()));
-                }
-                tracker.update(&parsed);
-                // Lossy on purpose: a reader that falls behind (or none) must never
-                // stall the transfer; the next update carries the whole tracker again
-                // (with the last files' names). A new file is always offered; progress
-                // within a file at most every 100 ms.
-                let file_start = matches!(parsed, RunLine::Item(_));
-                if file_start || sent.elapsed() >= Duration::from_millis(100) {
-                    let _ = events.try_send(SyncEvent::Progress(tracker.clone()));
-                    sent = std::time::Instant::now();
-                }
+                shown.line(&l);
             },
             code = &mut run => {
                 on_drop.kill = None;
@@ -458,6 +436,85 @@ async fn transfer(
         }
     };
     on_drop.kill = None;
+    let last_line = shown.last_line;
+    settle(ssh, pidfile, &mut rx, tracker, events).await;
+    if cancelled {
+        return Err(color_eyre::eyre::Report::new(Cancelled));
+    }
+    if exit::is_success(code, live) {
+        Ok(())
+    } else {
+        Err(eyre!("rsync: {} ({last_line})", exit::describe(code)))
+    }
+}
+
+/// The transfer's script (its shell writes its PID to `pidfile`, then becomes `cmd`)
+/// and the script that kills it: only that PID, and only while it is still this
+/// transfer's rsync (never a PID reused by something else after it ended).
+fn pid_scripts(cmd: &str, pidfile: &str) -> (String, String) {
+    let pf = quote(pidfile);
+    let run = format!("rm -f {pf}; echo $$ > {pf}; exec env {cmd}");
+    let kill = format!(
+        "p=$(cat {pf} 2>/dev/null) && [ -n \"$p\" ] && \
+         tr '\\0' ' ' < /proc/\"$p\"/cmdline 2>/dev/null | grep -q rsync && kill \"$p\""
+    );
+    (run, kill)
+}
+
+/// A running transfer's lines, shown to its face as they come.
+struct Shown<'a> {
+    tracker: &'a mut Tracker,
+    events: &'a mpsc::Sender<SyncEvent>,
+    /// The last line that was not progress (the error an rsync failure is told with).
+    last_line: String,
+    /// When progress was last offered.
+    sent: std::time::Instant,
+}
+
+impl<'a> Shown<'a> {
+    fn new(tracker: &'a mut Tracker, events: &'a mpsc::Sender<SyncEvent>) -> Self {
+        Shown {
+            tracker,
+            events,
+            last_line: String::new(),
+            sent: std::time::Instant::now(),
+        }
+    }
+
+    /// Takes one line of rsync's output: other text is a warning, and the tracker is
+    /// offered to the face.
+    fn line(&mut self, l: &str) {
+        let parsed = parse_run_line(l);
+        if let RunLine::Other(text) = &parsed
+            && !text.is_empty()
+        {
+            self.last_line = text.clone();
+            let _ = self.events.try_send(SyncEvent::Warning(text.clone()));
+        }
+        self.tracker.update(&parsed);
+        // Lossy on purpose: a reader that falls behind (or none) must never stall the
+        // transfer; the next update carries the whole tracker again (with the last
+        // files' names). A new file is always offered; progress within a file at most
+        // every 100 ms.
+        let file_start = matches!(parsed, RunLine::Item(_));
+        if file_start || self.sent.elapsed() >= Duration::from_millis(100) {
+            let _ = self
+                .events
+                .try_send(SyncEvent::Progress(self.tracker.clone()));
+            self.sent = std::time::Instant::now();
+        }
+    }
+}
+
+/// After the rsync ended: its last lines counted, the end state sent, its PID file
+/// removed.
+async fn settle(
+    ssh: &NodeSsh,
+    pidfile: &str,
+    rx: &mut mpsc::Receiver<String>,
+    tracker: &mut Tracker,
+    events: &mpsc::Sender<SyncEvent>,
+) {
     while let Ok(l) = rx.try_recv() {
         tracker.update(&parse_run_line(&l));
     }
@@ -469,16 +526,11 @@ async fn transfer(
     )
     .await;
     let _ = ssh
-        .run(&format!("rm -f {pf}"), Duration::from_secs(10))
+        .run(
+            &format!("rm -f {}", quote(pidfile)),
+            Duration::from_secs(10),
+        )
         .await;
-    if cancelled {
-        return Err(color_eyre::eyre::Report::new(Cancelled));
-    }
-    if exit::is_success(code, live) {
-        Ok(())
-    } else {
-        Err(eyre!("rsync: {} ({last_line})", exit::describe(code)))
-    }
 }
 
 /// Kills a remote process by its PID file when dropped while still armed.
@@ -524,4 +576,23 @@ pub async fn wait_cancel(cancel: &mut Option<watch::Receiver<bool>>) {
 /// Whether the cancel flag is set.
 pub fn is_cancelled(cancel: &Option<watch::Receiver<bool>>) -> bool {
     cancel.as_ref().is_some_and(|c| *c.borrow())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transfer_writes_its_pid_and_is_killed_only_by_it() {
+        let (run, kill) = pid_scripts("rsync -a x y", "/s/sync.lock/rsync-bulk.pid");
+        assert_eq!(
+            run,
+            "rm -f /s/sync.lock/rsync-bulk.pid; echo $$ > /s/sync.lock/rsync-bulk.pid; exec env rsync -a x y"
+        );
+        assert_eq!(
+            kill,
+            "p=$(cat /s/sync.lock/rsync-bulk.pid 2>/dev/null) && [ -n \"$p\" ] && \
+             tr '\\0' ' ' < /proc/\"$p\"/cmdline 2>/dev/null | grep -q rsync && kill \"$p\""
+        );
+    }
 }

@@ -334,7 +334,34 @@ pub async fn plan_scope(
     scope: Scope<'_>,
 ) -> Result<Plan> {
     let started = Instant::now();
-    // The peer connection's socket lives in the state dir.
+    make_state_dir(source, ssh).await;
+    let cmd = plan_command(source, target, sync, scope);
+    let (tx, rx) = mpsc::channel::<String>(4096);
+    let collect = tokio::spawn(collect_lines(rx));
+    let code = ssh
+        .stream(&cmd, timeout, tx)
+        .await
+        .map_err(|e| eyre!("planning on {}: {e}", source.name))?;
+    let found = collect
+        .await
+        .map_err(|e| eyre!("planning on {}: collector failed: {e}", source.name))?;
+    check_dry_run(source, target, code, &found)?;
+    check_listable(source, target, &found)?;
+    Ok(Plan {
+        source: source.name.clone(),
+        target: target.name.clone(),
+        changes: found.changes,
+        dirs: found.dirs,
+        totals: found.totals,
+        warnings: found.warnings,
+        took_ms: started.elapsed().as_millis(),
+        documents: Default::default(),
+    })
+}
+
+/// Creates the source's state dir, where the peer connection's socket lives; a failure
+/// shows in the dry run itself.
+async fn make_state_dir(source: &NodeConfig, ssh: &NodeSsh) {
     let _ = ssh
         .run(
             &format!(
@@ -344,72 +371,88 @@ pub async fn plan_scope(
             Duration::from_secs(30),
         )
         .await;
-    let cmd = plan_command(source, target, sync, scope);
-    let (tx, mut rx) = mpsc::channel::<String>(4096);
-    let collect = tokio::spawn(async move {
-        let mut changes = Vec::new();
-        let mut dirs = Vec::new();
-        let mut totals = PlanTotals::default();
-        let mut warnings = Vec::new();
-        while let Some(line) = rx.recv().await {
-            match parse_line(&line) {
-                Ok(Some(c)) => {
-                    totals.add(&c);
-                    // Folders are counted, not listed: their files are.
-                    if c.entry != EntryType::Dir {
-                        changes.push(c);
-                    } else {
-                        dirs.push(c);
-                    }
+}
+
+/// What a dry run's output said, line by line.
+#[derive(Debug, Default)]
+struct Collected {
+    changes: Vec<Change>,
+    dirs: Vec<Change>,
+    totals: PlanTotals,
+    warnings: Vec<String>,
+}
+
+impl Collected {
+    /// Takes one line: a change is counted (folders are counted, not listed: their
+    /// files are), any other line is kept as a warning (the first 100).
+    fn take(&mut self, line: String) {
+        match parse_line(&line) {
+            Ok(Some(c)) => {
+                self.totals.add(&c);
+                if c.entry != EntryType::Dir {
+                    self.changes.push(c);
+                } else {
+                    self.dirs.push(c);
                 }
-                Ok(None) => {}
-                Err(_) => {
-                    if warnings.len() < 100 {
-                        warnings.push(line);
-                    }
+            }
+            Ok(None) => {}
+            Err(_) => {
+                if self.warnings.len() < 100 {
+                    self.warnings.push(line);
                 }
             }
         }
-        (changes, dirs, totals, warnings)
-    });
-    let code = ssh
-        .stream(&cmd, timeout, tx)
-        .await
-        .map_err(|e| eyre!("planning on {}: {e}", source.name))?;
-    let (changes, dirs, totals, warnings) = collect
-        .await
-        .map_err(|e| eyre!("planning on {}: collector failed: {e}", source.name))?;
-    if !exit::is_success(code, true) {
-        let detail = warnings.first().cloned().unwrap_or_default();
-        return Err(eyre!(
-            "planning {} -> {}: {} ({})",
-            source.name,
-            target.name,
-            exit::describe(code),
-            detail
-        ));
     }
-    if let Some(bad) = changes.iter().chain(&dirs).find(|c| unlistable(&c.path)) {
-        return Err(eyre!(
-            "planning {} -> {}: the name {:?} is not valid UTF-8; \
-             okmirror lists every path it copies and cannot name this one, so nothing was copied. \
-             Rename it on {} (e.g. with convmv), then sync again",
-            source.name,
-            target.name,
-            bad.path,
-            source.name
-        ));
+}
+
+/// Reads the dry run's lines until the stream ends.
+async fn collect_lines(mut rx: mpsc::Receiver<String>) -> Collected {
+    let mut found = Collected::default();
+    while let Some(line) = rx.recv().await {
+        found.take(line);
     }
-    Ok(Plan {
-        source: source.name.clone(),
-        target: target.name.clone(),
-        changes,
-        dirs,
-        totals,
-        warnings,
-        took_ms: started.elapsed().as_millis(),
-        documents: Default::default(),
-    })
+    found
+}
+
+/// The dry run's exit code as an error (with its first warning) when it failed.
+fn check_dry_run(
+    source: &NodeConfig,
+    target: &NodeConfig,
+    code: Option<i32>,
+    found: &Collected,
+) -> Result<()> {
+    if exit::is_success(code, true) {
+        return Ok(());
+    }
+    let detail = found.warnings.first().cloned().unwrap_or_default();
+    Err(eyre!(
+        "planning {} -> {}: {} ({})",
+        source.name,
+        target.name,
+        exit::describe(code),
+        detail
+    ))
+}
+
+/// Refuses a plan with a path that a path list could not name again.
+fn check_listable(source: &NodeConfig, target: &NodeConfig, found: &Collected) -> Result<()> {
+    let Some(bad) = found
+        .changes
+        .iter()
+        .chain(&found.dirs)
+        .find(|c| unlistable(&c.path))
+    else {
+        return Ok(());
+    };
+    Err(eyre!(
+        "planning {} -> {}: the name {:?} is not valid UTF-8; \
+         okmirror lists every path it copies and cannot name this one, so nothing was copied. \
+         Rename it on {} (e.g. with convmv), then sync again",
+        source.name,
+        target.name,
+        bad.path,
+        source.name
+    ))
 }
 
 /// Names the datastore files of `plan` by their documents, from `node`'s version rows
@@ -594,5 +637,45 @@ mod tests {
             }
         );
         assert_eq!(t.bytes(), 150);
+    }
+
+    #[test]
+    fn collected_lines_list_files_apart_from_folders_and_keep_the_rest_as_warnings() {
+        let mut found = Collected::default();
+        for l in [
+            "<f+++++++++ 100 a",
+            "cd+++++++++ 4096 d/",
+            ".d..t...... 4096 repository/",
+            "rsync: some warning",
+        ] {
+            found.take(l.to_string());
+        }
+        let paths = |v: &[Change]| v.iter().map(|c| c.path.clone()).collect::<Vec<_>>();
+        assert_eq!(paths(&found.changes), ["a"]);
+        assert_eq!(paths(&found.dirs), ["d/"]);
+        assert_eq!((found.totals.new_files, found.totals.new_dirs), (1, 1));
+        assert_eq!(found.warnings, ["rsync: some warning"]);
+        for i in 0..150 {
+            found.take(format!("noise {i}"));
+        }
+        assert_eq!(found.warnings.len(), 100);
+    }
+
+    #[test]
+    fn a_failed_dry_run_or_an_unlistable_name_refuses_the_plan() {
+        let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
+        let (a, b) = (&cfg.nodes[0], &cfg.nodes[1]);
+        let mut found = Collected::default();
+        found.take("<f+++++++++ 1 ok".to_string());
+        assert!(check_dry_run(a, b, Some(24), &found).is_ok());
+        assert!(check_listable(a, b, &found).is_ok());
+        found.take("rsync error: oops".to_string());
+        let err = check_dry_run(a, b, Some(12), &found)
+            .unwrap_err()
+            .to_string();
+        assert!(err.ends_with("(rsync error: oops)"), "{err}");
+        found.take("<f+++++++++ 1 caf\u{FFFD}".to_string());
+        let err = check_listable(a, b, &found).unwrap_err().to_string();
+        assert!(err.contains("is not valid UTF-8"), "{err}");
     }
 }

@@ -18,13 +18,13 @@ use super::manifest::{self, Mismatch};
 use super::plan::{Pass, Plan, PlanTotals, Scope, peer_ssh};
 use super::progress::Tracker;
 use super::{Change, ChangeKind, EntryType};
-use crate::config::{FreezeMode, PlanMode};
+use crate::config::{FreezeMode, NodeConfig, PlanMode};
 use crate::db::versions::{self, Watermark};
 use crate::node::files::absent_on;
-use crate::node::quote;
+use crate::node::{NodeSsh, quote};
 use crate::pair::Monitor;
 use crate::pair::lock::{Lock, LockInfo, dead_here, lock_info_script, parse_lock_info};
-use crate::pair::model::LastSync;
+use crate::pair::model::{LastSync, PairStatus};
 
 /// The verify's phase: a flow's progress-aware deadline lets it run its length (its cost
 /// is the datastores' size, not a stall).
@@ -94,199 +94,367 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-/// Runs a sync (or a dry run) between the nodes, direction from live roles only.
+/// A step on a node that answers at once (the preflight, writing the record).
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs a sync (or a dry run) between the nodes, direction from live roles only. The
+/// phases in order: roles and locks, preflight, plan (with its guard), then, for a real
+/// run, the lock, the bulk pass and the frozen phase, the verify (and repair), and the
+/// record. Once the lock is held, every way out releases it and starts the mirror's
+/// OpenKM again; the main is always given its writes back by the frozen phase itself.
 pub async fn run(
     monitor: Arc<Monitor>,
     opts: SyncOptions,
     events: mpsc::Sender<SyncEvent>,
 ) -> Result<SyncReport> {
     let started = Instant::now();
-    let phase = |s: &str| {
-        let events = events.clone();
-        let s = s.to_string();
-        async move {
-            let _ = events.send(SyncEvent::Phase(s)).await;
-        }
-    };
-    // The lock folders and the live roles at once, over sessions opened for both nodes
-    // together: a run's first second is most of its overhead against a bare rsync.
-    phase("checking roles and locks").await;
-    let (locks, mut status) = tokio::join!(read_locks(&monitor), monitor.probe_pair_for_sync());
-    if let Some(msg) = recover_dead_freeze(&monitor, &locks, &status).await {
-        phase(&msg).await;
-        status = monitor.probe_pair_for_sync().await;
-    }
-    // A flow (switchover...) holds the lock on both nodes: say so before the roles it is
-    // changing make a confusing refusal.
-    if !opts.dry_run {
-        for (n, l) in monitor.nodes.iter().zip(&locks) {
-            if let Some(owner) = l.as_ref().and_then(LockInfo::live_owner) {
-                return Err(eyre!(
-                    "another sync or flow holds the lock on {} (owner {owner}); wait for it to finish",
-                    n.cfg.name
-                ));
-            }
-        }
-    }
-    let (src, dst) = guard::direction(&status.roles).map_err(|e| eyre!(e))?;
-    let (s_cfg, d_cfg) = (
-        monitor.nodes[src].cfg.clone(),
-        monitor.nodes[dst].cfg.clone(),
-    );
-    if status.nodes[dst].writable() != Some(false) {
-        return Err(eyre!(
-            "refusing to sync: the target {} is writable",
-            d_cfg.name
-        ));
-    }
-    let s_ssh = Arc::clone(&monitor.nodes[src].ssh);
-    let d_ssh = Arc::clone(&monitor.nodes[dst].ssh);
-    let t = Duration::from_secs(30);
-
-    phase(&format!(
-        "preflight: {} can reach {} over SSH",
-        s_cfg.name, d_cfg.name
-    ))
-    .await;
-    let probe = format!(
-        "mkdir -p {} && {} {} true",
-        quote(&s_cfg.state_dir.display().to_string()),
-        peer_ssh(&s_cfg, &d_cfg),
-        quote(&format!("{}@{}", d_cfg.ssh.user, d_cfg.ssh.host))
-    );
-    let out = s_ssh.run(&probe, t).await?;
-    if !out.success() {
-        return Err(eyre!(
-            "preflight: {} cannot reach {} over SSH: {}",
-            s_cfg.name,
-            d_cfg.name,
-            out.stderr.trim()
-        ));
-    }
-
-    let copier = Copier {
-        monitor: &monitor,
-        src,
-        dst,
-        lock_dir: format!("{}/sync.lock", s_cfg.state_dir.display()),
-        allow_deletes: opts.allow_deletes,
-        cancel: opts.cancel.clone(),
-        events: events.clone(),
-    };
-    phase(&format!("source check: {}", copier.source_check().await?)).await;
-    // The journal's watermark before the plan's scan: every version created after the
-    // scan began is then in the final pass's list.
-    let watermark = journal_watermark(&monitor, src).await;
-    let (mut plan, planned_by) = choose_plan(&copier, status.nodes[dst].last_sync.as_ref()).await?;
-    super::plan::name_plan(&monitor, src, &mut plan).await;
-    if !plan.documents.is_empty() {
-        let _ = events
-            .send(SyncEvent::Documents(plan.documents.clone()))
-            .await;
-    }
-    // The guard's share needs the mirror's file count only when the plan deletes.
-    let mirror_files = match status.nodes[dst]
-        .facts
-        .as_ref()
-        .and_then(|f| f.datastore_files)
-    {
-        Some(n) => n,
-        None if plan.totals.deleted > 0 => copy::count_files(&d_ssh, &d_cfg).await?,
-        None => 0,
-    };
-    let refusal = guard::check_deletes(
-        &plan.totals,
-        mirror_files,
-        &monitor.cfg.sync,
-        opts.allow_deletes,
-    )
-    .err()
-    .map(|r| format!("{r}{}", guard::what_is_deleted(&plan)));
-    phase(&format!(
-        "plan {} -> {}: {}{}",
-        s_cfg.name,
-        d_cfg.name,
-        plan.totals.summary(),
-        if planned_by == PlanMode::Journal {
-            " (datastore from the journal; its deletions are found by the verify)"
-        } else {
-            ""
-        }
-    ))
-    .await;
-    if let (Some(r), false) = (&refusal, opts.dry_run) {
-        return Err(eyre!("{r}"));
-    }
-    if let Some(free) = status.nodes[dst].facts.as_ref().and_then(|f| f.disk_free)
-        && plan.totals.bytes() > free
-    {
-        return Err(eyre!(
-            "preflight: the plan moves {} but {} has only {} free",
-            crate::format::bytes(plan.totals.bytes()),
-            d_cfg.name,
-            crate::format::bytes(free)
-        ));
-    }
-    let mut report = SyncReport {
-        source: s_cfg.name.clone(),
-        target: d_cfg.name.clone(),
-        plan: plan.totals.clone(),
-        dry_run: opts.dry_run,
-        files: 0,
-        bytes: 0,
-        duration_ms: 0,
-        main_downtime_ms: 0,
-        gtid_position: None,
-        verified: false,
-        verified_files: 0,
-        mismatches: Vec::new(),
-        refusal,
-        cancelled: false,
-        newer_than_sync: 0,
-        verify_ms: 0,
-        planned_by,
-        repaired: 0,
-        downtime_parts: DowntimeParts::default(),
-    };
+    let run = Run::start(&monitor, &opts, &events, started).await?;
+    run.preflight().await?;
+    let copier = run.copier();
+    let planned = run.plan(&copier).await?;
+    let mut report = run.first_report(&planned);
     if opts.dry_run {
         report.duration_ms = started.elapsed().as_millis() as u64;
         return Ok(report);
     }
 
-    let lock = Lock::take(&s_ssh, &s_cfg.state_dir.display().to_string()).await?;
-    let sync_cfg = &monitor.cfg.sync;
-    let mode = sync_cfg.freeze;
-    let mut frozen_pair = None;
-    let mut parts = DowntimeParts::default();
-    let result = async {
-        let mut tracker = Tracker::new(&plan.totals);
-        let bulk = bulk_list(&plan);
+    let lock = Lock::take(&run.s_ssh, &run.s_cfg.state_dir.display().to_string()).await?;
+    let mut frozen = None;
+    let copied = run
+        .copy_and_freeze(&copier, &planned, &lock.path, &mut frozen)
+        .await;
+    let Moved {
+        mut tracker,
+        downtime,
+        parts,
+        position,
+        point,
+    } = match copied {
+        Ok(moved) => moved,
+        Err(e) => return run.stopped(e, frozen, lock, report).await,
+    };
+    report.main_downtime_ms = downtime.as_millis() as u64;
+    report.downtime_parts = parts;
+    report.gtid_position = Some(position);
+
+    run.phase(VERIFYING).await;
+    let verify_started = Instant::now();
+    let checked = run
+        .verify_and_repair(&copier, &mut tracker, point.as_ref(), frozen, &mut report)
+        .await;
+    lock.release(&run.s_ssh).await;
+    run.fill_report(&mut report, &tracker, checked?, verify_started);
+    run.record(&report, point).await?;
+    Ok(report)
+}
+
+/// What a run's phases share: the pair as probed at the start, the direction it gives,
+/// the operator's options and the face's events.
+struct Run<'a> {
+    monitor: &'a Monitor,
+    opts: &'a SyncOptions,
+    events: &'a mpsc::Sender<SyncEvent>,
+    started: Instant,
+    /// The pair after the roles and locks phase (a dead freeze recovered).
+    status: PairStatus,
+    src: usize,
+    dst: usize,
+    s_cfg: NodeConfig,
+    d_cfg: NodeConfig,
+    s_ssh: Arc<NodeSsh>,
+    d_ssh: Arc<NodeSsh>,
+}
+
+/// The plan phase's outcome.
+struct Planned {
+    plan: Plan,
+    planned_by: PlanMode,
+    /// The journal's watermark before the plan's scan (the final pass's start).
+    watermark: Option<Watermark>,
+    /// Why the deletion guard would refuse the plan (only a dry run gets this far).
+    refusal: Option<String>,
+}
+
+/// What the bulk pass and the frozen phase leave for the verify and the report.
+struct Moved {
+    tracker: Tracker,
+    /// How long the main took no writes.
+    downtime: Duration,
+    parts: DowntimeParts,
+    /// The mirror database's position after the catch-up (its GTID, or "dump").
+    position: String,
+    /// The journal's consistency point: versions newer than it are the next sync's.
+    point: Option<Watermark>,
+}
+
+/// Sends a phase to the face.
+async fn send_phase(events: &mpsc::Sender<SyncEvent>, s: &str) {
+    let _ = events.send(SyncEvent::Phase(s.to_string())).await;
+}
+
+impl<'a> Run<'a> {
+    /// Roles and locks: the lock folders and the live roles at once, over sessions
+    /// opened for both nodes together (a run's first second is most of its overhead
+    /// against a bare rsync); then the direction, and a target that takes no writes.
+    async fn start(
+        monitor: &'a Monitor,
+        opts: &'a SyncOptions,
+        events: &'a mpsc::Sender<SyncEvent>,
+        started: Instant,
+    ) -> Result<Run<'a>> {
+        send_phase(events, "checking roles and locks").await;
+        let (locks, mut status) = tokio::join!(read_locks(monitor), monitor.probe_pair_for_sync());
+        if let Some(msg) = recover_dead_freeze(monitor, &locks, &status).await {
+            send_phase(events, &msg).await;
+            status = monitor.probe_pair_for_sync().await;
+        }
+        if !opts.dry_run {
+            refuse_held_locks(monitor, &locks)?;
+        }
+        let (src, dst) = guard::direction(&status.roles).map_err(|e| eyre!(e))?;
+        let (s_cfg, d_cfg) = (
+            monitor.nodes[src].cfg.clone(),
+            monitor.nodes[dst].cfg.clone(),
+        );
+        if status.nodes[dst].writable() != Some(false) {
+            return Err(eyre!(
+                "refusing to sync: the target {} is writable",
+                d_cfg.name
+            ));
+        }
+        Ok(Run {
+            monitor,
+            opts,
+            events,
+            started,
+            status,
+            src,
+            dst,
+            s_cfg,
+            d_cfg,
+            s_ssh: Arc::clone(&monitor.nodes[src].ssh),
+            d_ssh: Arc::clone(&monitor.nodes[dst].ssh),
+        })
+    }
+
+    async fn phase(&self, s: &str) {
+        send_phase(self.events, s).await;
+    }
+
+    /// Preflight: the source reaches the target over SSH (the passes' own path).
+    async fn preflight(&self) -> Result<()> {
+        let (s_cfg, d_cfg) = (&self.s_cfg, &self.d_cfg);
+        self.phase(&format!(
+            "preflight: {} can reach {} over SSH",
+            s_cfg.name, d_cfg.name
+        ))
+        .await;
+        let probe = format!(
+            "mkdir -p {} && {} {} true",
+            quote(&s_cfg.state_dir.display().to_string()),
+            peer_ssh(s_cfg, d_cfg),
+            quote(&format!("{}@{}", d_cfg.ssh.user, d_cfg.ssh.host))
+        );
+        let out = self.s_ssh.run(&probe, STEP_TIMEOUT).await?;
+        if !out.success() {
+            return Err(eyre!(
+                "preflight: {} cannot reach {} over SSH: {}",
+                s_cfg.name,
+                d_cfg.name,
+                out.stderr.trim()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The run's one copier: its lists and rsync PIDs live in the source's lock folder.
+    fn copier(&self) -> Copier<'a> {
+        Copier {
+            monitor: self.monitor,
+            src: self.src,
+            dst: self.dst,
+            lock_dir: format!("{}/sync.lock", self.s_cfg.state_dir.display()),
+            allow_deletes: self.opts.allow_deletes,
+            cancel: self.opts.cancel.clone(),
+            events: self.events.clone(),
+        }
+    }
+
+    /// Plan choice and guard: the source checked, the journal's watermark taken before
+    /// the plan's scan (every version created after the scan began is then in the final
+    /// pass's list), the plan named for the face, the deletion guard (a real run stops at
+    /// its refusal) and the target's free space.
+    async fn plan(&self, copier: &Copier<'_>) -> Result<Planned> {
+        self.phase(&format!("source check: {}", copier.source_check().await?))
+            .await;
+        let watermark = journal_watermark(self.monitor, self.src).await;
+        let last = self.status.nodes[self.dst].last_sync.as_ref();
+        let (mut plan, planned_by) = choose_plan(copier, last).await?;
+        super::plan::name_plan(self.monitor, self.src, &mut plan).await;
+        if !plan.documents.is_empty() {
+            let _ = self
+                .events
+                .send(SyncEvent::Documents(plan.documents.clone()))
+                .await;
+        }
+        let refusal = self.deletion_refusal(&plan).await?;
+        self.phase(&format!(
+            "plan {} -> {}: {}{}",
+            self.s_cfg.name,
+            self.d_cfg.name,
+            plan.totals.summary(),
+            if planned_by == PlanMode::Journal {
+                " (datastore from the journal; its deletions are found by the verify)"
+            } else {
+                ""
+            }
+        ))
+        .await;
+        if let (Some(r), false) = (&refusal, self.opts.dry_run) {
+            return Err(eyre!("{r}"));
+        }
+        self.check_free_space(&plan)?;
+        Ok(Planned {
+            plan,
+            planned_by,
+            watermark,
+            refusal,
+        })
+    }
+
+    /// Why the deletion guard would refuse `plan`, with what it deletes. The guard's
+    /// share needs the mirror's file count only when the plan deletes.
+    async fn deletion_refusal(&self, plan: &Plan) -> Result<Option<String>> {
+        let mirror_files = match self.status.nodes[self.dst]
+            .facts
+            .as_ref()
+            .and_then(|f| f.datastore_files)
+        {
+            Some(n) => n,
+            None if plan.totals.deleted > 0 => copy::count_files(&self.d_ssh, &self.d_cfg).await?,
+            None => 0,
+        };
+        Ok(guard::check_deletes(
+            &plan.totals,
+            mirror_files,
+            &self.monitor.cfg.sync,
+            self.opts.allow_deletes,
+        )
+        .err()
+        .map(|r| format!("{r}{}", guard::what_is_deleted(plan))))
+    }
+
+    /// The target must have room for what the plan moves, where its free space is known.
+    fn check_free_space(&self, plan: &Plan) -> Result<()> {
+        let free = self.status.nodes[self.dst]
+            .facts
+            .as_ref()
+            .and_then(|f| f.disk_free);
+        match free {
+            Some(free) if plan.totals.bytes() > free => Err(eyre!(
+                "preflight: the plan moves {} but {} has only {} free",
+                crate::format::bytes(plan.totals.bytes()),
+                self.d_cfg.name,
+                crate::format::bytes(free)
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The report as planning leaves it (a dry run's whole report).
+    fn first_report(&self, planned: &Planned) -> SyncReport {
+        SyncReport {
+            source: self.s_cfg.name.clone(),
+            target: self.d_cfg.name.clone(),
+            plan: planned.plan.totals.clone(),
+            dry_run: self.opts.dry_run,
+            files: 0,
+            bytes: 0,
+            duration_ms: 0,
+            main_downtime_ms: 0,
+            gtid_position: None,
+            verified: false,
+            verified_files: 0,
+            mismatches: Vec::new(),
+            refusal: planned.refusal.clone(),
+            cancelled: false,
+            newer_than_sync: 0,
+            verify_ms: 0,
+            planned_by: planned.planned_by,
+            repaired: 0,
+            downtime_parts: DowntimeParts::default(),
+        }
+    }
+
+    /// The bulk pass while the main stays live, then (unless cancelled) the frozen
+    /// phase. `frozen` keeps the frozen pair even when this fails, so the mirror's
+    /// OpenKM is started again.
+    async fn copy_and_freeze(
+        &self,
+        copier: &Copier<'_>,
+        planned: &Planned,
+        lock_path: &str,
+        frozen: &mut Option<freeze::Frozen>,
+    ) -> Result<Moved> {
+        let mut tracker = Tracker::new(&planned.plan.totals);
+        let bulk = bulk_list(&planned.plan);
         if bulk.is_empty() {
-            phase("bulk pass: nothing to copy").await;
+            self.phase("bulk pass: nothing to copy").await;
         } else {
-            phase("bulk pass (the main stays live)").await;
+            self.phase("bulk pass (the main stays live)").await;
             copier
                 .copy_listed(Pass::Live, "bulk", &bulk, &mut tracker)
                 .await?;
         }
-        if is_cancelled(&opts.cancel) {
+        if is_cancelled(&self.opts.cancel) {
             return Err(color_eyre::eyre::Report::new(Cancelled));
         }
+        let mut parts = DowntimeParts::default();
+        let watermark = planned.watermark.as_ref();
+        let (downtime, position, point) = self
+            .frozen_phase(
+                copier,
+                watermark,
+                lock_path,
+                &mut tracker,
+                &mut parts,
+                frozen,
+            )
+            .await?;
+        Ok(Moved {
+            tracker,
+            downtime,
+            parts,
+            position,
+            point,
+        })
+    }
 
-        phase(&match mode {
+    /// Freeze, final pass, catch-up, thaw. A database freeze is marked in the lock until
+    /// it is undone (by this run, or by the main's watchdog), so the next run can still
+    /// recover a main left read-only (`recover_dead_freeze`), the second line of
+    /// defence. The main is thawed whatever the final pass and the catch-up did.
+    async fn frozen_phase(
+        &self,
+        copier: &Copier<'_>,
+        watermark: Option<&Watermark>,
+        lock_path: &str,
+        tracker: &mut Tracker,
+        parts: &mut DowntimeParts,
+        frozen: &mut Option<freeze::Frozen>,
+    ) -> Result<(Duration, String, Option<Watermark>)> {
+        let mode = self.monitor.cfg.sync.freeze;
+        self.phase(&match mode {
             FreezeMode::Service => format!(
                 "freezing: stopping OpenKM on {} and {}",
-                s_cfg.name, d_cfg.name
+                self.s_cfg.name, self.d_cfg.name
             ),
-            FreezeMode::Database => format!("freezing: {}'s database read-only", s_cfg.name),
+            FreezeMode::Database => format!("freezing: {}'s database read-only", self.s_cfg.name),
         })
         .await;
-        // A database freeze is marked in the lock until it is undone (by this run, or
-        // by the main's watchdog), so the next run can still recover a main left
-        // read-only (`recover_dead_freeze`), the second line of defence.
-        let marker = format!("{}/frozen", lock.path);
+        let marker = format!("{lock_path}/frozen");
         if mode == FreezeMode::Database {
-            s_ssh
+            self.s_ssh
                 .run(
                     &format!("echo database > {}", quote(&marker)),
                     Duration::from_secs(30),
@@ -294,45 +462,78 @@ pub async fn run(
                 .await?;
         }
         let mark = (mode == FreezeMode::Database).then_some(marker.as_str());
-        let mut pair = freeze::freeze(&monitor, mode, (src, dst), mark).await?;
-        let mut lap = Instant::now();
+        let mut pair = freeze::freeze(self.monitor, mode, (self.src, self.dst), mark).await?;
+        let lap = Instant::now();
         parts.freeze_ms = ms(lap.duration_since(pair.began));
-        let mut cancel = opts.cancel.clone();
-        let frozen_work = async {
-            let with_index = mode == FreezeMode::Service;
-            phase("final pass").await;
-            let did = copier
-                .final_copy(watermark.as_ref(), with_index, &mut tracker)
-                .await?;
-            parts.final_pass_ms = ms(lap.elapsed());
-            lap = Instant::now();
-            phase(&format!("final pass: {did}")).await;
-            let pos = match sync_cfg.database {
-                crate::config::DbSyncMode::Replication => {
-                    phase("waiting for the mirror's database to apply the main's position").await;
-                    // A cancel ends the wait: the main's writes come first.
-                    tokio::select! {
-                        r = monitor.wait_mirror_caught_up(src, dst, Duration::from_secs(60)) => r?,
-                        _ = copy::wait_cancel(&mut cancel) => return Err(color_eyre::eyre::Report::new(Cancelled)),
-                    }
+        let frozen_work = self
+            .final_and_catch_up(copier, watermark, tracker, parts, lap)
+            .await;
+        let (thawed, downtime) = self.thaw(&mut pair, &marker, parts).await;
+        *frozen = Some(pair);
+        thawed?;
+        let (position, point) = frozen_work?;
+        Ok((downtime, position, point))
+    }
+
+    /// The final pass (with a service freeze, the index too), the mirror's database
+    /// caught up, and the journal's consistency point. `lap` began with the freeze.
+    async fn final_and_catch_up(
+        &self,
+        copier: &Copier<'_>,
+        watermark: Option<&Watermark>,
+        tracker: &mut Tracker,
+        parts: &mut DowntimeParts,
+        mut lap: Instant,
+    ) -> Result<(String, Option<Watermark>)> {
+        let with_index = self.monitor.cfg.sync.freeze == FreezeMode::Service;
+        self.phase("final pass").await;
+        let did = copier.final_copy(watermark, with_index, tracker).await?;
+        parts.final_pass_ms = ms(lap.elapsed());
+        lap = Instant::now();
+        self.phase(&format!("final pass: {did}")).await;
+        let position = self.catch_up().await?;
+        parts.catch_up_ms = ms(lap.elapsed());
+        lap = Instant::now();
+        // Versions newer than this were written after the consistency point.
+        let point = journal_watermark(self.monitor, self.src).await;
+        parts.journal_point_ms = ms(lap.elapsed());
+        Ok((position, point))
+    }
+
+    /// The mirror's database catches up with the frozen main: it applies the main's
+    /// position (a cancel ends the wait: the main's writes come first), or is dumped.
+    async fn catch_up(&self) -> Result<String> {
+        match self.monitor.cfg.sync.database {
+            crate::config::DbSyncMode::Replication => {
+                self.phase("waiting for the mirror's database to apply the main's position")
+                    .await;
+                let mut cancel = self.opts.cancel.clone();
+                tokio::select! {
+                    r = self.monitor.wait_mirror_caught_up(self.src, self.dst, Duration::from_secs(60)) => r,
+                    _ = copy::wait_cancel(&mut cancel) => Err(color_eyre::eyre::Report::new(Cancelled)),
                 }
-                crate::config::DbSyncMode::Dump => {
-                    phase("dumping the main's database into the mirror").await;
-                    super::dump::dump_into_mirror(&s_ssh, &s_cfg, &d_ssh, &d_cfg).await?;
-                    "dump".to_string()
-                }
-            };
-            parts.catch_up_ms = ms(lap.elapsed());
-            lap = Instant::now();
-            // Versions newer than this were written after the consistency point.
-            let point = journal_watermark(&monitor, src).await;
-            parts.journal_point_ms = ms(lap.elapsed());
-            Ok::<_, color_eyre::eyre::Report>((pos, point))
+            }
+            crate::config::DbSyncMode::Dump => {
+                self.phase("dumping the main's database into the mirror")
+                    .await;
+                super::dump::dump_into_mirror(&self.s_ssh, &self.s_cfg, &self.d_ssh, &self.d_cfg)
+                    .await?;
+                Ok("dump".to_string())
+            }
         }
-        .await;
-        phase(&format!("unfreezing {}", s_cfg.name)).await;
+    }
+
+    /// Gives the main its writes back; returns how that went and the main's downtime.
+    /// A database freeze's marker goes once the main is thawed.
+    async fn thaw(
+        &self,
+        pair: &mut freeze::Frozen,
+        marker: &str,
+        parts: &mut DowntimeParts,
+    ) -> (Result<Instant>, Duration) {
+        self.phase(&format!("unfreezing {}", self.s_cfg.name)).await;
         let thaw_began = Instant::now();
-        let thawed = freeze::thaw_main(&monitor, &mut pair).await;
+        let thawed = freeze::thaw_main(self.monitor, pair).await;
         if let Ok(back) = &thawed {
             parts.thaw_ms = ms(back.duration_since(thaw_began));
         }
@@ -340,114 +541,148 @@ pub async fn run(
             Ok(back) => back.duration_since(pair.began),
             Err(_) => pair.began.elapsed(),
         };
-        if thawed.is_ok() && mode == FreezeMode::Database {
-            let _ = s_ssh
-                .run(
-                    &format!("rm -f {}", quote(&marker)),
-                    Duration::from_secs(30),
-                )
+        if thawed.is_ok() && self.monitor.cfg.sync.freeze == FreezeMode::Database {
+            let _ = self
+                .s_ssh
+                .run(&format!("rm -f {}", quote(marker)), Duration::from_secs(30))
                 .await;
         }
-        frozen_pair = Some(pair);
-        thawed?;
-        let (pos, point) = frozen_work?;
-        Ok::<_, color_eyre::eyre::Report>((tracker, downtime, pos, point))
+        (thawed, downtime)
     }
-    .await;
-    // The mirror's OpenKM (stopped by a service freeze) starts again whatever happened;
-    // after a good run, while both datastores are verified.
-    let resume_mirror = async {
-        if let Some(p) = frozen_pair {
-            freeze::resume_mirror(&monitor, p).await;
-        }
-    };
-    let (mut tracker, downtime, pos, point) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            resume_mirror.await;
-            lock.release(&s_ssh).await;
-            if !is_cancelled_error(&e) {
-                return Err(e);
-            }
-            phase("cancelled: the mirror keeps only complete files; the main takes writes").await;
-            report.cancelled = true;
-            report.duration_ms = started.elapsed().as_millis() as u64;
-            return Ok(report);
-        }
-    };
-    report.main_downtime_ms = downtime.as_millis() as u64;
-    report.downtime_parts = parts;
-    report.gtid_position = Some(pos);
 
-    phase(VERIFYING).await;
-    let verify_started = Instant::now();
-    let ((), first) = tokio::join!(resume_mirror, verify(&monitor, src, dst, point.as_ref()));
-    let checked = async {
+    /// The mirror's OpenKM (stopped by a service freeze) starts again whatever happened.
+    async fn resume_mirror(&self, frozen: Option<freeze::Frozen>) {
+        if let Some(p) = frozen {
+            freeze::resume_mirror(self.monitor, p).await;
+        }
+    }
+
+    /// After the lock was taken, the copy or the freeze stopped: the mirror's OpenKM
+    /// starts again and the lock goes. A cancel is a report (nothing verified or
+    /// recorded), anything else the error.
+    async fn stopped(
+        &self,
+        e: color_eyre::eyre::Report,
+        frozen: Option<freeze::Frozen>,
+        lock: Lock,
+        mut report: SyncReport,
+    ) -> Result<SyncReport> {
+        self.resume_mirror(frozen).await;
+        lock.release(&self.s_ssh).await;
+        if !is_cancelled_error(&e) {
+            return Err(e);
+        }
+        self.phase("cancelled: the mirror keeps only complete files; the main takes writes")
+            .await;
+        report.cancelled = true;
+        report.duration_ms = self.started.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    /// Verify and repair: both datastores' SHA-256, while the mirror's OpenKM starts
+    /// again. After a journal plan, what the verify found is repaired and verified again.
+    async fn verify_and_repair(
+        &self,
+        copier: &Copier<'_>,
+        tracker: &mut Tracker,
+        point: Option<&Watermark>,
+        frozen: Option<freeze::Frozen>,
+        report: &mut SyncReport,
+    ) -> Result<Verified> {
+        let ((), first) = tokio::join!(
+            self.resume_mirror(frozen),
+            verify(self.monitor, self.src, self.dst, point)
+        );
         let mut check = first?;
-        if planned_by == PlanMode::Journal && !check.mismatches.is_empty() {
-            let (fixed, refusal) = repair(&copier, &check, &mut tracker).await?;
+        if report.planned_by == PlanMode::Journal && !check.mismatches.is_empty() {
+            let (fixed, refusal) = repair(copier, &check, tracker).await?;
             if fixed > 0 {
-                phase(&format!(
+                self.phase(&format!(
                     "repaired {fixed} datastore files the journal could not name; verifying again"
                 ))
                 .await;
-                check = verify(&monitor, src, dst, point.as_ref()).await?;
+                check = verify(self.monitor, self.src, self.dst, point).await?;
             }
             report.repaired = fixed;
             report.refusal = refusal;
         }
-        Ok::<_, color_eyre::eyre::Report>(check)
+        Ok(check)
     }
-    .await;
-    lock.release(&s_ssh).await;
-    let check = checked?;
-    report.files = tracker.files_done;
-    report.bytes = tracker.bytes_done;
-    report.mismatches = check.mismatches;
-    report.newer_than_sync = check.newer;
-    report.verified = report.mismatches.is_empty();
-    report.verified_files = check.identical;
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    report.verify_ms = verify_started.elapsed().as_millis() as u64;
 
-    phase("recording the sync on the mirror").await;
-    let record = LastSync {
-        finished_at: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-        source: report.source.clone(),
-        target: report.target.clone(),
-        files: report.files,
-        bytes: report.bytes,
-        duration_ms: report.duration_ms,
-        main_downtime_ms: report.main_downtime_ms,
-        verified: report.verified,
-        journal_point: point.and_then(|w| w.0),
-    };
-    let json = serde_json::to_string(&record)?;
-    let dir = quote(&d_cfg.state_dir.display().to_string());
-    let out = d_ssh
-        .run_with_stdin(
-            &format!("mkdir -p {dir} && cat > {dir}/last-sync.json.tmp && mv {dir}/last-sync.json.tmp {dir}/last-sync.json"),
-            Some(json.as_bytes()),
-            t,
-        )
-        .await?;
-    if !out.success() {
-        return Err(eyre!(
-            "writing the last-sync record on {}: {}",
-            d_cfg.name,
-            out.stderr.trim()
-        ));
+    /// What was copied and what the verify found.
+    fn fill_report(
+        &self,
+        report: &mut SyncReport,
+        tracker: &Tracker,
+        check: Verified,
+        verify_started: Instant,
+    ) {
+        report.files = tracker.files_done;
+        report.bytes = tracker.bytes_done;
+        report.mismatches = check.mismatches;
+        report.newer_than_sync = check.newer;
+        report.verified = report.mismatches.is_empty();
+        report.verified_files = check.identical;
+        report.duration_ms = self.started.elapsed().as_millis() as u64;
+        report.verify_ms = verify_started.elapsed().as_millis() as u64;
     }
-    if let Ok(dir) = crate::paths::data_dir() {
-        let _ = std::fs::create_dir_all(&dir);
-        let _ = std::fs::write(
-            dir.join(format!("last-sync-{}.json", monitor.cfg.pair)),
-            &json,
-        );
+
+    /// Record: the last-sync record on the mirror (the next journal plan's start), and
+    /// a copy in this machine's data dir.
+    async fn record(&self, report: &SyncReport, point: Option<Watermark>) -> Result<()> {
+        self.phase("recording the sync on the mirror").await;
+        let record = LastSync {
+            finished_at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            source: report.source.clone(),
+            target: report.target.clone(),
+            files: report.files,
+            bytes: report.bytes,
+            duration_ms: report.duration_ms,
+            main_downtime_ms: report.main_downtime_ms,
+            verified: report.verified,
+            journal_point: point.and_then(|w| w.0),
+        };
+        let json = serde_json::to_string(&record)?;
+        let dir = quote(&self.d_cfg.state_dir.display().to_string());
+        let out = self.d_ssh
+            .run_with_stdin(
+                &format!("mkdir -p {dir} && cat > {dir}/last-sync.json.tmp && mv {dir}/last-sync.json.tmp {dir}/last-sync.json"),
+                Some(json.as_bytes()),
+                STEP_TIMEOUT,
+            )
+            .await?;
+        if !out.success() {
+            return Err(eyre!(
+                "writing the last-sync record on {}: {}",
+                self.d_cfg.name,
+                out.stderr.trim()
+            ));
+        }
+        if let Ok(dir) = crate::paths::data_dir() {
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(
+                dir.join(format!("last-sync-{}.json", self.monitor.cfg.pair)),
+                &json,
+            );
+        }
+        Ok(())
     }
-    Ok(report)
+}
+
+/// A flow (switchover...) holds the lock on both nodes: say so before the roles it is
+/// changing make a confusing refusal.
+fn refuse_held_locks(monitor: &Monitor, locks: &[Option<LockInfo>]) -> Result<()> {
+    for (n, l) in monitor.nodes.iter().zip(locks) {
+        if let Some(owner) = l.as_ref().and_then(LockInfo::live_owner) {
+            return Err(eyre!(
+                "another sync or flow holds the lock on {} (owner {owner}); wait for it to finish",
+                n.cfg.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What one verify of both datastores found.
