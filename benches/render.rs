@@ -72,6 +72,7 @@ fn main() {
         warnings: vec![],
         took_ms: 0,
         documents: Default::default(),
+        basis: Default::default(),
     };
     let t = Instant::now();
     app.on_engine(EngineEvent::PlanDone(Ok(Arc::new(plan))));

@@ -807,3 +807,95 @@ fn a_name_that_is_not_utf8_fails_the_sync_loudly_and_other_names_are_copied() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&mirror);
 }
+
+/// `okmirror diff --plan <mode> --json`, parsed.
+fn diff(lab: &common::Lab, mode: &str) -> serde_json::Value {
+    let (code, out, err) = okmirror(lab, &["diff", "--json", "--plan", mode]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn paths(plan: &serde_json::Value) -> Vec<String> {
+    plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| c["path"].as_str().expect("a path").to_string())
+        .collect()
+}
+
+#[test]
+fn the_journal_view_lists_the_new_documents_the_mirror_lacks_and_a_scan_agrees() {
+    let (lab, _g) = common::exclusive();
+    let (code, out, err) = okmirror(lab, &["sync", "--yes"]);
+    assert_eq!(
+        code, 0,
+        "a verified sync gives the view its start: {out}{err}"
+    );
+    new_documents("pending-view", 3);
+    let wanted: Vec<String> = files_of(lab, "pending-view")
+        .iter()
+        .map(|f| format!("repository/datastore/{f}"))
+        .collect();
+    assert_eq!(wanted.len(), 3);
+    // The mirror's replicated rows name them once replication has applied them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let journal = loop {
+        let j = diff(lab, "journal");
+        if wanted.iter().all(|w| paths(&j).contains(w)) || std::time::Instant::now() > deadline {
+            break j;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    assert_eq!(journal["basis"]["by"], "journal", "{journal}");
+    assert!(journal["basis"]["since"].is_string(), "{journal}");
+    let listed = paths(&journal);
+    for w in &wanted {
+        assert!(listed.contains(w), "{w} not in the journal view {listed:?}");
+    }
+    assert!(
+        journal["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["kind"] == "new"),
+        "{journal}"
+    );
+    assert!(
+        journal["documents"]
+            .as_object()
+            .is_some_and(|d| d.len() >= 3),
+        "{journal}"
+    );
+    let scan = diff(lab, "scan");
+    assert_eq!(scan["basis"]["by"], "scan", "{scan}");
+    let scanned = paths(&scan);
+    for w in &wanted {
+        assert!(
+            scanned.contains(w),
+            "the scan must see {w} too: {scanned:?}"
+        );
+    }
+    // Once synced, the journal view is empty again.
+    let (code, out, err) = okmirror(lab, &["sync", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let after = diff(lab, "journal");
+    assert!(paths(&after).is_empty(), "{after}");
+}
+
+#[test]
+fn the_journal_view_refuses_without_a_verified_sync_and_says_what_to_do() {
+    let (lab, _g) = common::exclusive();
+    let record = lab.dir.join("nodes/bravo/state/last-sync.json");
+    let saved = std::fs::read(&record).ok();
+    let _ = std::fs::remove_file(&record);
+    let (code, out, err) = okmirror(lab, &["diff", "--plan", "journal"]);
+    if let Some(s) = saved {
+        std::fs::write(&record, s).unwrap();
+    }
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        err.contains("no verified sync") && err.contains("--plan scan"),
+        "{err}"
+    );
+}

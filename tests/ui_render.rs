@@ -159,6 +159,7 @@ fn plan(n: usize) -> Plan {
         took_ms: 10,
         dirs: Vec::new(),
         documents: Default::default(),
+        basis: Default::default(),
     }
 }
 

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use color_eyre::eyre::{Result, eyre};
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, PlanMode};
 
 /// okmirror keeps an OpenKM main server and its mirror in step, and moves the service
 /// between them when the main dies. Without a command it opens the console.
@@ -145,6 +145,11 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// How to find the changes: `scan` (an rsync dry run over the whole Tomcat home)
+        /// or `journal` (the datastore files of versions created since the mirror's last
+        /// verified sync that it lacks; no walk of the datastore).
+        #[arg(long, value_enum, default_value_t = PlanMode::Scan)]
+        plan: PlanMode,
     },
     /// Helpers that run on a node (okmirror installed there), called over SSH.
     Agent {
@@ -281,7 +286,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Rollback { flow }) => flow_cmd::rollback(cfg()?, flow).await,
         Some(Command::Abandon { flow }) => flow_cmd::abandon(flow),
         Some(Command::Drill { flow }) => drill_cmd::drill(cfg()?, flow).await,
-        Some(Command::Diff { json }) => status_cmd::diff(cfg()?, json).await,
+        Some(Command::Diff { json, plan }) => status_cmd::diff(cfg()?, json, plan).await,
         Some(Command::Agent { action }) => agent(given, action).await,
         Some(Command::Config { action }) => config_action(given, action),
         Some(Command::Doctor { json }) => doctor(given, json).await,

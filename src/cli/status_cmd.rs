@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, eyre};
 
-use crate::config::Config;
+use crate::config::{Config, PlanMode};
 use crate::pair::roles::PairRoles;
 use crate::pair::{Monitor, report};
 use crate::sync::ChangeKind;
+use crate::sync::pending::{self, PendingJob, PlanBasis};
 
 /// How `status` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +45,7 @@ pub async fn status(cfg: Config, format: Format, diff: bool) -> Result<ExitCode>
 }
 
 /// Lists what a sync would change on the mirror.
-pub async fn diff(cfg: Config, json: bool) -> Result<ExitCode> {
+pub async fn diff(cfg: Config, json: bool, mode: PlanMode) -> Result<ExitCode> {
     let monitor = Monitor::new(Arc::new(cfg));
     let status = monitor.probe_pair(None).await;
     let PairRoles::Normal { main, mirror } = status.roles else {
@@ -54,7 +55,24 @@ pub async fn diff(cfg: Config, json: bool) -> Result<ExitCode> {
             serde_json::to_string(&status.roles).unwrap_or_default()
         ));
     };
-    let plan = crate::sync::plan::plan_pair(&monitor, main, mirror).await?;
+    let basis = match mode {
+        PlanMode::Scan => PlanBasis::Scan,
+        PlanMode::Journal => PlanBasis::Journal {
+            since: pending::journal_point(&status, mirror).ok_or_else(|| {
+                eyre!(
+                    "{} has no verified sync to start the journal from; run a sync, or use \
+                     --plan scan",
+                    status.nodes[mirror].name
+                )
+            })?,
+        },
+    };
+    let job = PendingJob {
+        main,
+        mirror,
+        basis,
+    };
+    let plan = pending::plan(&monitor, &job).await?;
     if json {
         super::print_out(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?;
     } else {
@@ -74,13 +92,17 @@ pub async fn diff(cfg: Config, json: bool) -> Result<ExitCode> {
         }
         super::print_out(&text)?;
         eprintln!(
-            "{} -> {}: {} (planned in {} ms)",
+            "{} -> {}: {} (planned by {} in {} ms)",
             plan.source,
             plan.target,
             report::pending_line(&crate::pair::model::PairStatus {
                 pending: Some(plan.totals.clone()),
                 ..status
             }),
+            match &plan.basis {
+                PlanBasis::Scan => "scan".to_string(),
+                PlanBasis::Journal { since } => format!("the journal since {since}"),
+            },
             plan.took_ms
         );
     }

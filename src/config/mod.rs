@@ -452,7 +452,14 @@ pub struct MonitorConfig {
     /// A last sync older than this is a warning.
     #[serde(default = "default_sync_age")]
     pub last_sync_warning_hours: f64,
-    /// Seconds between two pending-diff plans in the console (0: only on `r`).
+    /// How the console finds the pending diffs: `journal` (the default) reads OpenKM's
+    /// version journal since the mirror's last verified sync, every probe, without
+    /// walking the datastore; without a verified sync it scans. `scan` always runs an
+    /// rsync dry run over the whole Tomcat home.
+    #[serde(default = "default_pending")]
+    pub pending: PlanMode,
+    /// Seconds between two scans of the pending diffs in the console when they are
+    /// scanned (0: only on `r`).
     #[serde(default = "default_diff_interval")]
     pub diff_interval_secs: u64,
     /// Free space on the datastore's filesystem below this share is a warning.
@@ -474,6 +481,7 @@ impl Default for MonitorConfig {
             lag_warning_secs: default_lag_warning(),
             lag_critical_secs: default_lag_critical(),
             last_sync_warning_hours: default_sync_age(),
+            pending: default_pending(),
             diff_interval_secs: default_diff_interval(),
             disk_free_warning_percent: default_disk_warning(),
             files_behind_warning_secs: default_files_behind_warning(),
@@ -496,6 +504,9 @@ fn default_lag_critical() -> f64 {
 }
 fn default_sync_age() -> f64 {
     24.0
+}
+fn default_pending() -> PlanMode {
+    PlanMode::Journal
 }
 fn default_diff_interval() -> u64 {
     300

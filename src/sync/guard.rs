@@ -124,6 +124,7 @@ mod tests {
             warnings: vec![],
             took_ms: 0,
             documents: [(v.to_string(), "/okm:root/acme.pdf".to_string())].into(),
+            basis: Default::default(),
         };
         let s = what_is_deleted(&plan);
         assert!(

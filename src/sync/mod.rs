@@ -11,6 +11,7 @@ pub mod guard;
 pub mod guardian;
 pub mod itemize;
 pub mod manifest;
+pub mod pending;
 pub mod plan;
 pub mod progress;
 pub mod run;

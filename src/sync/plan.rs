@@ -79,6 +79,8 @@ pub struct Plan {
     /// source's version rows name it (`name_plan`).
     #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
     pub documents: std::collections::HashMap<String, String>,
+    /// How the changes were found: a scan, or OpenKM's version journal.
+    pub basis: super::pending::PlanBasis,
 }
 
 impl Plan {
@@ -356,6 +358,7 @@ pub async fn plan_scope(
         warnings: found.warnings,
         took_ms: started.elapsed().as_millis(),
         documents: Default::default(),
+        basis: Default::default(),
     })
 }
 

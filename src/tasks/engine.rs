@@ -5,20 +5,19 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use color_eyre::eyre::Result;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use super::error::{TaskError, TaskResult};
 use crate::failover::exec::ChannelConfirmer;
 use crate::failover::{FlowEvent, FlowKind, FlowReport, Runner, Step};
 use crate::pair::model::{Alert, PairStatus, Severity};
-use crate::pair::roles::PairRoles;
 use crate::pair::{Monitor, spawn_heartbeat_writer};
 use crate::sync::Plan;
+use crate::sync::pending::{self, PendingJob, PendingSchedule};
 use crate::sync::run::{SyncEvent, SyncOptions, SyncReport};
 
 /// What the background work tells the UI.
@@ -246,7 +245,7 @@ impl Drop for EngineHandle {
 /// Starts polling, the heartbeat writer and the planner; events go to `events`.
 pub fn start(monitor: Arc<Monitor>, events: mpsc::Sender<EngineEvent>) -> EngineHandle {
     let (req_tx, req_rx) = mpsc::channel::<EngineRequest>(8);
-    let (plan_tx, plan_rx) = mpsc::channel::<(usize, usize)>(1);
+    let (plan_tx, plan_rx) = mpsc::channel::<PendingJob>(1);
     let writer = spawn_heartbeat_writer(Arc::clone(&monitor));
     let planner = spawn_planner(Arc::clone(&monitor), events.clone(), plan_rx);
     let poller = tokio::spawn(poll(monitor, events, req_rx, plan_tx));
@@ -262,12 +261,15 @@ pub fn start(monitor: Arc<Monitor>, events: mpsc::Sender<EngineEvent>) -> Engine
 fn spawn_planner(
     monitor: Arc<Monitor>,
     events: mpsc::Sender<EngineEvent>,
-    mut plan_rx: mpsc::Receiver<(usize, usize)>,
+    mut plan_rx: mpsc::Receiver<PendingJob>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        while let Some((main, mirror)) = plan_rx.recv().await {
+        while let Some(job) = plan_rx.recv().await {
             let _ = events.send(EngineEvent::PlanStarted).await;
-            let result = plan_named(&monitor, main, mirror).await;
+            let result = pending::plan(&monitor, &job)
+                .await
+                .map(Arc::new)
+                .map_err(TaskError::from);
             if let Err(e) = &result {
                 let _ = events
                     .send(EngineEvent::Log(format!("plan failed: {e}")))
@@ -278,18 +280,10 @@ fn spawn_planner(
     })
 }
 
-/// The pending changes main -> mirror, their datastore files named by document.
-async fn plan_named(monitor: &Monitor, main: usize, mirror: usize) -> TaskResult<Arc<Plan>> {
-    let mut p = crate::sync::plan::plan_pair(monitor, main, mirror).await?;
-    crate::sync::plan::name_plan(monitor, main, &mut p).await;
-    Ok(Arc::new(p))
-}
-
 /// What the poller remembers between probes.
 struct PollState {
-    last_plan: Option<Instant>,
-    /// Plan at the next probe whatever the timer says (start-up, a refresh).
-    force_plan: bool,
+    /// Which pending plan is due (journal every probe, scans on request or by timer).
+    pending: PendingSchedule,
     /// The alerts last logged, to log only changes.
     previous: Option<String>,
 }
@@ -300,22 +294,22 @@ async fn poll(
     monitor: Arc<Monitor>,
     events: mpsc::Sender<EngineEvent>,
     mut req_rx: mpsc::Receiver<EngineRequest>,
-    plan_tx: mpsc::Sender<(usize, usize)>,
+    plan_tx: mpsc::Sender<PendingJob>,
 ) {
     let interval = Duration::from_secs(monitor.cfg.monitor.interval_secs);
     let diff_every = Duration::from_secs(monitor.cfg.monitor.diff_interval_secs);
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mode = monitor.cfg.monitor.pending;
     let mut state = PollState {
-        last_plan: None,
-        force_plan: true,
+        pending: PendingSchedule::default(),
         previous: None,
     };
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             r = req_rx.recv() => match r {
-                Some(EngineRequest::Refresh) => state.force_plan = true,
+                Some(EngineRequest::Refresh) => state.pending.request_scan(),
                 None => break,
             },
         }
@@ -324,14 +318,15 @@ async fn poll(
         if let Some(line) = alerts_changed(status.severity, &status.alerts, &mut state.previous) {
             let _ = events.send(EngineEvent::Log(line)).await;
         }
-        let due =
-            !diff_every.is_zero() && state.last_plan.is_none_or(|t| t.elapsed() >= diff_every);
-        if let PairRoles::Normal { main, mirror } = status.roles
-            && (state.force_plan || due)
-            && plan_tx.try_send((main, mirror)).is_ok()
+        if let Some(job) = state
+            .pending
+            .next(&status, mode, diff_every, Instant::now())
+            && let Err(e) = plan_tx.try_send(job)
         {
-            state.last_plan = Some(Instant::now());
-            state.force_plan = false;
+            let job = match e {
+                mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
+            };
+            state.pending.dropped(&job);
         }
         if events
             .send(EngineEvent::Snapshot(Box::new(status)))

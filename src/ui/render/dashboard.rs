@@ -10,6 +10,7 @@ use crate::format;
 use crate::pair::model::{NodeStatus, PairStatus, Severity};
 use crate::pair::report;
 use crate::pair::roles::{PairRoles, Role};
+use crate::sync::pending::PlanBasis;
 use crate::ui::app::{App, Pane};
 use crate::ui::theme::Theme;
 
@@ -359,11 +360,14 @@ fn render_summary(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         (_, Some(e), false) => Span::styled(format!("plan failed: {e}"), theme.warn),
         (Some(p), _, planning) => {
             let t = &p.totals;
-            let mut s = if t.is_empty() {
-                "none: the mirror's files match the main's".to_string()
-            } else {
-                format!("{} (d)", t.summary())
+            let mut s = match (&p.basis, t.is_empty()) {
+                (PlanBasis::Scan, true) => "none: the mirror's files match the main's".into(),
+                (PlanBasis::Journal { .. }, true) => {
+                    "none: the mirror has every new document's file".into()
+                }
+                (_, false) => format!("{} (d)", t.summary()),
             };
+            s.push_str(&basis_note(&p.basis));
             if planning {
                 s.push_str(" · planning…");
             }
@@ -377,6 +381,18 @@ fn render_summary(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         pending,
     ]));
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// How the pending plan was found, for the summary line: a journal view says since when
+/// and that `r` scans the whole tree.
+fn basis_note(basis: &PlanBasis) -> String {
+    match basis {
+        PlanBasis::Scan => " · scan".into(),
+        PlanBasis::Journal { since } => {
+            let short = since.split('.').next().unwrap_or(since);
+            format!(" · journal since {short} (r: scan all)")
+        }
+    }
 }
 
 fn render_alerts(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
