@@ -68,7 +68,11 @@ pub fn build(root: &Path, cache: Option<&Path>, out: &mut dyn Write) -> Result<B
     let mut stack = vec![root.to_path_buf()];
     let mut files = Vec::new();
     while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).wrap_err_with(|| format!("reading {}", dir.display()))? {
+        let entries = match std::fs::read_dir(&dir) {
+            Err(e) if vanished(&e) && dir != root => continue,
+            r => r.wrap_err_with(|| format!("reading {}", dir.display()))?,
+        };
+        for e in entries {
             let e = e.wrap_err_with(|| format!("reading {}", dir.display()))?;
             let ft = e.file_type()?;
             if ft.is_dir() {
@@ -80,7 +84,10 @@ pub fn build(root: &Path, cache: Option<&Path>, out: &mut dyn Write) -> Result<B
     }
     files.sort();
     for path in files {
-        let meta = std::fs::metadata(&path).wrap_err_with(|| format!("stat {}", path.display()))?;
+        let meta = match std::fs::metadata(&path) {
+            Err(e) if vanished(&e) => continue,
+            r => r.wrap_err_with(|| format!("stat {}", path.display()))?,
+        };
         let rel = path
             .strip_prefix(root)
             .unwrap_or(&path)
@@ -92,7 +99,10 @@ pub fn build(root: &Path, cache: Option<&Path>, out: &mut dyn Write) -> Result<B
             _ => {
                 stats.hashed += 1;
                 stats.bytes_hashed += size;
-                hash_file(&path)?
+                match hash_file(&path)? {
+                    Some(sha) => sha,
+                    None => continue,
+                }
             }
         };
         stats.files += 1;
@@ -105,8 +115,19 @@ pub fn build(root: &Path, cache: Option<&Path>, out: &mut dyn Write) -> Result<B
     Ok(stats)
 }
 
-fn hash_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).wrap_err_with(|| format!("opening {}", path.display()))?;
+/// A file or folder removed between the listing and the look: a live datastore does
+/// that (OpenKM writes a temporary file and renames it). It is not in the datastore any
+/// more, so it is not in the manifest; any other error fails the manifest.
+fn vanished(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound
+}
+
+/// The file's SHA-256, or `None` when it vanished before it could be opened.
+fn hash_file(path: &Path) -> Result<Option<String>> {
+    let mut f = match File::open(path) {
+        Err(e) if vanished(&e) => return Ok(None),
+        r => r.wrap_err_with(|| format!("opening {}", path.display()))?,
+    };
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -118,7 +139,7 @@ fn hash_file(path: &Path) -> Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(format!("{:x}", h.finalize()))
+    Ok(Some(format!("{:x}", h.finalize())))
 }
 
 fn read_cache(path: &Path) -> BTreeMap<String, (u64, i64, String)> {
@@ -225,6 +246,14 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_vanishes_before_it_is_hashed_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(hash_file(&dir.path().join("gone")).unwrap(), None);
+        std::fs::write(dir.path().join("here"), b"x").unwrap();
+        assert!(hash_file(&dir.path().join("here")).unwrap().is_some());
+    }
 
     #[test]
     fn builds_compares_and_reuses_the_cache() {

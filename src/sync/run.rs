@@ -964,6 +964,15 @@ async fn write_census(ssh: &crate::node::NodeSsh, state_dir: &str, m: &manifest:
     }
 }
 
+/// Hashes every file under the current folder with coreutils, in a stable order. A file
+/// that vanishes between `find` and `sha256sum` (a live datastore's temporary files) is
+/// not in the datastore any more and is left out; any other error fails it.
+const SHA256SUM_LIVE: &str = "err=$(mktemp) || exit 1; \
+     find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum 2>\"$err\"; rc=$?; \
+     if [ $rc -ne 0 ] && { [ $rc -ne 123 ] || [ ! -s \"$err\" ] || \
+     grep -qv ': No such file or directory$' \"$err\"; }; then cat \"$err\" >&2; rm -f \"$err\"; exit 1; fi; \
+     rm -f \"$err\"";
+
 /// The manifest of a node's datastore: `okmirror agent` where installed, else sha256sum.
 async fn manifest_of(
     ssh: &crate::node::NodeSsh,
@@ -975,7 +984,7 @@ async fn manifest_of(
     let cache = quote(&format!("{state_dir}/manifest-cache.tsv"));
     let script = format!(
         "{locate}\nif [ -n \"$OKM_AGENT\" ]; then mkdir -p {sd} && echo AGENT && \"$OKM_AGENT\" agent manifest --root {ds} --cache {cache}; \
-         else echo SHA256SUM && cd {ds} && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum; fi",
+         else echo SHA256SUM && cd {ds} && {SHA256SUM_LIVE}; fi",
         locate = crate::node::agent::locate_line(agent_path),
         sd = quote(state_dir)
     );
@@ -1042,6 +1051,65 @@ async fn recover_dead_freeze(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs `SHA256SUM_LIVE` in `dir` with a `sha256sum` stand-in first on PATH that
+    /// first does `before` (as a live datastore would, between the listing and the hash).
+    fn live_sums(dir: &std::path::Path, before: &str) -> std::process::Output {
+        let bin = dir.join(".bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let real = String::from_utf8(
+            std::process::Command::new("sh")
+                .args(["-c", "command -v sha256sum"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let shim = bin.join("sha256sum");
+        std::fs::write(
+            &shim,
+            format!("#!/bin/sh\n{before}\nexec {} \"$@\"\n", real.trim()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        std::process::Command::new("sh")
+            .args(["-c", SHA256SUM_LIVE])
+            .current_dir(dir.join("ds"))
+            .env("PATH", path)
+            .output()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_coreutils_manifest_leaves_out_a_file_that_vanishes_and_fails_on_other_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let ds = dir.path().join("ds");
+        std::fs::create_dir_all(ds.join("ab")).unwrap();
+        for f in ["ab/keep", "ab/.gone.tmp", "ab/locked"] {
+            std::fs::write(ds.join(f), f).unwrap();
+        }
+        let out = live_sums(dir.path(), "rm -f ab/.gone.tmp");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            text.contains("./ab/keep") && text.contains("./ab/locked"),
+            "{text}"
+        );
+        assert!(!text.contains("gone"), "{text}");
+
+        std::fs::write(ds.join("ab/.gone.tmp"), "again").unwrap();
+        let out = live_sums(dir.path(), "rm ab/locked && mkdir ab/locked");
+        assert!(
+            !out.status.success(),
+            "a file that became a folder must fail the manifest: {out:?}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("locked"),
+            "{out:?}"
+        );
+    }
 
     #[test]
     fn a_journal_plan_starts_only_at_a_verified_sync_in_the_same_direction() {
