@@ -4,6 +4,7 @@ mod dashboard;
 mod diffs;
 mod flow;
 mod sync;
+mod widgets;
 
 pub use crate::format::clock;
 use ratatui::Frame;
@@ -125,12 +126,7 @@ fn render_log(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .map(|l| Line::raw(l.clone()))
         .collect();
     frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border)
-                .title(" log (l hides) "),
-        ),
+        Paragraph::new(lines).block(widgets::pane(theme, " log (l hides) ")),
         area,
     );
 }

@@ -4,9 +4,12 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Gauge, LineGauge, Paragraph, Sparkline, Wrap};
+use ratatui::widgets::{Gauge, LineGauge, Paragraph, Sparkline, Wrap};
+
+use super::widgets::{block, buttons, dialog, dialog_area};
 
 use crate::format;
+use crate::sync::progress::Tracker;
 use crate::ui::app::App;
 use crate::ui::sync_state::{Stage, SyncUi};
 use crate::ui::theme::Theme;
@@ -43,33 +46,15 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Stage::Running | Stage::ConfirmCancel | Stage::Done => {
             render_run(s, theme, frame, area);
             if s.stage == Stage::ConfirmCancel {
-                let w = 64.min(area.width);
-                let popup = Rect {
-                    x: area.x + (area.width - w) / 2,
-                    y: area.y + area.height / 3,
-                    width: w,
-                    height: 5,
-                };
-                frame.render_widget(Clear, popup);
-                frame.render_widget(
-                    Paragraph::new(vec![
-                        Line::raw("Cancel the sync? rsync stops; the mirror keeps only"),
-                        Line::raw("complete files; a frozen main is started again."),
-                        Line::styled("y: cancel the sync    n / Esc: keep going", theme.key),
-                    ])
-                    .block(block(theme, " cancel? ").border_style(theme.warn)),
-                    popup,
-                );
+                let lines = vec![
+                    Line::raw("Cancel the sync? rsync stops; the mirror keeps only"),
+                    Line::raw("complete files; a frozen main is started again."),
+                    Line::styled("y: cancel the sync    n / Esc: keep going", theme.key),
+                ];
+                dialog(frame, theme, dialog_area(area, 64, 5), " cancel? ", lines);
             }
         }
     }
-}
-
-fn block<'a>(theme: &Theme, title: &'a str) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.focus_border)
-        .title(title)
 }
 
 fn render_confirm(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -121,15 +106,7 @@ fn render_confirm(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
         ]));
         lines.push(Line::raw(""));
     }
-    let button = |label: &str, focused: bool| {
-        let style = if focused { theme.selected } else { theme.dim };
-        Span::styled(format!("[ {label} ]"), style)
-    };
-    lines.push(Line::from(vec![
-        button("Cancel", !s.focus_sync),
-        Span::raw("   "),
-        button("Sync", s.focus_sync),
-    ]));
+    lines.push(buttons(theme, "Cancel", "Sync", s.focus_sync));
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
@@ -147,6 +124,36 @@ fn render_run(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
     ])
     .areas(area);
     let t = s.tracker.clone().unwrap_or_default();
+    render_overall(s, &t, theme, frame, overall);
+    render_current(&t, theme, frame, current);
+    let [phases, files] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(middle);
+    let phase_lines = last_wrapped(&s.phases, phases);
+    frame.render_widget(
+        Paragraph::new(phase_lines)
+            .wrap(Wrap { trim: false })
+            .block(block(theme, " phases ")),
+        phases,
+    );
+    render_files(s, theme, frame, files);
+    let [spark, outcome] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Fill(2)]).areas(bottom);
+    let data: Vec<u64> = s.rates.iter().copied().collect();
+    frame.render_widget(
+        Sparkline::default()
+            .data(&data)
+            .style(theme.spark)
+            .block(block(theme, " rate ")),
+        spark,
+    );
+    frame.render_widget(
+        Paragraph::new(outcome_lines(s, theme)).block(block(theme, " outcome ")),
+        outcome,
+    );
+}
+
+/// The whole run's gauge: files, bytes, rate and ETA.
+fn render_overall(s: &SyncUi, t: &Tracker, theme: &Theme, frame: &mut Frame, area: Rect) {
     let eta = t
         .eta(std::time::Duration::from_millis(s.elapsed_ms))
         .map_or("?".into(), |d| format::duration_secs(d.as_secs_f64()));
@@ -172,8 +179,12 @@ fn render_run(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
                 format::bytes(t.total_bytes),
                 format::bytes(rate as u64)
             )),
-        overall,
+        area,
     );
+}
+
+/// The file moving now, with its own gauge.
+fn render_current(t: &Tracker, theme: &Theme, frame: &mut Frame, area: Rect) {
     let (name, ratio) = match &t.current {
         Some((p, size)) if *size > 0 => (
             p.clone(),
@@ -191,18 +202,13 @@ fn render_run(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
                 "{name}  {}/s ",
                 format::bytes(t.current_rate as u64)
             )),
-        current,
+        area,
     );
-    let [phases, files] =
-        Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(middle);
-    let phase_lines = last_wrapped(&s.phases, phases);
-    frame.render_widget(
-        Paragraph::new(phase_lines)
-            .wrap(Wrap { trim: false })
-            .block(block(theme, " phases ")),
-        phases,
-    );
-    let rows = files.height.saturating_sub(2) as usize;
+}
+
+/// The newest files, each done or moving.
+fn render_files(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let rows = area.height.saturating_sub(2) as usize;
     let file_lines: Vec<Line> = s
         .files
         .iter()
@@ -221,20 +227,13 @@ fn render_run(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
         .collect();
     frame.render_widget(
         Paragraph::new(file_lines).block(block(theme, " files ")),
-        files,
+        area,
     );
+}
 
-    let [spark, outcome] =
-        Layout::horizontal([Constraint::Fill(1), Constraint::Fill(2)]).areas(bottom);
-    let data: Vec<u64> = s.rates.iter().copied().collect();
-    frame.render_widget(
-        Sparkline::default()
-            .data(&data)
-            .style(theme.spark)
-            .block(block(theme, " rate ")),
-        spark,
-    );
-    let outcome_lines = match &s.report {
+/// How the run ended, or the last warning while it runs.
+fn outcome_lines(s: &SyncUi, theme: &Theme) -> Vec<Line<'static>> {
+    match &s.report {
         Some(r) if r.cancelled => vec![Line::styled(
             "cancelled: nothing recorded (Esc: back)",
             theme.warn,
@@ -264,11 +263,7 @@ fn render_run(s: &SyncUi, theme: &Theme, frame: &mut Frame, area: Rect) {
                 .unwrap_or_else(|| "Esc cancels (asks first)".into()),
             theme.dim,
         )],
-    };
-    frame.render_widget(
-        Paragraph::new(outcome_lines).block(block(theme, " outcome ")),
-        outcome,
-    );
+    }
 }
 
 /// The newest lines that fit `area` once wrapped (a long phase is shown whole, on as
