@@ -63,3 +63,54 @@ pub fn dialog(frame: &mut Frame, theme: &Theme, at: Rect, title: &str, lines: Ve
         at,
     );
 }
+
+/// `text` in lines of at most `width` characters, broken after a space or a `/` when
+/// one is near, else at the width: nothing is cut, a long path included.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut start = 0;
+    while chars.len() - start > width {
+        let window = &chars[start..start + width];
+        let cut = window
+            .iter()
+            .rposition(|c| *c == ' ' || *c == '/')
+            .map_or(width, |i| i + 1);
+        out.push(
+            window[..cut]
+                .iter()
+                .collect::<String>()
+                .trim_end()
+                .to_string(),
+        );
+        start += cut;
+        while chars.get(start) == Some(&' ') {
+            start += 1;
+        }
+    }
+    out.push(chars[start..].iter().collect());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn wraps_after_spaces_and_slashes_and_cuts_nothing() {
+        assert_eq!(wrap("short", 10), ["short"]);
+        assert_eq!(wrap("", 10), [""]);
+        assert_eq!(
+            wrap("final pass: the journal", 12),
+            ["final pass:", "the journal"]
+        );
+        assert_eq!(
+            wrap("repository/datastore/aa/file", 12),
+            ["repository/", "datastore/", "aa/file"]
+        );
+        assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        let text = "plan dms1 -> dms2: 60 new (114.4 MiB), 0 changed (0 B), 0 deleted";
+        assert_eq!(wrap(text, 17).join(" ").replace("  ", " "), text);
+    }
+}
