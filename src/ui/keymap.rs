@@ -37,12 +37,15 @@ pub enum Action {
 }
 
 /// Where a binding applies. The views (dashboard, diffs) also take the global keys;
-/// dialogs take only their own, so a typed confirmation gets every letter as text.
+/// dialogs take only their own, so a typed confirmation gets every letter as text. The
+/// sync view's file list scrolls while the sync runs and after it is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Global,
     Dashboard,
     Diffs,
+    /// The sync view's list of files (taken while it runs and once it is done).
+    SyncFiles,
     /// A plan or flow to confirm: Cancel or Go (the sync's, the wizard's review).
     Confirm,
     /// The wizard's offer to resume an unfinished flow.
@@ -53,6 +56,8 @@ pub enum Scope {
     SyncRunning,
     /// "Cancel the sync?"
     CancelAsk,
+    /// A sync that ended well (or was cancelled): its files stay to be read.
+    SyncDone,
     /// A flow step's yes/no confirmation.
     Ask,
     /// A flow step's confirmation by a typed node name.
@@ -64,9 +69,40 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// Every scope, in the order help lists them.
+    pub const ALL: &[Scope] = &[
+        Scope::Global,
+        Scope::Dashboard,
+        Scope::Diffs,
+        Scope::SyncFiles,
+        Scope::Choose,
+        Scope::Confirm,
+        Scope::Resume,
+        Scope::Ask,
+        Scope::Typed,
+        Scope::SyncRunning,
+        Scope::CancelAsk,
+        Scope::SyncDone,
+        Scope::Finished,
+        Scope::FlowRunning,
+    ];
+
     /// Whether the global keys (quit, help, scrolling) apply here.
     pub fn takes_global(self) -> bool {
         matches!(self, Scope::Global | Scope::Dashboard | Scope::Diffs)
+    }
+
+    /// Whether the bindings of `other` are in force in this scope.
+    pub fn includes(self, other: Scope) -> bool {
+        self == other
+            || (self.takes_global() && other == Scope::Global)
+            || (matches!(self, Scope::SyncRunning | Scope::SyncDone) && other == Scope::SyncFiles)
+    }
+
+    /// Whether help lists this scope's bindings one per line (a view's keys), or all on
+    /// one line (a dialog's).
+    pub fn is_view(self) -> bool {
+        self.takes_global() || self == Scope::SyncFiles
     }
 
     /// How the help overlay names the scope.
@@ -75,11 +111,13 @@ impl Scope {
             Scope::Global => "",
             Scope::Dashboard => "dashboard",
             Scope::Diffs => "diffs",
+            Scope::SyncFiles => "sync files",
             Scope::Confirm => "confirm",
             Scope::Resume => "resume offer",
             Scope::Choose => "failover wizard",
             Scope::SyncRunning => "sync running",
             Scope::CancelAsk => "cancel?",
+            Scope::SyncDone => "sync done",
             Scope::Ask => "step question",
             Scope::Typed => "typed confirmation",
             Scope::Finished => "sync/flow ended",
@@ -137,7 +175,8 @@ const fn b(
 
 use Key::{Char, Code, Ctrl};
 use Scope::{
-    Ask, CancelAsk, Choose, Confirm, Dashboard, Diffs, Finished, Global, Resume, SyncRunning, Typed,
+    Ask, CancelAsk, Choose, Confirm, Dashboard, Diffs, Finished, Global, Resume, SyncDone,
+    SyncFiles, SyncRunning, Typed,
 };
 
 const TAB_ARROWS: &[Key] = &[
@@ -403,6 +442,67 @@ pub const BINDINGS: &[Binding] = &[
         Some("cancel (asks first)"),
     ),
     b(
+        &[
+            Code(KeyCode::Esc),
+            Code(KeyCode::Enter),
+            Char('q'),
+            Ctrl('c'),
+        ],
+        "Esc",
+        Action::Back,
+        SyncDone,
+        "back to the dashboard",
+        Some("back"),
+    ),
+    b(
+        &[Char('j'), Code(KeyCode::Down)],
+        "j/↓",
+        Action::Down,
+        SyncFiles,
+        "next file",
+        Some("scroll the files"),
+    ),
+    b(
+        &[Char('k'), Code(KeyCode::Up)],
+        "k/↑",
+        Action::Up,
+        SyncFiles,
+        "previous file",
+        None,
+    ),
+    b(
+        &[Code(KeyCode::PageDown), Ctrl('f')],
+        "PgDn",
+        Action::PageDown,
+        SyncFiles,
+        "a page of files down",
+        None,
+    ),
+    b(
+        &[Code(KeyCode::PageUp), Ctrl('b')],
+        "PgUp",
+        Action::PageUp,
+        SyncFiles,
+        "a page of files up",
+        None,
+    ),
+    b(
+        &[Char('g'), Code(KeyCode::Home)],
+        "g",
+        Action::Top,
+        SyncFiles,
+        "first file of the run",
+        None,
+    ),
+    b(
+        &[Char('G'), Code(KeyCode::End)],
+        "G",
+        Action::Bottom,
+        SyncFiles,
+        "newest file, and follow the run again",
+        None,
+    ),
+    b(
         &[Char('y'), Char('Y')],
         "y",
         Action::Yes,
@@ -493,9 +593,7 @@ pub fn is_mutating(a: Action) -> bool {
 
 /// The bindings in force in a scope, in the table's order.
 pub fn in_scope(scope: Scope) -> impl Iterator<Item = &'static Binding> {
-    BINDINGS
-        .iter()
-        .filter(move |b| b.scope == scope || (scope.takes_global() && b.scope == Scope::Global))
+    BINDINGS.iter().filter(move |b| scope.includes(b.scope))
 }
 
 /// The dialog scopes, in the order help lists them.
@@ -507,6 +605,7 @@ pub const DIALOGS: &[Scope] = &[
     Scope::Typed,
     Scope::SyncRunning,
     Scope::CancelAsk,
+    Scope::SyncDone,
     Scope::Finished,
 ];
 
@@ -613,10 +712,9 @@ mod tests {
     fn no_key_is_bound_twice_in_one_scope() {
         for (i, a) in BINDINGS.iter().enumerate() {
             for bnd in &BINDINGS[i + 1..] {
-                let global = |x: Scope, y: Scope| x == Global && y.takes_global();
-                let overlap = a.scope == bnd.scope
-                    || global(a.scope, bnd.scope)
-                    || global(bnd.scope, a.scope);
+                let overlap = Scope::ALL
+                    .iter()
+                    .any(|s| s.includes(a.scope) && s.includes(bnd.scope));
                 for ka in a.keys {
                     for kb in bnd.keys {
                         let same = format!("{ka:?}") == format!("{kb:?}");
@@ -630,5 +728,45 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn help_reaches_every_scope_with_keys() {
+        for s in Scope::ALL {
+            let keyed = BINDINGS.iter().any(|b| b.scope == *s);
+            assert!(
+                !keyed || s.is_view() || DIALOGS.contains(s),
+                "help never lists the keys of {s:?}"
+            );
+        }
+        // Naming every scope here stops compiling when one is added: add it to ALL too.
+        let _ = |s: Scope| match s {
+            Global
+            | Dashboard
+            | Diffs
+            | SyncFiles
+            | Choose
+            | Confirm
+            | Resume
+            | Ask
+            | Typed
+            | SyncRunning
+            | CancelAsk
+            | SyncDone
+            | Finished
+            | Scope::FlowRunning => (),
+        };
+        assert_eq!(Scope::ALL.len(), 14);
+    }
+
+    #[test]
+    fn the_sync_view_scrolls_its_files_while_it_runs_and_once_done() {
+        let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        for scope in [SyncRunning, SyncDone] {
+            assert_eq!(action_for(&key('j'), scope), Some(Action::Down));
+            assert_eq!(action_for(&key('G'), scope), Some(Action::Bottom));
+        }
+        assert_eq!(action_for(&key('j'), CancelAsk), None);
+        assert_eq!(action_for(&key('j'), Finished), None);
     }
 }

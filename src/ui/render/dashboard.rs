@@ -69,101 +69,15 @@ fn render_card(
     ssh: &str,
     node: Option<&NodeStatus>,
 ) {
-    let field = |label: &str| Span::styled(format!("{label:<7}"), theme.dim);
-    let good = |ok: bool| if ok { theme.ok } else { theme.crit };
-    let mut lines = Vec::new();
     let mut title = vec![Span::styled(format!(" {name} "), theme.header)];
-    match node {
-        None => lines.push(Line::styled("probing…", theme.dim)),
+    let lines = match node {
+        None => vec![Line::styled("probing…", theme.dim)],
         Some(n) => {
             title.push(role_badge(theme, n.role));
             title.push(Span::styled(format!(" {ssh} "), theme.dim));
-            lines.push(Line::from(vec![
-                field("ssh"),
-                match (&n.ssh_error, n.ssh_rtt_ms) {
-                    (Some(e), _) => Span::styled(format!("DOWN {e}"), theme.crit),
-                    (None, rtt) => Span::styled(
-                        format!("ok{}", rtt.map_or(String::new(), |r| format!(" {r:.0} ms"))),
-                        theme.ok,
-                    ),
-                },
-            ]));
-            let f = n.facts.as_ref();
-            let mut openkm = vec![field("openkm")];
-            match f.and_then(|f| f.service_running) {
-                Some(r) => {
-                    openkm.push(Span::styled(if r { "running" } else { "STOPPED" }, good(r)))
-                }
-                None => openkm.push(Span::styled("?", theme.dim)),
-            }
-            match f.and_then(|f| f.http) {
-                Some((200, ms)) => {
-                    openkm.push(Span::styled(format!(" · http 200 {ms:.1} ms"), theme.ok))
-                }
-                Some((0, _)) => openkm.push(Span::styled(" · http no answer", theme.crit)),
-                Some((c, _)) => openkm.push(Span::styled(format!(" · http {c}"), theme.crit)),
-                None => {}
-            }
-            lines.push(Line::from(openkm));
-            match (&n.db, &n.db_error) {
-                (Some(d), _) => {
-                    lines.push(Line::from(vec![
-                        field("db"),
-                        Span::raw(short_version(&d.version)),
-                    ]));
-                    lines.push(Line::from(vec![
-                        field("flags"),
-                        Span::raw(format!(
-                            "read_only {} · sys.ro {}",
-                            if d.read_only { "yes" } else { "no" },
-                            d.system_readonly
-                                .map_or("missing".into(), |v| v.to_string())
-                        )),
-                    ]));
-                }
-                (None, Some(e)) => lines.push(Line::from(vec![
-                    field("db"),
-                    Span::styled(format!("DOWN {e}"), theme.crit),
-                ])),
-                (None, None) => {
-                    lines.push(Line::from(vec![field("db"), Span::styled("?", theme.dim)]))
-                }
-            }
-            if let Some(f) = f {
-                let disk = match (f.disk_total, f.disk_free) {
-                    (Some(t), Some(fr)) if t > 0 => {
-                        format!("{:.1}% free", fr as f64 * 100.0 / t as f64)
-                    }
-                    _ => "?".into(),
-                };
-                let now = app.status.as_ref().map_or(0, |s| s.taken_at);
-                let ds = match (f.datastore_files, f.datastore_bytes, f.datastore_counted_at) {
-                    _ if f.datastore_missing => Span::styled("datastore MISSING", theme.crit),
-                    (Some(c), Some(b), Some(at)) => Span::raw(format!(
-                        "{c} files · {} ({})",
-                        format::bytes(b),
-                        format::duration_secs(now.saturating_sub(at) as f64)
-                    )),
-                    _ => Span::styled("not counted yet (each verify counts)", theme.dim),
-                };
-                lines.push(Line::from(vec![field("disk"), Span::raw(disk)]));
-                lines.push(Line::from(vec![field("store"), ds]));
-                let (note, uuid_style) = match app.status.as_deref().map(uuids_match) {
-                    Some(Some(false)) => (" DIFFERS", theme.crit),
-                    Some(Some(true)) => (" (same)", Style::new()),
-                    _ => ("", Style::new()),
-                };
-                let uuid = f.repository_uuid.as_deref().map_or("?".to_string(), |u| {
-                    format!("{}…{note}", u.get(..8).unwrap_or(u))
-                });
-                lines.push(Line::from(vec![
-                    field("repo"),
-                    Span::styled(uuid, uuid_style),
-                ]));
-                lines.push(Line::from(vec![field("agent"), agent_span(theme, f)]));
-            }
+            card_lines(app, theme, n)
         }
-    }
+    };
     let border = if app.pane == Pane::Nodes {
         theme.focus_border
     } else {
@@ -178,6 +92,123 @@ fn render_card(
         ),
         area,
     );
+}
+
+/// A card's label column.
+fn field(theme: &Theme, label: &str) -> Span<'static> {
+    Span::styled(format!("{label:<7}"), theme.dim)
+}
+
+/// Green when good, red when not.
+fn good(theme: &Theme, ok: bool) -> ratatui::style::Style {
+    if ok { theme.ok } else { theme.crit }
+}
+
+/// A probed node's card: SSH, OpenKM, database, then what its agent counted.
+fn card_lines(app: &App, theme: &Theme, n: &NodeStatus) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::from(vec![
+        field(theme, "ssh"),
+        match (&n.ssh_error, n.ssh_rtt_ms) {
+            (Some(e), _) => Span::styled(format!("DOWN {e}"), theme.crit),
+            (None, rtt) => Span::styled(
+                format!("ok{}", rtt.map_or(String::new(), |r| format!(" {r:.0} ms"))),
+                theme.ok,
+            ),
+        },
+    ])];
+    let f = n.facts.as_ref();
+    lines.push(openkm_line(theme, f));
+    lines.extend(db_lines(theme, n));
+    if let Some(f) = f {
+        lines.extend(facts_lines(app, theme, f));
+    }
+    lines
+}
+
+/// OpenKM's service and its HTTP answer.
+fn openkm_line(theme: &Theme, f: Option<&crate::pair::remote::RemoteFacts>) -> Line<'static> {
+    let mut openkm = vec![field(theme, "openkm")];
+    match f.and_then(|f| f.service_running) {
+        Some(r) => openkm.push(Span::styled(
+            if r { "running" } else { "STOPPED" },
+            good(theme, r),
+        )),
+        None => openkm.push(Span::styled("?", theme.dim)),
+    }
+    match f.and_then(|f| f.http) {
+        Some((200, ms)) => openkm.push(Span::styled(format!(" · http 200 {ms:.1} ms"), theme.ok)),
+        Some((0, _)) => openkm.push(Span::styled(" · http no answer", theme.crit)),
+        Some((c, _)) => openkm.push(Span::styled(format!(" · http {c}"), theme.crit)),
+        None => {}
+    }
+    Line::from(openkm)
+}
+
+/// The database's version and read-only flags, or why it does not answer.
+fn db_lines(theme: &Theme, n: &NodeStatus) -> Vec<Line<'static>> {
+    match (&n.db, &n.db_error) {
+        (Some(d), _) => vec![
+            Line::from(vec![
+                field(theme, "db"),
+                Span::raw(short_version(&d.version)),
+            ]),
+            Line::from(vec![
+                field(theme, "flags"),
+                Span::raw(format!(
+                    "read_only {} · sys.ro {}",
+                    if d.read_only { "yes" } else { "no" },
+                    d.system_readonly
+                        .map_or("missing".into(), |v| v.to_string())
+                )),
+            ]),
+        ],
+        (None, Some(e)) => vec![Line::from(vec![
+            field(theme, "db"),
+            Span::styled(format!("DOWN {e}"), theme.crit),
+        ])],
+        (None, None) => vec![Line::from(vec![
+            field(theme, "db"),
+            Span::styled("?", theme.dim),
+        ])],
+    }
+}
+
+/// What the node's probe counted: disk, datastore, repository UUID, agent.
+fn facts_lines(
+    app: &App,
+    theme: &Theme,
+    f: &crate::pair::remote::RemoteFacts,
+) -> Vec<Line<'static>> {
+    let disk = match (f.disk_total, f.disk_free) {
+        (Some(t), Some(fr)) if t > 0 => {
+            format!("{:.1}% free", fr as f64 * 100.0 / t as f64)
+        }
+        _ => "?".into(),
+    };
+    let now = app.status.as_ref().map_or(0, |s| s.taken_at);
+    let ds = match (f.datastore_files, f.datastore_bytes, f.datastore_counted_at) {
+        _ if f.datastore_missing => Span::styled("datastore MISSING", theme.crit),
+        (Some(c), Some(b), Some(at)) => Span::raw(format!(
+            "{c} files · {} ({})",
+            format::bytes(b),
+            format::duration_secs(now.saturating_sub(at) as f64)
+        )),
+        _ => Span::styled("not counted yet (each verify counts)", theme.dim),
+    };
+    let (note, uuid_style) = match app.status.as_deref().map(uuids_match) {
+        Some(Some(false)) => (" DIFFERS", theme.crit),
+        Some(Some(true)) => (" (same)", Style::new()),
+        _ => ("", Style::new()),
+    };
+    let uuid = f.repository_uuid.as_deref().map_or("?".to_string(), |u| {
+        format!("{}…{note}", u.get(..8).unwrap_or(u))
+    });
+    vec![
+        Line::from(vec![field(theme, "disk"), Span::raw(disk)]),
+        Line::from(vec![field(theme, "store"), ds]),
+        Line::from(vec![field(theme, "repo"), Span::styled(uuid, uuid_style)]),
+        Line::from(vec![field(theme, "agent"), agent_span(theme, f)]),
+    ]
 }
 
 /// The node's okmirror agent: its version, flagged when it is not this console's.
@@ -219,14 +250,32 @@ fn render_replication(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         frame.render_widget(Line::styled("probing…", theme.dim), text);
         return;
     };
-    let mut lines = Vec::new();
+    let mut lines = vec![lag_line(s, theme)];
+    let mirror = s.mirror();
+    match mirror
+        .and_then(|m| m.db.as_ref())
+        .and_then(|d| d.replica.as_ref())
+    {
+        Some(r) => lines.extend(replica_lines(theme, r, mirror)),
+        None => lines.push(Line::styled(report::replication_line(s), theme.warn)),
+    }
+    lines.push(files_behind_line(s, theme));
+    if s.lag.writer_stalled {
+        lines.push(Line::styled("heartbeat writer stalled", theme.warn));
+    }
+    frame.render_widget(Paragraph::new(lines), text);
+    render_lag_history(app, theme, frame, spark);
+}
+
+/// The heartbeat lag, coloured by how far behind, and the transactions behind.
+fn lag_line(s: &PairStatus, theme: &Theme) -> Line<'static> {
     let lag_style = match s.lag.heartbeat_secs {
         Some(l) if l >= 60.0 => theme.crit,
         Some(l) if l >= 5.0 => theme.warn,
         Some(_) => theme.ok,
         None => theme.dim,
     };
-    lines.push(Line::from(vec![
+    Line::from(vec![
         Span::styled("lag    ", theme.dim),
         Span::styled(
             s.lag.heartbeat_secs.map_or("unknown".into(), |l| {
@@ -239,60 +288,51 @@ fn render_replication(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 .transactions_behind
                 .map_or(String::new(), |t| format!(" · {t} trx behind")),
         ),
-    ]));
-    let mirror = s.mirror();
-    match mirror
-        .and_then(|m| m.db.as_ref())
-        .and_then(|d| d.replica.as_ref())
-    {
-        Some(r) => {
-            lines.push(Line::from(vec![
-                Span::styled("thread ", theme.dim),
-                Span::styled(
-                    format!("IO {}", r.io.word()),
-                    if r.io == crate::db::replica::ThreadState::Yes {
-                        theme.ok
-                    } else {
-                        theme.crit
-                    },
-                ),
-                Span::raw(" · "),
-                Span::styled(
-                    format!("SQL {}", r.sql.word()),
-                    if r.sql == crate::db::replica::ThreadState::Yes {
-                        theme.ok
-                    } else {
-                        theme.crit
-                    },
-                ),
-                Span::raw(format!(
-                    " · behind {} · from {}",
-                    r.seconds_behind.map_or("NULL".into(), |s| format!("{s} s")),
-                    r.source_host
-                )),
-            ]));
-            let err = r.last_sql_error.as_ref().or(r.last_io_error.as_ref());
-            lines.push(match err {
-                Some(e) => Line::styled(format!("error  {e}"), theme.crit),
-                None => Line::from(vec![
-                    Span::styled("gtid   ", theme.dim),
-                    Span::raw(
-                        mirror
-                            .and_then(|m| m.db.as_ref())
-                            .map_or(String::new(), |d| d.gtid_applied.clone()),
-                    ),
-                ]),
-            });
-        }
-        None => lines.push(Line::styled(report::replication_line(s), theme.warn)),
-    }
-    lines.push(files_behind_line(s, theme));
-    if s.lag.writer_stalled {
-        lines.push(Line::styled("heartbeat writer stalled", theme.warn));
-    }
-    frame.render_widget(Paragraph::new(lines), text);
+    ])
+}
+
+/// The mirror's replica threads, then its last error or its applied GTID set.
+fn replica_lines(
+    theme: &Theme,
+    r: &crate::db::replica::ReplicaStatus,
+    mirror: Option<&NodeStatus>,
+) -> Vec<Line<'static>> {
+    let thread = |name: &str, state: crate::db::replica::ThreadState| {
+        Span::styled(
+            format!("{name} {}", state.word()),
+            good(theme, state == crate::db::replica::ThreadState::Yes),
+        )
+    };
+    let threads = Line::from(vec![
+        Span::styled("thread ", theme.dim),
+        thread("IO", r.io),
+        Span::raw(" · "),
+        thread("SQL", r.sql),
+        Span::raw(format!(
+            " · behind {} · from {}",
+            r.seconds_behind.map_or("NULL".into(), |s| format!("{s} s")),
+            r.source_host
+        )),
+    ]);
+    let err = r.last_sql_error.as_ref().or(r.last_io_error.as_ref());
+    let second = match err {
+        Some(e) => Line::styled(format!("error  {e}"), theme.crit),
+        None => Line::from(vec![
+            Span::styled("gtid   ", theme.dim),
+            Span::raw(
+                mirror
+                    .and_then(|m| m.db.as_ref())
+                    .map_or(String::new(), |d| d.gtid_applied.clone()),
+            ),
+        ]),
+    };
+    vec![threads, second]
+}
+
+/// The lag's recent history as a sparkline, titled with its peak.
+fn render_lag_history(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let data: Vec<u64> = app.lag_history.iter().copied().collect();
-    let width = spark.width as usize;
+    let width = area.width as usize;
     let tail = &data[data.len().saturating_sub(width)..];
     frame.render_widget(
         Sparkline::default()
@@ -305,7 +345,7 @@ fn render_replication(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 ),
                 theme.dim,
             ))),
-        spark,
+        area,
     );
 }
 
@@ -367,7 +407,7 @@ fn render_summary(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 }
                 (_, false) => format!("{} (d)", t.summary()),
             };
-            s.push_str(&basis_note(&p.basis));
+            s.push_str(basis_note(&p.basis));
             if planning {
                 s.push_str(" · planning…");
             }
@@ -383,15 +423,12 @@ fn render_summary(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-/// How the pending plan was found, for the summary line: a journal view says since when
-/// and that `r` scans the whole tree.
-fn basis_note(basis: &PlanBasis) -> String {
+/// How the pending plan was found, short enough for the summary line at 80 columns (the
+/// diffs view says since when).
+fn basis_note(basis: &PlanBasis) -> &'static str {
     match basis {
-        PlanBasis::Scan => " · scan".into(),
-        PlanBasis::Journal { since } => {
-            let short = since.split('.').next().unwrap_or(since);
-            format!(" · journal since {short} (r: scan all)")
-        }
+        PlanBasis::Scan => " · scan",
+        PlanBasis::Journal { .. } => " · journal",
     }
 }
 

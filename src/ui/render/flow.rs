@@ -6,7 +6,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use super::widgets::{block, buttons, dialog, dialog_area, pane};
 
 use crate::failover::Confirm;
 use crate::ui::app::App;
@@ -28,13 +30,6 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if let Some(ask) = &f.ask {
         render_ask(ask, theme, frame, area);
     }
-}
-
-fn block<'a>(theme: &Theme, title: &'a str) -> Block<'a> {
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.focus_border)
-        .title(title)
 }
 
 fn render_choose(f: &FlowUi, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -86,43 +81,9 @@ fn render_checklist(f: &FlowUi, theme: &Theme, frame: &mut Frame, area: Rect) {
     ])
     .areas(area);
     let focus = f.focus_step();
-    let mut lines: Vec<Line> = Vec::new();
-    for (i, s) in f.steps.iter().enumerate() {
-        let state = f.states.get(i).cloned().unwrap_or(StepState::Pending);
-        let (mark, style) = match state {
-            StepState::Pending => ("[ ]", Style::default()),
-            StepState::Running => ("[>]", theme.warn),
-            StepState::Done { .. } => ("[x]", theme.ok),
-            StepState::Failed { .. } => ("[!]", theme.crit),
-        };
-        let time = match state {
-            StepState::Done { ms } | StepState::Failed { ms } if ms > 0 => format!("{ms:>6} ms"),
-            _ => "         ".into(),
-        };
-        let confirm = match &s.confirm {
-            Confirm::None => String::new(),
-            Confirm::Yes => "  (asks)".into(),
-            Confirm::TypedNode(n) => format!("  (type {n})"),
-        };
-        let mut spans = vec![
-            Span::styled(format!(" {mark} "), style),
-            Span::styled(format!("{time}  "), theme.dim),
-            Span::styled(
-                s.title.clone(),
-                if Some(i) == focus {
-                    theme.selected
-                } else {
-                    Style::default()
-                },
-            ),
-            Span::styled(confirm, theme.dim),
-        ];
-        let out = f.outputs.get(i).map(String::as_str).unwrap_or("");
-        if !out.is_empty() {
-            spans.push(Span::styled(format!("  {out}"), theme.dim));
-        }
-        lines.push(Line::from(spans));
-    }
+    let lines: Vec<Line> = (0..f.steps.len())
+        .map(|i| step_line(f, i, focus, theme))
+        .collect();
     // Keep the focused step in view.
     let rows = list.height.saturating_sub(2) as usize;
     let skip = focus.map_or(0, |i| (i + 1).saturating_sub(rows));
@@ -131,8 +92,62 @@ fn render_checklist(f: &FlowUi, theme: &Theme, frame: &mut Frame, area: Rect) {
             .block(block(theme, &title(f))),
         list,
     );
+    render_detail(f, focus, theme, frame, detail);
+    frame.render_widget(
+        Paragraph::new(bottom_lines(f, theme))
+            .wrap(Wrap { trim: true })
+            .block(
+                Block::default()
+                    .borders(Borders::TOP)
+                    .border_style(theme.border),
+            ),
+        bottom,
+    );
+}
 
-    let detail_lines = match focus.and_then(|i| f.steps.get(i)) {
+/// One step of the checklist: its mark, its time, its title, whether it asks, and what
+/// it printed.
+fn step_line(f: &FlowUi, i: usize, focus: Option<usize>, theme: &Theme) -> Line<'static> {
+    let s = &f.steps[i];
+    let state = f.states.get(i).cloned().unwrap_or(StepState::Pending);
+    let (mark, style) = match state {
+        StepState::Pending => ("[ ]", Style::default()),
+        StepState::Running => ("[>]", theme.warn),
+        StepState::Done { .. } => ("[x]", theme.ok),
+        StepState::Failed { .. } => ("[!]", theme.crit),
+    };
+    let time = match state {
+        StepState::Done { ms } | StepState::Failed { ms } if ms > 0 => format!("{ms:>6} ms"),
+        _ => "         ".into(),
+    };
+    let confirm = match &s.confirm {
+        Confirm::None => String::new(),
+        Confirm::Yes => "  (asks)".into(),
+        Confirm::TypedNode(n) => format!("  (type {n})"),
+    };
+    let mut spans = vec![
+        Span::styled(format!(" {mark} "), style),
+        Span::styled(format!("{time}  "), theme.dim),
+        Span::styled(
+            s.title.clone(),
+            if Some(i) == focus {
+                theme.selected
+            } else {
+                Style::default()
+            },
+        ),
+        Span::styled(confirm, theme.dim),
+    ];
+    let out = f.outputs.get(i).map(String::as_str).unwrap_or("");
+    if !out.is_empty() {
+        spans.push(Span::styled(format!("  {out}"), theme.dim));
+    }
+    Line::from(spans)
+}
+
+/// What the focused step does, and its timeout.
+fn render_detail(f: &FlowUi, focus: Option<usize>, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let lines = match focus.and_then(|i| f.steps.get(i)) {
         Some(s) => vec![
             Line::styled(s.title.clone(), theme.header),
             Line::raw(s.detail.clone()),
@@ -141,18 +156,17 @@ fn render_checklist(f: &FlowUi, theme: &Theme, frame: &mut Frame, area: Rect) {
         None => vec![Line::styled("all steps done", theme.ok)],
     };
     frame.render_widget(
-        Paragraph::new(detail_lines)
+        Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .border_style(theme.border)
-                    .title(" what it does "),
-            ),
-        detail,
+            .block(pane(theme, " what it does ")),
+        area,
     );
+}
 
-    let bottom_line = match f.stage {
+/// The bottom: the buttons (or where the flow stands), then what is at stake or the
+/// last note.
+fn bottom_lines(f: &FlowUi, theme: &Theme) -> Vec<Line<'static>> {
+    let first = match f.stage {
         Stage::Review | Stage::OfferResume => {
             let go = if f.stage == Stage::Review {
                 "Start"
@@ -178,48 +192,19 @@ fn render_checklist(f: &FlowUi, theme: &Theme, frame: &mut Frame, area: Rect) {
         ),
         Stage::Choose | Stage::Planning => Line::raw(""),
     };
-    let mut bl = vec![bottom_line];
+    let mut lines = vec![first];
     match (&f.stakes, f.stage) {
-        (Some(s), Stage::Review) => bl.push(Line::styled(s.clone(), theme.warn)),
+        (Some(s), Stage::Review) => lines.push(Line::styled(s.clone(), theme.warn)),
         _ => {
             for n in f.notes.iter().rev().take(1) {
-                bl.push(Line::styled(n.clone(), theme.warn));
+                lines.push(Line::styled(n.clone(), theme.warn));
             }
         }
     }
-    frame.render_widget(
-        Paragraph::new(bl).wrap(Wrap { trim: true }).block(
-            Block::default()
-                .borders(Borders::TOP)
-                .border_style(theme.border),
-        ),
-        bottom,
-    );
-}
-
-fn buttons(theme: &Theme, cancel: &str, go: &str, focus_go: bool) -> Line<'static> {
-    let (c, g) = if focus_go {
-        (Style::default(), theme.selected)
-    } else {
-        (theme.selected, Style::default())
-    };
-    Line::from(vec![
-        Span::styled(format!(" [ {cancel} ] "), c),
-        Span::raw("   "),
-        Span::styled(format!(" [ {go} ] "), g),
-        Span::styled("   Tab switches · Enter chooses", theme.dim),
-    ])
+    lines
 }
 
 fn render_ask(ask: &Ask, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let w = 72.min(area.width);
-    let h = 9.min(area.height);
-    let popup = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + area.height.saturating_sub(h) / 3,
-        width: w,
-        height: h,
-    };
     let mut lines = vec![
         Line::styled(ask.step.title.clone(), theme.header),
         Line::raw(ask.step.detail.clone()),
@@ -238,11 +223,5 @@ fn render_ask(ask: &Ask, theme: &Theme, frame: &mut Frame, area: Rect) {
         }
         _ => lines.push(buttons(theme, "Cancel", "Go on", ask.focus_go)),
     }
-    frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block(theme, " confirm ").border_style(theme.warn)),
-        popup,
-    );
+    dialog(frame, theme, dialog_area(area, 72, 9), " confirm ", lines);
 }

@@ -4,6 +4,7 @@ mod dashboard;
 mod diffs;
 mod flow;
 mod sync;
+mod widgets;
 
 pub use crate::format::clock;
 use ratatui::Frame;
@@ -125,23 +126,21 @@ fn render_log(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         .map(|l| Line::raw(l.clone()))
         .collect();
     frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_style(theme.border)
-                .title(" log (l hides) "),
-        ),
+        Paragraph::new(lines).block(widgets::pane(theme, " log (l hides) ")),
         area,
     );
 }
 
-/// Every key, from the one table: the views' bindings one per line, each dialog's on
-/// one line, then the `:` commands. It scrolls (j/k) when the terminal is short.
+/// Every key, from the one table: the views' bindings one per line (the sync view's
+/// file list among them), each dialog's own on one line, then the `:` commands. It
+/// scrolls (j/k) when the terminal is short.
 pub fn help_lines(readonly: bool, theme: &Theme) -> Vec<Line<'static>> {
-    use super::keymap::{DIALOGS, in_scope};
+    use super::keymap::DIALOGS;
+    let shown = |b: &&super::keymap::Binding| !(readonly && super::keymap::is_mutating(b.action));
     let mut lines: Vec<Line> = BINDINGS
         .iter()
-        .filter(|b| b.scope.takes_global() && !(readonly && super::keymap::is_mutating(b.action)))
+        .filter(|b| b.scope.is_view())
+        .filter(shown)
         .map(|b| {
             let scope = match b.scope.name() {
                 "" => String::new(),
@@ -154,7 +153,9 @@ pub fn help_lines(readonly: bool, theme: &Theme) -> Vec<Line<'static>> {
         })
         .collect();
     for d in DIALOGS {
-        let keys: Vec<String> = in_scope(*d)
+        let keys: Vec<String> = BINDINGS
+            .iter()
+            .filter(|b| b.scope == *d)
             .map(|b| format!("{} {}", b.label, b.hint.unwrap_or(b.help)))
             .collect();
         lines.push(Line::from(vec![
