@@ -539,8 +539,8 @@ fn the_sync_view_ends_on_the_run_s_own_state_even_when_updates_were_lost() {
     use okmirror::sync::progress::{Tracker, parse_run_line};
     let mut a = app();
     a.apply(Action::Sync);
-    a.on_engine(EngineEvent::Sync(okmirror::sync::run::SyncEvent::Phase(
-        "planning (dry run): rsync scan of the Tomcat home".into(),
+    a.on_engine(EngineEvent::Sync(okmirror::sync::run::SyncEvent::phase(
+        "planning (dry run): rsync scan of the Tomcat home",
     )));
     let mut plan = sync_plan(0, false);
     plan.plan.new_files = 60;
@@ -554,8 +554,8 @@ fn the_sync_view_ends_on_the_run_s_own_state_even_when_updates_were_lost() {
     a.on_key(&KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
     a.on_key(&KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
     let long = "final pass (the main is frozen): the journal's new versions, the index folder and the Tomcat home's changed files";
-    a.on_engine(EngineEvent::Sync(okmirror::sync::run::SyncEvent::Phase(
-        long.into(),
+    a.on_engine(EngineEvent::Sync(okmirror::sync::run::SyncEvent::phase(
+        long,
     )));
     let mut t = Tracker::new(&plan.plan);
     for i in 1..=60 {
@@ -682,7 +682,7 @@ impl Run {
 
     fn phase(&mut self, ms: u64, title: &str) {
         let at = self.at(ms);
-        self.ui().on_event_at(SyncEvent::Phase(title.into()), at);
+        self.ui().on_event_at(SyncEvent::phase(title), at);
     }
 
     /// rsync's lines for `line` at `ms`; the view hears of it only when `deliver`.
@@ -1232,5 +1232,8 @@ fn a_journal_pending_view_says_so_on_the_dashboard_and_in_the_diffs_view_at_80x2
         diffs.contains(" journal since 2026-12-03 10:00:00 · datastore only · r: scan all "),
         "{diffs}"
     );
-    assert!(diffs.contains("nothing pending: the mirror has the file of every"), "{diffs}");
+    assert!(
+        diffs.contains("nothing pending: the mirror has the file of every"),
+        "{diffs}"
+    );
 }

@@ -165,7 +165,7 @@ pub(super) async fn copy_files(
         let mut phases = Vec::new();
         while let Some(ev) = rx.recv().await {
             if let SyncEvent::Phase(p) = ev {
-                phases.push(p);
+                phases.push(p.text);
             }
         }
         phases

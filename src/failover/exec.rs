@@ -19,6 +19,7 @@ use super::outcome::{Outcome, StepState};
 use super::sql;
 use crate::db::status::{Flavour, read_status};
 use crate::pair::Monitor;
+use crate::sync::events::{Phase, PhaseKind};
 
 /// Progress of a flow, for the faces.
 #[derive(Debug, Clone)]
@@ -776,7 +777,10 @@ async fn sync_with_deadline(
     };
     let run = crate::sync::run::run(monitor, opts, tx);
     tokio::pin!(run);
-    let mut last = String::new();
+    let mut last = Phase {
+        kind: PhaseKind::Step,
+        text: String::new(),
+    };
     let mut stalled = false;
     let mut closed = false;
     loop {
@@ -798,7 +802,7 @@ async fn sync_with_deadline(
                 None => closed = true,
             },
             _ = tokio::time::sleep(quiet), if !stalled => {
-                if last != crate::sync::run::VERIFYING {
+                if last.kind != PhaseKind::Verify {
                     stalled = true;
                     let _ = cancel_tx.send(true);
                 }

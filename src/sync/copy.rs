@@ -59,7 +59,7 @@ impl Copier<'_> {
     }
 
     async fn phase(&self, s: String) {
-        let _ = self.events.send(SyncEvent::Phase(s)).await;
+        let _ = self.events.send(SyncEvent::phase(s)).await;
     }
 
     /// Refuses to copy from a datastore that holds clearly fewer files than the source's

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::copy::{self, Copier, bulk_list, is_cancelled, journal_watermark};
 pub use super::events::SyncEvent;
 use super::events::{Cancelled, is_cancelled_error};
+use super::events::{Phase, PhaseKind};
 use super::freeze;
 use super::guard;
 use super::manifest::{self, Mismatch};
@@ -137,7 +138,11 @@ pub async fn run(
     report.downtime_parts = parts;
     report.gtid_position = Some(position);
 
-    run.phase(VERIFYING).await;
+    let verifying = Phase {
+        kind: PhaseKind::Verify,
+        text: VERIFYING.into(),
+    };
+    let _ = run.events.send(SyncEvent::Phase(verifying)).await;
     let verify_started = Instant::now();
     let checked = run
         .verify_and_repair(&copier, &mut tracker, point.as_ref(), frozen, &mut report)
@@ -189,7 +194,7 @@ struct Moved {
 
 /// Sends a phase to the face.
 async fn send_phase(events: &mpsc::Sender<SyncEvent>, s: &str) {
-    let _ = events.send(SyncEvent::Phase(s.to_string())).await;
+    let _ = events.send(SyncEvent::phase(s)).await;
 }
 
 impl<'a> Run<'a> {
@@ -809,7 +814,7 @@ async fn choose_plan(copier: &Copier<'_>, last: Option<&LastSync>) -> Result<(Pl
         &copier.monitor.nodes[copier.src].cfg,
         &copier.monitor.nodes[copier.dst].cfg,
     );
-    let phase = |m: String| copier.events.send(SyncEvent::Phase(m));
+    let phase = |m: String| copier.events.send(SyncEvent::phase(m));
     let start = journal_start(last, &s.name, &d.name);
     match (copier.monitor.cfg.sync.plan, start) {
         (PlanMode::Journal, Ok(since)) => {

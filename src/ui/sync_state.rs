@@ -236,7 +236,10 @@ impl SyncUi {
     /// A phase or warning arrived at `at`.
     pub fn on_event_at(&mut self, ev: SyncEvent, at: Instant) {
         match ev {
-            SyncEvent::Phase(title) => self.phases.push(Phase { title, started: at }),
+            SyncEvent::Phase(p) => self.phases.push(Phase {
+                title: p.text,
+                started: at,
+            }),
             SyncEvent::Documents(d) => self.documents = d,
             SyncEvent::Warning(w) => {
                 if self.warnings.len() < 200 {
@@ -543,8 +546,8 @@ mod tests {
     fn a_phase_lasts_until_the_next_and_the_last_until_the_run_ends() {
         let t0 = Instant::now();
         let mut s = SyncUi::planning();
-        s.on_event_at(SyncEvent::Phase("checking".into()), at(t0, 0));
-        s.on_event_at(SyncEvent::Phase("planning".into()), at(t0, 250));
+        s.on_event_at(SyncEvent::phase("checking"), at(t0, 0));
+        s.on_event_at(SyncEvent::phase("planning"), at(t0, 250));
         assert_eq!(s.phase_took(0), Some(Duration::from_millis(250)));
         assert_eq!(s.phase_took(1), None);
         assert_eq!(s.phase_state(1), PhaseState::Running);
