@@ -240,7 +240,13 @@ async fn a_frozen_mirror_is_reported_unreachable_within_the_timeout() {
         "{bravo:?}"
     );
     assert!(
-        matches!(s.roles, PairRoles::Partial { known: 0, .. }),
+        matches!(
+            s.roles,
+            PairRoles::Partial {
+                known: okmirror::config::NodeId::First,
+                ..
+            }
+        ),
         "{:?}",
         s.roles
     );
@@ -268,7 +274,13 @@ async fn the_heartbeat_writer_never_writes_on_a_node_that_replicates() {
     lab.sql("bravo", "SET GLOBAL read_only = 0");
     let s = m.probe_pair(None).await;
     assert!(
-        matches!(s.roles, PairRoles::Normal { main: 1, .. }),
+        matches!(
+            s.roles,
+            PairRoles::Normal {
+                main: okmirror::config::NodeId::Second,
+                ..
+            }
+        ),
         "{:?}",
         s.roles
     );

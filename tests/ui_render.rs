@@ -1,6 +1,7 @@
 //! The console's drawing, checked cell by cell with ratatui's TestBackend, on a fixed
 //! snapshot of a pair (no lab needed: rendering is a pure function of the state).
 
+use okmirror::config::NodeId;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -86,7 +87,7 @@ fn status() -> PairStatus {
             node("dms1", Role::Main, false, None),
             node("dms2", Role::Mirror, true, Some(replica)),
         ],
-        roles: PairRoles::Normal { main: 0, mirror: 1 },
+        roles: PairRoles::Normal { main: A, mirror: B },
         lag: Lag {
             heartbeat_secs: Some(2.5),
             transactions_behind: Some(12),
@@ -609,6 +610,9 @@ use okmirror::sync::progress::{Tracker, parse_run_line};
 use okmirror::sync::run::{SyncEvent, SyncReport};
 use std::time::{Duration, Instant};
 
+const A: NodeId = NodeId::First;
+const B: NodeId = NodeId::Second;
+
 /// Each file of the run is 2 MB (the files).
 const FILE_BYTES: u64 = 2_000_000;
 
@@ -1049,8 +1053,8 @@ fn wizard_steps() -> Vec<okmirror::failover::Step> {
         okmirror::failover::FlowKind::Switchover,
         &okmirror::failover::flow::Ends {
             cfg: &cfg,
-            old: 0,
-            new: 1,
+            old: A,
+            new: B,
             flavour: Flavour::MariaDb,
         },
     )
@@ -1178,28 +1182,28 @@ fn flow_choices_follow_the_pair() {
             .map(|c| (c.kind, c.old, c.new))
             .collect::<Vec<_>>()
     };
-    assert_eq!(kinds(&s), [(FlowKind::Switchover, 0, 1)]);
+    assert_eq!(kinds(&s), [(FlowKind::Switchover, A, B)]);
     s.roles = PairRoles::Partial {
-        known: 1,
+        known: B,
         role: Role::Mirror,
     };
-    assert_eq!(kinds(&s), [(FlowKind::Failover, 0, 1)]);
+    assert_eq!(kinds(&s), [(FlowKind::Failover, A, B)]);
     s.roles = PairRoles::SplitBrain;
     assert_eq!(
         kinds(&s),
         [
-            (FlowKind::Rejoin, 0, 1),
-            (FlowKind::Rejoin, 1, 0),
-            (FlowKind::Reseed, 0, 1),
-            (FlowKind::Reseed, 1, 0)
+            (FlowKind::Rejoin, A, B),
+            (FlowKind::Rejoin, B, A),
+            (FlowKind::Reseed, A, B),
+            (FlowKind::Reseed, B, A)
         ]
     );
     // A read-only node replicating from nobody is a stale former main.
-    s.roles = PairRoles::Normal { main: 1, mirror: 0 };
+    s.roles = PairRoles::Normal { main: B, mirror: A };
     s.nodes[0].db.as_mut().unwrap().read_only = true;
     assert_eq!(
         kinds(&s),
-        [(FlowKind::Rejoin, 0, 1), (FlowKind::Reseed, 0, 1)]
+        [(FlowKind::Rejoin, A, B), (FlowKind::Reseed, A, B)]
     );
     assert!(flow_choices(None, &nodes).0.is_empty());
 }

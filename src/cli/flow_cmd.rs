@@ -12,8 +12,9 @@ use tokio::sync::mpsc;
 
 use super::FlowArgs;
 use crate::config::Config;
+use crate::config::NodeId;
 use crate::failover::choices::{self, Choice, Verdict};
-use crate::failover::exec::{ChannelConfirmer, journal_dir, node_index};
+use crate::failover::exec::{ChannelConfirmer, journal_dir, node_id};
 use crate::failover::journal::{self, Entry, Journal, now_ms};
 use crate::failover::{Confirm, FlowEvent, FlowKind, FlowReport, Runner, Step};
 use crate::pair::Monitor;
@@ -22,8 +23,8 @@ use crate::pair::Monitor;
 /// former main (rejoin).
 pub async fn start(cfg: Config, kind: FlowKind, node: &str, args: FlowArgs) -> Result<ExitCode> {
     let monitor = Arc::new(Monitor::new(Arc::new(cfg)));
-    let idx = node_index(&monitor, node)?;
-    let other = 1 - idx;
+    let idx = node_id(&monitor, node)?;
+    let other = idx.other();
     let (old, new) = match kind {
         FlowKind::Rejoin | FlowKind::Reseed => (idx, other),
         _ => (other, idx),
@@ -64,8 +65,8 @@ pub async fn start(cfg: Config, kind: FlowKind, node: &str, args: FlowArgs) -> R
 async fn check_applies(
     monitor: &Monitor,
     kind: FlowKind,
-    old: usize,
-    new: usize,
+    old: NodeId,
+    new: NodeId,
     args: &FlowArgs,
 ) -> Result<()> {
     if !choices::refused_unless_offered(kind) && args.yes && !args.dry_run {
@@ -89,7 +90,7 @@ async fn check_applies(
 /// The commands that start the flows that apply, for a refusal or a warning (empty
 /// when none does).
 fn commands_for(choices: &[Choice], names: &[&str]) -> String {
-    let name = |i: usize| names.get(i).copied().unwrap_or("?");
+    let name = |i: NodeId| names.get(i.index()).copied().unwrap_or("?");
     let each: Vec<String> = choices
         .iter()
         .map(|c| match c.kind {
@@ -310,6 +311,10 @@ fn finish(report: &FlowReport, json: bool) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodeId;
+
+    const A: NodeId = NodeId::First;
+    const B: NodeId = NodeId::Second;
 
     #[test]
     fn the_advice_names_the_commands_of_what_applies() {
@@ -323,15 +328,15 @@ mod tests {
         let names = ["dms1", "dms2"];
         assert_eq!(commands_for(&[], &names), "");
         assert_eq!(
-            commands_for(&[choice(FlowKind::Switchover, 0, 1)], &names),
+            commands_for(&[choice(FlowKind::Switchover, A, B)], &names),
             " (`okmirror switchover --to dms2`)"
         );
         assert_eq!(
             commands_for(
                 &[
-                    choice(FlowKind::Failover, 1, 0),
-                    choice(FlowKind::Rejoin, 0, 1),
-                    choice(FlowKind::Reseed, 0, 1)
+                    choice(FlowKind::Failover, B, A),
+                    choice(FlowKind::Rejoin, A, B),
+                    choice(FlowKind::Reseed, A, B)
                 ],
                 &names
             ),

@@ -6,7 +6,7 @@ use mysql_async::prelude::Queryable;
 
 use super::grants;
 use super::{Check, Topic};
-use crate::config::{Config, NodeConfig};
+use crate::config::{Config, NodeConfig, NodeId};
 use crate::db::{DbStatus, Flavour};
 use crate::pair::Monitor;
 
@@ -18,7 +18,7 @@ pub struct DbResults {
 
 /// Runs every node's database checks concurrently.
 pub async fn run(monitor: &Monitor) -> DbResults {
-    let looks = (0..monitor.nodes.len()).map(|i| one_node(monitor, i));
+    let looks = NodeId::BOTH.map(|i| one_node(monitor, i));
     let mut checks = Vec::new();
     let mut facts = Vec::new();
     for (c, f) in futures::future::join_all(looks).await {
@@ -28,7 +28,7 @@ pub async fn run(monitor: &Monitor) -> DbResults {
     DbResults { checks, facts }
 }
 
-async fn one_node(monitor: &Monitor, i: usize) -> (Vec<Check>, Option<DbStatus>) {
+async fn one_node(monitor: &Monitor, i: NodeId) -> (Vec<Check>, Option<DbStatus>) {
     let node = &monitor.nodes[i].cfg;
     let name = Some(node.name.as_str());
     let mut conn = match monitor.connect_node(i).await {
@@ -193,7 +193,7 @@ async fn version_table(conn: &mut Conn, node: &NodeConfig) -> Check {
 
 /// The replication user logs in on this node: after a failover the other node replicates
 /// from it with the same user.
-async fn replication_user(monitor: &Monitor, i: usize) -> Check {
+async fn replication_user(monitor: &Monitor, i: NodeId) -> Check {
     let link = &monitor.nodes[i];
     let name = Some(link.cfg.name.as_str());
     let Some(r) = &monitor.cfg.replication else {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{Check, Topic};
-use crate::config::{Config, NodeConfig};
+use crate::config::{Config, NodeConfig, NodeId};
 use crate::node::agent;
 use crate::pair::Monitor;
 
@@ -66,14 +66,11 @@ fn now_secs() -> f64 {
 
 /// Runs every node's checks concurrently.
 pub async fn run(monitor: &Monitor) -> NodeResults {
-    let looks = monitor
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, link)| async move {
-            let peer = &monitor.nodes[1 - i].cfg;
-            one_node(&link.cfg, peer, &link.ssh).await
-        });
+    let looks = NodeId::BOTH.map(|i| async move {
+        let link = &monitor.nodes[i];
+        let peer = &monitor.nodes[i.other()].cfg;
+        one_node(&link.cfg, peer, &link.ssh).await
+    });
     let mut checks = Vec::new();
     let mut facts = Vec::new();
     for (c, f) in futures::future::join_all(looks).await {
@@ -314,9 +311,11 @@ pub fn disk_room(
     facts: &[Option<NodeFacts>],
     roles: &[Option<crate::db::DbStatus>],
 ) -> Vec<Check> {
-    let main = roles
-        .iter()
-        .position(|r| r.as_ref().is_some_and(|d| d.writable()));
+    let main = NodeId::BOTH.into_iter().find(|&i| {
+        roles
+            .get(i.index())
+            .is_some_and(|r| r.as_ref().is_some_and(|d| d.writable()))
+    });
     let Some(main) = main else {
         return vec![Check::warn(
             Topic::Disk,
@@ -325,8 +324,9 @@ pub fn disk_room(
             "",
         )];
     };
-    let mirror = 1 - main;
-    let (Some(Some(m)), Some(Some(r))) = (facts.get(main), facts.get(mirror)) else {
+    let mirror = main.other();
+    let (Some(Some(m)), Some(Some(r))) = (facts.get(main.index()), facts.get(mirror.index()))
+    else {
         return vec![Check::warn(
             Topic::Disk,
             None,

@@ -10,6 +10,7 @@ use mysql_async::prelude::Queryable;
 use super::flow;
 use super::journal::now_ms;
 use super::{haproxy, sql};
+use crate::config::NodeId;
 use crate::db::replica::ReplicaStatus;
 use crate::db::status::{DbStatus, Flavour, read_status};
 use crate::db::versions::Watermark;
@@ -52,8 +53,8 @@ pub(super) struct Ctx {
 /// this console goes away before promotion.
 pub(super) async fn arm_freeze_guards(
     m: &Monitor,
-    old: usize,
-    new: usize,
+    old: NodeId,
+    new: NodeId,
 ) -> Result<Vec<Guardian>> {
     let max = m.cfg.sync.freeze_max_secs;
     let (o, n) = (&m.nodes[old], &m.nodes[new]);
@@ -92,7 +93,7 @@ pub(super) enum Svc {
     Stop,
 }
 
-pub(super) async fn service(m: &Monitor, i: usize, what: Svc) -> Result<String> {
+pub(super) async fn service(m: &Monitor, i: NodeId, what: Svc) -> Result<String> {
     let n = &m.nodes[i];
     let (cmd, word) = match what {
         Svc::Start => (&n.cfg.service.start, "start"),
@@ -114,13 +115,13 @@ pub(super) async fn service(m: &Monitor, i: usize, what: Svc) -> Result<String> 
     Ok(format!("{}: {}", n.cfg.name, out.stdout.trim()))
 }
 
-pub(super) async fn status_of(m: &Monitor, i: usize) -> Result<(Conn, DbStatus)> {
+pub(super) async fn status_of(m: &Monitor, i: NodeId) -> Result<(Conn, DbStatus)> {
     let mut c = m.connect_node(i).await?;
     let st = read_status(&mut c, &m.nodes[i].cfg.database.schema).await?;
     Ok((c, st))
 }
 
-pub(super) async fn run_sql(m: &Monitor, i: usize, stmts: &[String]) -> Result<()> {
+pub(super) async fn run_sql(m: &Monitor, i: NodeId, stmts: &[String]) -> Result<()> {
     let mut c = m.connect_node(i).await?;
     for s in stmts {
         c.query_drop(s)
@@ -155,7 +156,7 @@ pub(super) struct CopyRules {
 
 pub(super) async fn copy_files(
     m: &Monitor,
-    (from, to): (usize, usize),
+    (from, to): (NodeId, NodeId),
     pass: CopyPass,
     rules: CopyRules,
     ctx: &mut Ctx,
@@ -231,7 +232,7 @@ pub(super) async fn nodes_now(m: &Monitor) -> String {
 }
 
 /// Every check runs and every failure is reported, so the operator fixes all at once.
-pub(super) async fn preflight(m: &Monitor, old: usize, new: usize) -> Result<String> {
+pub(super) async fn preflight(m: &Monitor, old: NodeId, new: NodeId) -> Result<String> {
     let cfg = &m.cfg.failover;
     let status = m.probe_pair(Some(Duration::from_secs(2))).await;
     let ends = PreflightEnds {
@@ -245,7 +246,7 @@ pub(super) async fn preflight(m: &Monitor, old: usize, new: usize) -> Result<Str
     let new_db = status.nodes[new].db.as_ref();
     ends.replication(&mut c, new_db.and_then(|d| d.replica.clone()));
     ends.lag(&mut c, status.lag.heartbeat_secs, cfg.max_lag_secs);
-    let facts = |i: usize| status.nodes[i].facts.as_ref();
+    let facts = |i: NodeId| status.nodes[i].facts.as_ref();
     ends.disk(
         &mut c,
         facts(old).and_then(|f| f.datastore_bytes),
@@ -291,7 +292,7 @@ struct PreflightEnds<'a> {
 
 impl PreflightEnds<'_> {
     /// The old main must be the writable main, the new one the read-only mirror.
-    fn check_roles(&self, roles: &PairRoles, old: usize, new: usize) -> Result<()> {
+    fn check_roles(&self, roles: &PairRoles, old: NodeId, new: NodeId) -> Result<()> {
         if *roles
             == (PairRoles::Normal {
                 main: old,
@@ -423,7 +424,7 @@ impl PreflightEnds<'_> {
 }
 
 /// The write transactions open on node `i` for more than `secs`.
-async fn long_write_transactions(m: &Monitor, i: usize, secs: u64) -> Result<u64> {
+async fn long_write_transactions(m: &Monitor, i: NodeId, secs: u64) -> Result<u64> {
     m.db(i, async |c| {
         let n: Option<u64> = c
             .exec_first(
@@ -438,7 +439,11 @@ async fn long_write_transactions(m: &Monitor, i: usize, secs: u64) -> Result<u64
 }
 
 /// Transactions on `candidate` that `main` never saw (GTID).
-pub(super) async fn errant_list(m: &Monitor, candidate: usize, main: usize) -> Result<Vec<String>> {
+pub(super) async fn errant_list(
+    m: &Monitor,
+    candidate: NodeId,
+    main: NodeId,
+) -> Result<Vec<String>> {
     let (mut cc, cst) = status_of(m, candidate).await?;
     let (mut mc, _) = status_of(m, main).await?;
     match cst.flavour {
@@ -466,8 +471,8 @@ pub(super) async fn errant_list(m: &Monitor, candidate: usize, main: usize) -> R
 
 pub(super) async fn assess_failover(
     m: &Monitor,
-    old: usize,
-    new: usize,
+    old: NodeId,
+    new: NodeId,
     ctx: &mut Ctx,
 ) -> Result<String> {
     let status = match ctx.probed.take() {
@@ -526,7 +531,7 @@ pub(super) async fn assess_failover(
     Ok(lines.join("; "))
 }
 
-pub(super) async fn assess_rejoin(m: &Monitor, old: usize, new: usize) -> Result<String> {
+pub(super) async fn assess_rejoin(m: &Monitor, old: NodeId, new: NodeId) -> Result<String> {
     let status = m.probe_pair(None).await;
     let (o, n) = (&status.nodes[old], &status.nodes[new]);
     if n.writable() != Some(true) {
@@ -590,7 +595,7 @@ pub(super) enum FenceVerdict {
 
 pub(super) async fn fence_old_main(
     m: &Monitor,
-    old: usize,
+    old: NodeId,
     flavour: Flavour,
     ctx: &mut Ctx,
 ) -> Result<String> {
@@ -643,7 +648,7 @@ pub(super) async fn fence_old_main(
 /// The fence attempts on `old`, together: OpenKM stopped over SSH, the database made
 /// read-only. Their results are not proof; `answered` says whether the node took an SSH
 /// session or a database connection at all.
-async fn fence_attempts(m: &Monitor, old: usize, flavour: Flavour) -> FenceSeen {
+async fn fence_attempts(m: &Monitor, old: NodeId, flavour: Flavour) -> FenceSeen {
     let n = &m.nodes[old];
     let t = Duration::from_secs(15);
     let stop = tokio::time::timeout(t, n.ssh.run(&n.cfg.service.stop, Duration::from_secs(60)));
@@ -665,7 +670,7 @@ async fn fence_attempts(m: &Monitor, old: usize, flavour: Flavour) -> FenceSeen 
 }
 
 /// Runs `[failover] fence_command` here; only its success fences.
-async fn run_fence_command(m: &Monitor, old: usize) -> Result<String> {
+async fn run_fence_command(m: &Monitor, old: NodeId) -> Result<String> {
     let name = &m.nodes[old].cfg.name;
     let cmd = m
         .cfg
@@ -693,7 +698,7 @@ async fn run_fence_command(m: &Monitor, old: usize) -> Result<String> {
     Ok("fenced by the fence command".into())
 }
 
-pub(super) async fn drain_relay(m: &Monitor, new: usize, timeout: Duration) -> Result<String> {
+pub(super) async fn drain_relay(m: &Monitor, new: NodeId, timeout: Duration) -> Result<String> {
     let (mut c, st) = status_of(m, new).await?;
     let Some(r) = st.replica else {
         return Ok("no replication configured (already promoted?)".into());
@@ -725,7 +730,7 @@ pub(super) async fn drain_relay(m: &Monitor, new: usize, timeout: Duration) -> R
 
 pub(super) async fn promote(
     m: &Monitor,
-    (old, new): (usize, usize),
+    (old, new): (NodeId, NodeId),
     flavour: Flavour,
     unreadable_ok: bool,
     never_answered: bool,
@@ -769,7 +774,7 @@ pub(super) async fn promote(
 
 /// Fences `i` (read-only; `super_read_only` too on MySQL) and proves it over a fresh
 /// connection.
-pub(super) async fn ensure_fenced(m: &Monitor, i: usize, flavour: Flavour) -> Result<()> {
+pub(super) async fn ensure_fenced(m: &Monitor, i: NodeId, flavour: Flavour) -> Result<()> {
     run_sql(m, i, &sql::fence(flavour)).await?;
     let (_, st) = status_of(m, i).await?;
     if st.writable() {
@@ -783,7 +788,7 @@ pub(super) async fn ensure_fenced(m: &Monitor, i: usize, flavour: Flavour) -> Re
 
 /// Sets OpenKM's flag on one node, out of the binlog; a read-only server is opened for
 /// that one statement (OpenKM is stopped there, so nothing else can write).
-pub(super) async fn set_flag(m: &Monitor, i: usize, readonly: bool) -> Result<()> {
+pub(super) async fn set_flag(m: &Monitor, i: NodeId, readonly: bool) -> Result<()> {
     let (mut c, st) = status_of(m, i).await?;
     if st.system_readonly == Some(readonly) {
         return Ok(());
@@ -821,7 +826,7 @@ pub(super) async fn set_flag(m: &Monitor, i: usize, readonly: bool) -> Result<()
     }
 }
 
-pub(super) async fn switch_traffic(m: &Monitor, old: usize, new: usize) -> Result<String> {
+pub(super) async fn switch_traffic(m: &Monitor, old: NodeId, new: NodeId) -> Result<String> {
     let t = &m.cfg.traffic;
     let (o, n) = (&m.nodes[old].cfg, &m.nodes[new].cfg);
     let mut done = Vec::new();
@@ -860,7 +865,11 @@ pub(super) async fn switch_traffic(m: &Monitor, old: usize, new: usize) -> Resul
 
 /// Writes a marker document through the front door and finds it in the new main's
 /// database; retried while HAProxy's checks notice the change.
-pub(super) async fn check_front_door(m: &Monitor, new: usize, timeout: Duration) -> Result<String> {
+pub(super) async fn check_front_door(
+    m: &Monitor,
+    new: NodeId,
+    timeout: Duration,
+) -> Result<String> {
     let Some(front) = m.cfg.traffic.front_url.clone() else {
         return Ok("no front_url configured; skipped".into());
     };
@@ -907,7 +916,7 @@ pub(super) async fn check_front_door(m: &Monitor, new: usize, timeout: Duration)
 }
 
 /// Whether the front-door check's marker document `path` is in node `i`'s database.
-async fn front_door_marker_on(m: &Monitor, i: usize, path: &str) -> Result<bool> {
+async fn front_door_marker_on(m: &Monitor, i: NodeId, path: &str) -> Result<bool> {
     let schema = m.nodes[i].cfg.database.schema.clone();
     let p = path.to_string();
     let found = m
@@ -928,7 +937,7 @@ async fn front_door_marker_on(m: &Monitor, i: usize, path: &str) -> Result<bool>
 }
 
 /// What the new main looks like when no write got through: the usual causes are there.
-async fn front_door_new_main_state(m: &Monitor, new: usize) -> String {
+async fn front_door_new_main_state(m: &Monitor, new: NodeId) -> String {
     let name = &m.nodes[new].cfg.name;
     match status_of(m, new).await {
         Ok((_, st)) => format!(
@@ -941,8 +950,8 @@ async fn front_door_new_main_state(m: &Monitor, new: usize) -> String {
 
 pub(super) async fn repoint(
     m: &Monitor,
-    old: usize,
-    new: usize,
+    old: NodeId,
+    new: NodeId,
     flavour: Flavour,
     timeout: Duration,
     from_own_binlog: bool,
@@ -1000,8 +1009,8 @@ pub(super) async fn repoint(
 
 pub(super) async fn prove_direction(
     m: &Monitor,
-    main: usize,
-    replica: usize,
+    main: NodeId,
+    replica: NodeId,
     timeout: Duration,
 ) -> Result<String> {
     let seq = m.beat(main).await?;
@@ -1030,7 +1039,7 @@ pub(super) async fn prove_direction(
 
 /// Copies the node's binlogs (its own transactions included) into its state dir, before
 /// a reseed resets them: nothing written there is ever discarded silently.
-pub(super) async fn save_binlogs(m: &Monitor, i: usize) -> Result<String> {
+pub(super) async fn save_binlogs(m: &Monitor, i: NodeId) -> Result<String> {
     let n = &m.nodes[i];
     let base: Option<Option<String>> = m
         .db(i, async |c| {
@@ -1064,7 +1073,7 @@ pub(super) async fn save_binlogs(m: &Monitor, i: usize) -> Result<String> {
     ))
 }
 
-pub(super) async fn errant_check(m: &Monitor, old: usize, new: usize) -> Result<String> {
+pub(super) async fn errant_check(m: &Monitor, old: NodeId, new: NodeId) -> Result<String> {
     let errant = errant_list(m, old, new).await?;
     let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
     if errant.is_empty() {
@@ -1079,7 +1088,7 @@ pub(super) async fn errant_check(m: &Monitor, old: usize, new: usize) -> Result<
     ))
 }
 
-pub(super) async fn loss_report(m: &Monitor, old: usize, new: usize, ctx: &Ctx) -> String {
+pub(super) async fn loss_report(m: &Monitor, old: NodeId, new: NodeId, ctx: &Ctx) -> String {
     let on = &m.nodes[old].cfg.name;
     let mut parts = Vec::new();
     match ctx.last_beat_age {
@@ -1098,6 +1107,10 @@ pub(super) async fn loss_report(m: &Monitor, old: usize, new: usize, ctx: &Ctx) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodeId;
+
+    const A: NodeId = NodeId::First;
+    const B: NodeId = NodeId::Second;
 
     #[test]
     fn a_node_that_answered_needs_proof_or_the_fence_command() {
@@ -1132,11 +1145,11 @@ mod tests {
 
     #[test]
     fn a_preflight_needs_the_old_main_as_main_and_the_new_one_as_mirror() {
-        let normal = PairRoles::Normal { main: 0, mirror: 1 };
-        assert!(ENDS.check_roles(&normal, 0, 1).is_ok());
-        let e = ENDS.check_roles(&normal, 1, 0).unwrap_err().to_string();
+        let normal = PairRoles::Normal { main: A, mirror: B };
+        assert!(ENDS.check_roles(&normal, A, B).is_ok());
+        let e = ENDS.check_roles(&normal, B, A).unwrap_err().to_string();
         assert!(e.starts_with("dms1 must be the writable main"), "{e}");
-        assert!(ENDS.check_roles(&PairRoles::SplitBrain, 0, 1).is_err());
+        assert!(ENDS.check_roles(&PairRoles::SplitBrain, A, B).is_err());
     }
 
     #[test]

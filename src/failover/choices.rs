@@ -3,6 +3,7 @@
 //! Pure (the pair as last probed in, the choices out), so it is unit tested.
 
 use super::flow::FlowKind;
+use crate::config::NodeId;
 use crate::pair::model::PairStatus;
 use crate::pair::roles::{PairRoles, Role};
 
@@ -11,9 +12,9 @@ use crate::pair::roles::{PairRoles, Role};
 pub struct Choice {
     pub kind: FlowKind,
     /// The old main.
-    pub old: usize,
+    pub old: NodeId,
     /// The new (or current) main.
-    pub new: usize,
+    pub new: NodeId,
     pub label: String,
     pub why: String,
 }
@@ -47,7 +48,7 @@ pub fn applicable(status: Option<&PairStatus>, names: &[&str]) -> Applicable {
         } => (
             vec![pick.choice(
                 FlowKind::Failover,
-                1 - known,
+                known.other(),
                 *known,
                 "the main does not answer: fence it, promote the mirror",
             )],
@@ -55,7 +56,10 @@ pub fn applicable(status: Option<&PairStatus>, names: &[&str]) -> Applicable {
         ),
         PairRoles::SplitBrain => (
             pick.rejoins(
-                &[(0, 1), (1, 0)],
+                &[
+                    (NodeId::First, NodeId::Second),
+                    (NodeId::Second, NodeId::First),
+                ],
                 "keep the writes of the node you make the main",
             ),
             Some("SPLIT BRAIN: both nodes take writes; rejoin the stale former main".into()),
@@ -75,12 +79,12 @@ struct Pick<'a> {
 }
 
 impl Pick<'_> {
-    fn name(&self, i: usize) -> &str {
-        self.names.get(i).copied().unwrap_or("?")
+    fn name(&self, i: NodeId) -> &str {
+        self.names.get(i.index()).copied().unwrap_or("?")
     }
 
     /// How a flow reads in the list.
-    fn label(&self, kind: FlowKind, old: usize, new: usize) -> String {
+    fn label(&self, kind: FlowKind, old: NodeId, new: NodeId) -> String {
         let (o, n) = (self.name(old), self.name(new));
         match kind {
             FlowKind::Switchover => format!("switchover to {n}"),
@@ -90,7 +94,7 @@ impl Pick<'_> {
         }
     }
 
-    fn choice(&self, kind: FlowKind, old: usize, new: usize, why: &str) -> Choice {
+    fn choice(&self, kind: FlowKind, old: NodeId, new: NodeId, why: &str) -> Choice {
         Choice {
             kind,
             old,
@@ -102,7 +106,7 @@ impl Pick<'_> {
 
     /// A stale former main can be rejoined, or reseeded when its rejoin found errant
     /// transactions: every rejoin of `pairs` (old, new), then every reseed.
-    fn rejoins(&self, pairs: &[(usize, usize)], why: &str) -> Vec<Choice> {
+    fn rejoins(&self, pairs: &[(NodeId, NodeId)], why: &str) -> Vec<Choice> {
         let rejoins = pairs
             .iter()
             .map(|&(o, n)| self.choice(FlowKind::Rejoin, o, n, why));
@@ -114,7 +118,7 @@ impl Pick<'_> {
 
     /// A main and a read-only node: a switchover when the read-only one replicates,
     /// else it is a stale former main to rejoin.
-    fn normal(&self, s: &PairStatus, main: usize, mirror: usize) -> Vec<Choice> {
+    fn normal(&self, s: &PairStatus, main: NodeId, mirror: NodeId) -> Vec<Choice> {
         if replicates(s, mirror) {
             vec![self.choice(
                 FlowKind::Switchover,
@@ -132,12 +136,13 @@ impl Pick<'_> {
 
     /// Nobody takes writes: promote whichever node replicates.
     fn none_writable(&self, s: &PairStatus) -> Vec<Choice> {
-        (0..2)
+        NodeId::BOTH
+            .into_iter()
             .filter(|&i| replicates(s, i))
             .map(|i| {
                 self.choice(
                     FlowKind::Failover,
-                    1 - i,
+                    i.other(),
                     i,
                     "no node takes writes: promote the replica",
                 )
@@ -147,9 +152,9 @@ impl Pick<'_> {
 }
 
 /// Node `i` is set up as a replica (running or not).
-fn replicates(s: &PairStatus, i: usize) -> bool {
+fn replicates(s: &PairStatus, i: NodeId) -> bool {
     s.nodes
-        .get(i)
+        .get(i.index())
         .and_then(|n| n.db.as_ref())
         .is_some_and(|d| d.replica.is_some())
 }
@@ -181,8 +186,8 @@ pub fn refused_unless_offered(kind: FlowKind) -> bool {
 pub fn judge(
     applicable: &Applicable,
     kind: FlowKind,
-    old: usize,
-    new: usize,
+    old: NodeId,
+    new: NodeId,
     names: &[&str],
 ) -> Verdict {
     let offered = applicable
@@ -205,8 +210,8 @@ pub fn judge(
 fn not_offered(
     applicable: &Applicable,
     kind: FlowKind,
-    old: usize,
-    new: usize,
+    old: NodeId,
+    new: NodeId,
     names: &[&str],
 ) -> String {
     let pick = Pick { names };
@@ -239,6 +244,10 @@ fn not_offered(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodeId;
+
+    const A: NodeId = NodeId::First;
+    const B: NodeId = NodeId::Second;
     use crate::db::replica::{ReplicaStatus, ThreadState};
     use crate::db::status::{DbStatus, Flavour};
     use crate::pair::model::{Lag, NodeStatus, Severity};
@@ -295,7 +304,7 @@ mod tests {
                 node("dms1", false, None),
                 node("dms2", true, Some(replica())),
             ],
-            roles: PairRoles::Normal { main: 0, mirror: 1 },
+            roles: PairRoles::Normal { main: A, mirror: B },
             lag: Lag::default(),
             pending: None,
             pending_error: None,
@@ -305,7 +314,7 @@ mod tests {
         }
     }
 
-    fn kinds(s: Option<&PairStatus>) -> Vec<(FlowKind, usize, usize)> {
+    fn kinds(s: Option<&PairStatus>) -> Vec<(FlowKind, NodeId, NodeId)> {
         applicable(s, &NAMES)
             .choices
             .iter()
@@ -317,25 +326,25 @@ mod tests {
     fn the_choices_follow_the_pair() {
         use FlowKind::*;
         let mut s = status();
-        assert_eq!(kinds(Some(&s)), [(Switchover, 0, 1)]);
+        assert_eq!(kinds(Some(&s)), [(Switchover, A, B)]);
         s.roles = PairRoles::Partial {
-            known: 1,
+            known: B,
             role: Role::Mirror,
         };
-        assert_eq!(kinds(Some(&s)), [(Failover, 0, 1)]);
+        assert_eq!(kinds(Some(&s)), [(Failover, A, B)]);
         s.roles = PairRoles::SplitBrain;
         assert_eq!(
             kinds(Some(&s)),
             [
-                (Rejoin, 0, 1),
-                (Rejoin, 1, 0),
-                (Reseed, 0, 1),
-                (Reseed, 1, 0)
+                (Rejoin, A, B),
+                (Rejoin, B, A),
+                (Reseed, A, B),
+                (Reseed, B, A)
             ]
         );
         // A read-only node replicating from nobody is a stale former main.
-        s.roles = PairRoles::Normal { main: 1, mirror: 0 };
-        assert_eq!(kinds(Some(&s)), [(Rejoin, 0, 1), (Reseed, 0, 1)]);
+        s.roles = PairRoles::Normal { main: B, mirror: A };
+        assert_eq!(kinds(Some(&s)), [(Rejoin, A, B), (Reseed, A, B)]);
         assert!(kinds(None).is_empty());
     }
 
@@ -350,7 +359,7 @@ mod tests {
         for roles in [
             PairRoles::Unknown,
             PairRoles::Partial {
-                known: 0,
+                known: A,
                 role: Role::Main,
             },
         ] {
@@ -386,11 +395,11 @@ mod tests {
         let s = status();
         let a = applicable(Some(&s), &NAMES);
         assert_eq!(
-            judge(&a, FlowKind::Switchover, 0, 1, &NAMES),
+            judge(&a, FlowKind::Switchover, A, B, &NAMES),
             Verdict::Offered
         );
         // dms1 is already the main.
-        let Verdict::Refuse(m) = judge(&a, FlowKind::Switchover, 1, 0, &NAMES) else {
+        let Verdict::Refuse(m) = judge(&a, FlowKind::Switchover, B, A, &NAMES) else {
             panic!("a switchover to the main is refused");
         };
         assert_eq!(
@@ -399,11 +408,11 @@ mod tests {
              what applies: switchover to dms2"
         );
         // A failover of a main that answers is the command line's to allow.
-        let Verdict::Warn(m) = judge(&a, FlowKind::Failover, 0, 1, &NAMES) else {
+        let Verdict::Warn(m) = judge(&a, FlowKind::Failover, A, B, &NAMES) else {
             panic!("a failover is warned about, not refused");
         };
         assert!(m.starts_with("a failover to dms2 does not apply"), "{m}");
-        let Verdict::Warn(m) = judge(&a, FlowKind::Reseed, 1, 0, &NAMES) else {
+        let Verdict::Warn(m) = judge(&a, FlowKind::Reseed, B, A, &NAMES) else {
             panic!("a reseed of the mirror is warned about");
         };
         assert!(m.starts_with("a reseed of dms2 does not apply"), "{m}");
@@ -415,7 +424,7 @@ mod tests {
         s.roles = PairRoles::Unknown;
         let a = applicable(Some(&s), &NAMES);
         assert_eq!(
-            judge(&a, FlowKind::Switchover, 0, 1, &NAMES),
+            judge(&a, FlowKind::Switchover, A, B, &NAMES),
             Verdict::Refuse(
                 "a switchover to dms2 does not apply to the pair as it is now (wait until the \
                  other node answers, then rejoin it); no flow applies now"

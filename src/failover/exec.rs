@@ -17,6 +17,7 @@ use super::flow::{self, Action, Confirm, Ends, FlowKind, Step};
 use super::journal::{self, Entry, Journal, now_ms};
 use super::outcome::{Outcome, StepState};
 use super::sql;
+use crate::config::NodeId;
 use crate::db::status::{Flavour, read_status};
 use crate::pair::Monitor;
 use crate::sync::events::{Phase, PhaseKind};
@@ -117,7 +118,7 @@ pub fn journal_dir() -> Result<PathBuf> {
 }
 
 /// The database flavour of `node` (for the SQL a plan shows).
-pub async fn flavour_of(monitor: &Monitor, node: usize) -> Result<Flavour> {
+pub async fn flavour_of(monitor: &Monitor, node: NodeId) -> Result<Flavour> {
     monitor
         .db(node, async |c| {
             let v: String = c.query_first("SELECT VERSION()").await?.unwrap_or_default();
@@ -127,11 +128,12 @@ pub async fn flavour_of(monitor: &Monitor, node: usize) -> Result<Flavour> {
 }
 
 /// Finds a node by name (case-insensitive), with a clear error.
-pub fn node_index(monitor: &Monitor, name: &str) -> Result<usize> {
+pub fn node_id(monitor: &Monitor, name: &str) -> Result<NodeId> {
     monitor
         .nodes
         .iter()
         .position(|n| n.cfg.name.eq_ignore_ascii_case(name))
+        .and_then(NodeId::from_index)
         .ok_or_else(|| {
             eyre!(
                 "no node named {name:?}; the nodes are {} and {}",
@@ -145,8 +147,8 @@ pub fn node_index(monitor: &Monitor, name: &str) -> Result<usize> {
 pub struct Runner {
     pub monitor: Arc<Monitor>,
     pub kind: FlowKind,
-    pub old: usize,
-    pub new: usize,
+    pub old: NodeId,
+    pub new: NodeId,
     pub steps: Vec<Step>,
     pub flavour: Flavour,
     /// The number of deletions the operator confirmed for the flow's copies.
@@ -158,7 +160,7 @@ pub struct Runner {
 
 impl Runner {
     /// Plans a flow; `flavour` comes from whichever node answers (MariaDB if none).
-    pub async fn plan(monitor: Arc<Monitor>, kind: FlowKind, old: usize, new: usize) -> Runner {
+    pub async fn plan(monitor: Arc<Monitor>, kind: FlowKind, old: NodeId, new: NodeId) -> Runner {
         let flavour = match flavour_of(&monitor, new).await {
             Ok(f) => f,
             Err(_) => flavour_of(&monitor, old).await.unwrap_or(Flavour::MariaDb),
@@ -231,7 +233,7 @@ impl Runner {
         else {
             return Err(eyre!("{}: no flow at its start", path.display()));
         };
-        let (old, new) = (node_index(&monitor, &from)?, node_index(&monitor, &to)?);
+        let (old, new) = (node_id(&monitor, &from)?, node_id(&monitor, &to)?);
         let r = Runner::plan(monitor, kind, old, new).await;
         let ids: Vec<String> = r.steps.iter().map(|s| s.id.clone()).collect();
         if ids != steps {
@@ -616,7 +618,7 @@ impl Runner {
     }
 
     /// The name of node `i`.
-    fn name(&self, i: usize) -> String {
+    fn name(&self, i: NodeId) -> String {
         self.monitor.nodes[i].cfg.name.clone()
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr};
 
+use crate::config::NodeId;
 use crate::db::versions;
 use crate::format;
 use crate::pair::Monitor;
@@ -20,7 +21,7 @@ const NAMED: usize = 200;
 
 /// The point from which `node`'s rows are looked at: the later of its last verified
 /// sync's journal point and follow's complete point, read from its state folder.
-pub async fn complete_point(m: &Monitor, node: usize) -> Option<String> {
+pub async fn complete_point(m: &Monitor, node: NodeId) -> Option<String> {
     let link = &m.nodes[node];
     let dir = crate::node::quote(&link.cfg.state_dir.display().to_string());
     let out = link
@@ -46,7 +47,7 @@ pub async fn complete_point(m: &Monitor, node: usize) -> Option<String> {
 }
 
 /// `node`'s files behind, looked at from its complete point.
-pub async fn behind_on(m: &Monitor, node: usize) -> Result<FilesBehind> {
+pub async fn behind_on(m: &Monitor, node: NodeId) -> Result<FilesBehind> {
     let since = complete_point(m, node).await;
     behind::measure(m, node, since.as_deref()).await
 }
@@ -56,8 +57,8 @@ pub async fn behind_on(m: &Monitor, node: usize) -> Result<FilesBehind> {
 /// the output says what was copied and what is still missing.
 pub async fn ship_before_promotion(
     m: &Monitor,
-    old: usize,
-    new: usize,
+    old: NodeId,
+    new: NodeId,
     old_answered: Option<bool>,
 ) -> Result<String> {
     let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
@@ -107,7 +108,7 @@ pub async fn ship_before_promotion(
 
 /// Ships `rows`' files from `src` to `dst` (a pull on `dst`, never deleting, never
 /// replacing), bounded by `old`'s SSH answering first.
-pub async fn ship(m: &Monitor, src: usize, dst: usize, rows: &[VersionRow]) -> Result<()> {
+pub async fn ship(m: &Monitor, src: NodeId, dst: NodeId, rows: &[VersionRow]) -> Result<()> {
     let link = &m.nodes[src];
     let limit = Duration::from_secs(link.cfg.ssh.connect_timeout_secs + 5);
     link.ssh
@@ -134,7 +135,7 @@ pub async fn ship(m: &Monitor, src: usize, dst: usize, rows: &[VersionRow]) -> R
 
 /// After promotion: the documents still without content on `new`, named in the output
 /// and all written to `<journal>.missing.tsv`.
-pub async fn missing_report(m: &Monitor, new: usize, journal: Option<&Path>) -> String {
+pub async fn missing_report(m: &Monitor, new: NodeId, journal: Option<&Path>) -> String {
     let nn = &m.nodes[new].cfg.name;
     let b = match behind_on(m, new).await {
         Ok(b) => b,
@@ -179,7 +180,7 @@ pub struct SalvagePlan {
 /// Finds, before a rejoin's sync deletes anything on the former main `old`, the files
 /// there that the main `new` lacks (a scan from the main), split into those the main's
 /// rows reference and orphans.
-pub async fn salvage_plan(m: &Monitor, old: usize, new: usize) -> Result<SalvagePlan> {
+pub async fn salvage_plan(m: &Monitor, old: NodeId, new: NodeId) -> Result<SalvagePlan> {
     // The main's datastore is checked first, as every copy's source is: against an
     // empty or wrong mount every file of the former main would look salvageable.
     let copier = Copier {
@@ -227,7 +228,7 @@ pub async fn salvage_plan(m: &Monitor, old: usize, new: usize) -> Result<Salvage
 /// A rejoin's salvage: what the main lacks goes to the main first (immutable files, so
 /// that is safe), then orphans are moved into a quarantine folder on the former main
 /// with a manifest. Nothing is deleted; only then may the rejoin's sync run.
-pub async fn salvage_on_rejoin(m: &Monitor, old: usize, new: usize) -> Result<String> {
+pub async fn salvage_on_rejoin(m: &Monitor, old: NodeId, new: NodeId) -> Result<String> {
     let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
     let plan = salvage_plan(m, old, new).await?;
     let mut parts = Vec::new();
@@ -261,7 +262,7 @@ pub async fn salvage_on_rejoin(m: &Monitor, old: usize, new: usize) -> Result<St
 /// Moves `paths` (relative to the Tomcat home) on `node` into a new quarantine folder
 /// under its state folder, with `MANIFEST.tsv` (version, size, SHA-256, path, and the
 /// document where the node's own rows still name it).
-async fn quarantine(m: &Monitor, node: usize, paths: &[String]) -> Result<String> {
+async fn quarantine(m: &Monitor, node: NodeId, paths: &[String]) -> Result<String> {
     let link = &m.nodes[node];
     let q = crate::node::quote;
     let dir = format!(
@@ -330,7 +331,7 @@ async fn quarantine(m: &Monitor, node: usize, paths: &[String]) -> Result<String
 /// The quarantine manifest: `version  size  sha256  path  document  created` lines; the
 /// document and time come from the node's own rows (they name errant versions until a
 /// reseed replaces its database).
-async fn manifest(m: &Monitor, node: usize, moved: &[(String, u64, String)]) -> String {
+async fn manifest(m: &Monitor, node: NodeId, moved: &[(String, u64, String)]) -> String {
     let uuids: Vec<String> = moved
         .iter()
         .filter_map(|(_, _, p)| versions::version_of(p).map(str::to_string))
@@ -356,7 +357,12 @@ async fn manifest(m: &Monitor, node: usize, moved: &[(String, u64, String)]) -> 
 
 /// What a flow puts at stake for documents, for its review screen: a failover's loss
 /// if it promoted now, a rejoin's salvage. `None` for a switchover (it loses nothing).
-pub async fn stakes(m: &Monitor, kind: super::FlowKind, old: usize, new: usize) -> Option<String> {
+pub async fn stakes(
+    m: &Monitor,
+    kind: super::FlowKind,
+    old: NodeId,
+    new: NodeId,
+) -> Option<String> {
     use super::FlowKind;
     let (on, nn) = (&m.nodes[old].cfg.name, &m.nodes[new].cfg.name);
     Some(match kind {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::sql;
-use crate::config::{Config, NodeConfig};
+use crate::config::{Config, NodeConfig, NodeId};
 use crate::db::status::Flavour;
 
 /// The guided flows (journaled by `word()`, which is also their serde name).
@@ -115,14 +115,14 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 pub struct Ends<'a> {
     pub cfg: &'a Config,
     /// The node that is (or was) the main.
-    pub old: usize,
+    pub old: NodeId,
     /// The node that becomes the main (for rejoin: the current main).
-    pub new: usize,
+    pub new: NodeId,
     pub flavour: Flavour,
 }
 
 impl Ends<'_> {
-    fn name(&self, i: usize) -> &str {
+    fn name(&self, i: NodeId) -> &str {
         &self.cfg.nodes[i].name
     }
 }
@@ -233,13 +233,13 @@ impl<'a> Planner<'a> {
     }
 
     /// The SQL that makes a node a replica of node `to` (password masked).
-    fn repoint_sql(&self, to: usize) -> String {
+    fn repoint_sql(&self, to: NodeId) -> String {
         let source = replication_source(self.e.cfg, to);
         sql::shown(&sql::repoint(self.e.flavour, &source, "********"), "")
     }
 
     /// The SQL that sets node `i`'s `system.readonly` flag.
-    fn flag(&self, i: usize, readonly: bool) -> String {
+    fn flag(&self, i: NodeId, readonly: bool) -> String {
         sql::set_system_readonly(&self.e.cfg.nodes[i].database.schema, readonly).join("; ")
     }
 }
@@ -652,7 +652,7 @@ pub fn traffic_detail(cfg: &Config, old: &str, new: &str) -> String {
 }
 
 /// Where node `i`'s database is reached by the other node for replication.
-pub fn replication_source(cfg: &Config, i: usize) -> sql::Source {
+pub fn replication_source(cfg: &Config, i: NodeId) -> sql::Source {
     let n = &cfg.nodes[i];
     let host = n.database.replication_host.clone().unwrap_or_else(|| {
         if n.database.tunnel {
@@ -674,6 +674,10 @@ pub fn replication_source(cfg: &Config, i: usize) -> sql::Source {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodeId;
+
+    const A: NodeId = NodeId::First;
+    const B: NodeId = NodeId::Second;
 
     fn cfg() -> Config {
         crate::config::parse_str(crate::config::EXAMPLE, std::path::Path::new("x.toml")).unwrap()
@@ -686,8 +690,8 @@ mod tests {
             FlowKind::Switchover,
             &Ends {
                 cfg: &c,
-                old: 0,
-                new: 1,
+                old: A,
+                new: B,
                 flavour: Flavour::MariaDb,
             },
         );
@@ -718,8 +722,8 @@ mod tests {
             FlowKind::Failover,
             &Ends {
                 cfg: &c,
-                old: 0,
-                new: 1,
+                old: A,
+                new: B,
                 flavour: Flavour::MySql,
             },
         );
@@ -744,8 +748,8 @@ mod tests {
             FlowKind::Rejoin,
             &Ends {
                 cfg: &c,
-                old: 0,
-                new: 1,
+                old: A,
+                new: B,
                 flavour: Flavour::MariaDb,
             },
         );
@@ -763,8 +767,8 @@ mod tests {
             FlowKind::Reseed,
             &Ends {
                 cfg: &c,
-                old: 1,
-                new: 0,
+                old: B,
+                new: A,
                 flavour: Flavour::MariaDb,
             },
         );

@@ -14,6 +14,7 @@ use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
 
 use super::Monitor;
+use crate::config::NodeId;
 use crate::db::versions;
 use crate::node::files::absent_on;
 
@@ -177,7 +178,7 @@ pub async fn documents_of(
 
 /// `node`'s files behind: its version rows since `since` (minus `RECHECK_SECS`) whose
 /// files its datastore lacks.
-pub async fn measure(monitor: &Monitor, node: usize, since: Option<&str>) -> Result<FilesBehind> {
+pub async fn measure(monitor: &Monitor, node: NodeId, since: Option<&str>) -> Result<FilesBehind> {
     let cfg = &monitor.nodes[node].cfg;
     let schema = cfg.database.schema.clone();
     let (rows, truncated) = monitor
@@ -198,7 +199,7 @@ pub async fn measure(monitor: &Monitor, node: usize, since: Option<&str>) -> Res
 /// Of `rows`, those whose datastore file `node` lacks (one remote look for all).
 pub async fn missing_files(
     monitor: &Monitor,
-    node: usize,
+    node: NodeId,
     rows: Vec<VersionRow>,
 ) -> Result<Vec<VersionRow>> {
     let link = &monitor.nodes[node];

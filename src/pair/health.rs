@@ -435,6 +435,10 @@ pub fn overall(alerts: &[Alert]) -> Severity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodeId;
+
+    const A: NodeId = NodeId::First;
+    const B: NodeId = NodeId::Second;
     use crate::db::replica::ReplicaStatus;
     use crate::db::{DbStatus, Flavour};
     use crate::pair::model::{FilesBehindStatus, Lag, LastSync, NodeStatus};
@@ -674,7 +678,7 @@ mod tests {
         let m = MonitorConfig::default();
         let mut s = sick_pair();
         s.roles = PairRoles::Partial {
-            known: 0,
+            known: A,
             role: Role::Mirror,
         };
         for n in &mut s.nodes {
@@ -730,7 +734,7 @@ mod tests {
             (PairRoles::Unknown, "roles unknown: no database answers"),
             (
                 PairRoles::Partial {
-                    known: 0,
+                    known: A,
                     role: Role::Main,
                 },
                 "only one node's database answers (it is the main); the other node is down or unreachable",
@@ -742,7 +746,7 @@ mod tests {
                 format!("Critical - {first}")
             );
         }
-        s.roles = PairRoles::Normal { main: 0, mirror: 1 };
+        s.roles = PairRoles::Normal { main: A, mirror: B };
         s.nodes[1].db = Some(db_status(
             true,
             Some(replica(ThreadState::Yes, ThreadState::Yes)),

@@ -19,7 +19,7 @@ use color_eyre::eyre::{Result, eyre};
 use mysql_async::Conn;
 use tokio::sync::Mutex;
 
-use crate::config::{Config, NodeConfig};
+use crate::config::{Config, NodeConfig, NodeId};
 use crate::db::{self, heartbeat};
 use crate::node::NodeSsh;
 use model::PlanTotals;
@@ -142,7 +142,7 @@ impl Monitor {
     /// or slow statement drops the connection, which also releases its locks).
     pub async fn db<T>(
         &self,
-        node: usize,
+        node: NodeId,
         f: impl AsyncFnOnce(&mut Conn) -> Result<T>,
     ) -> Result<T> {
         self.with_db(&self.nodes[node], false, f).await
@@ -150,18 +150,18 @@ impl Monitor {
 
     /// A connection of its own to `node`'s database, for statements that may take longer
     /// than a probe (waits, locks); dropped by the caller.
-    pub async fn connect_node(&self, node: usize) -> Result<Conn> {
+    pub async fn connect_node(&self, node: NodeId) -> Result<Conn> {
         self.connect(&self.nodes[node]).await
     }
 
     /// Probes one node: the batched SSH command and the database, concurrently.
-    pub async fn probe_node(&self, i: usize) -> NodeStatus {
+    pub async fn probe_node(&self, i: NodeId) -> NodeStatus {
         self.probe_node_as(i, false).await
     }
 
     /// Probes one node; `for_sync` runs only the checks a sync needs (no service or HTTP;
     /// a sync that deletes counts the mirror's files itself).
-    async fn probe_node_as(&self, i: usize, for_sync: bool) -> NodeStatus {
+    async fn probe_node_as(&self, i: NodeId, for_sync: bool) -> NodeStatus {
         let link = &self.nodes[i];
         let schema = link.cfg.database.schema.clone();
         let ssh_probe = async {
@@ -242,8 +242,8 @@ impl Monitor {
 
     async fn probe_pair_as(&self, beat_wait: Option<Duration>, for_sync: bool) -> PairStatus {
         let (a, b) = tokio::join!(
-            self.probe_node_as(0, for_sync),
-            self.probe_node_as(1, for_sync)
+            self.probe_node_as(NodeId::First, for_sync),
+            self.probe_node_as(NodeId::Second, for_sync)
         );
         let mut nodes = vec![a, b];
         let (roles, each) = roles::detect([nodes[0].writable(), nodes[1].writable()]);
@@ -457,17 +457,17 @@ impl Monitor {
     }
 
     /// The main of the latest snapshot with clear roles.
-    pub fn clear_main(&self) -> Option<usize> {
+    pub fn clear_main(&self) -> Option<NodeId> {
         match self.clear_main.load(Ordering::SeqCst) {
             0 => None,
-            n => Some(n as usize - 1),
+            n => NodeId::from_index(n as usize - 1),
         }
     }
 
     /// Writes one heartbeat on `main`; returns the sequence written. Never writes on a
     /// read-only node, nor on one that replicates from another (a write there would be
     /// an errant transaction that breaks GTID replication).
-    pub async fn beat(&self, main: usize) -> Result<u64> {
+    pub async fn beat(&self, main: NodeId) -> Result<u64> {
         self.with_db(&self.nodes[main], true, async |c| {
             use mysql_async::prelude::Queryable;
             let ro: Option<(u8, u32, String)> = c
@@ -500,7 +500,7 @@ impl Monitor {
     }
 
     /// The CLI's one-shot lag: write a beat, wait up to `wait` for the mirror to show it.
-    pub async fn beat_and_wait(&self, main: usize, mirror: usize, wait: Duration) -> Result<()> {
+    pub async fn beat_and_wait(&self, main: NodeId, mirror: NodeId, wait: Duration) -> Result<()> {
         let seq = self.beat(main).await?;
         let server_id = self
             .with_db(&self.nodes[main], false, async |c| {
@@ -529,8 +529,8 @@ impl Monitor {
     /// (MariaDB `MASTER_GTID_WAIT`, MySQL `WAIT_FOR_EXECUTED_GTID_SET`); returns the position.
     pub async fn wait_mirror_caught_up(
         &self,
-        main: usize,
-        mirror: usize,
+        main: NodeId,
+        mirror: NodeId,
         timeout: Duration,
     ) -> Result<String> {
         use mysql_async::prelude::Queryable;

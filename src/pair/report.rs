@@ -472,6 +472,10 @@ fn esc(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodeId;
+
+    const A: NodeId = NodeId::First;
+    const B: NodeId = NodeId::Second;
     use crate::db::replica::{ReplicaStatus, ThreadState};
     use crate::db::{DbStatus, Flavour};
     use crate::pair::model::{FilesBehindStatus, Lag, LastSync, PlanTotals, Severity};
@@ -559,7 +563,7 @@ mod tests {
             pair: "prod\\1".into(),
             taken_at: 0,
             nodes: vec![main, mirror],
-            roles: PairRoles::Normal { main: 0, mirror: 1 },
+            roles: PairRoles::Normal { main: A, mirror: B },
             lag: Lag {
                 heartbeat_secs: Some(0.25),
                 transactions_behind: Some(12),

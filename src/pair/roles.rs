@@ -1,6 +1,7 @@
 //! Roles, detected live: the writable node is the main, the read-only one the mirror.
 //! Config order never decides a role.
 
+use crate::config::NodeId;
 use serde::Serialize;
 
 /// A node's role as detected.
@@ -22,8 +23,8 @@ pub enum Role {
 pub enum PairRoles {
     /// One writable main, one read-only mirror.
     Normal {
-        main: usize,
-        mirror: usize,
+        main: NodeId,
+        mirror: NodeId,
     },
     /// Both writable: two nodes take writes.
     SplitBrain,
@@ -31,7 +32,7 @@ pub enum PairRoles {
     NoneWritable,
     /// Only one side is known.
     Partial {
-        known: usize,
+        known: NodeId,
         role: Role,
     },
     Unknown,
@@ -39,19 +40,44 @@ pub enum PairRoles {
 
 /// Decides roles from each node's database writability (`None`: not reachable).
 pub fn detect(writable: [Option<bool>; 2]) -> (PairRoles, [Role; 2]) {
+    use NodeId::{First, Second};
     use Role::*;
     match writable {
-        [Some(true), Some(false)] => (PairRoles::Normal { main: 0, mirror: 1 }, [Main, Mirror]),
-        [Some(false), Some(true)] => (PairRoles::Normal { main: 1, mirror: 0 }, [Mirror, Main]),
+        [Some(true), Some(false)] => (
+            PairRoles::Normal {
+                main: NodeId::First,
+                mirror: NodeId::Second,
+            },
+            [Main, Mirror],
+        ),
+        [Some(false), Some(true)] => (
+            PairRoles::Normal {
+                main: Second,
+                mirror: First,
+            },
+            [Mirror, Main],
+        ),
         [Some(true), Some(true)] => (PairRoles::SplitBrain, [SplitBrain, SplitBrain]),
         [Some(false), Some(false)] => (PairRoles::NoneWritable, [ReadOnly, ReadOnly]),
         [Some(w), None] => {
             let r = if w { Main } else { Mirror };
-            (PairRoles::Partial { known: 0, role: r }, [r, Unknown])
+            (
+                PairRoles::Partial {
+                    known: First,
+                    role: r,
+                },
+                [r, Unknown],
+            )
         }
         [None, Some(w)] => {
             let r = if w { Main } else { Mirror };
-            (PairRoles::Partial { known: 1, role: r }, [Unknown, r])
+            (
+                PairRoles::Partial {
+                    known: Second,
+                    role: r,
+                },
+                [Unknown, r],
+            )
         }
         [None, None] => (PairRoles::Unknown, [Unknown, Unknown]),
     }
@@ -60,6 +86,10 @@ pub fn detect(writable: [Option<bool>; 2]) -> (PairRoles, [Role; 2]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodeId;
+
+    const A: NodeId = NodeId::First;
+    const B: NodeId = NodeId::Second;
 
     #[test]
     fn roles_follow_writability_not_order() {
@@ -69,7 +99,7 @@ mod tests {
         );
         assert_eq!(
             detect([Some(true), Some(false)]).0,
-            PairRoles::Normal { main: 0, mirror: 1 }
+            PairRoles::Normal { main: A, mirror: B }
         );
         assert_eq!(detect([Some(true), Some(true)]).0, PairRoles::SplitBrain);
         assert_eq!(
@@ -80,7 +110,7 @@ mod tests {
             detect([None, Some(false)]),
             (
                 PairRoles::Partial {
-                    known: 1,
+                    known: B,
                     role: Role::Mirror
                 },
                 [Role::Unknown, Role::Mirror]

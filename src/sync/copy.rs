@@ -19,6 +19,7 @@ use super::guard;
 use super::plan::{LIVE_EXCLUDES, Pass, Plan, PlanTotals, rsync_command};
 use super::progress::{RunLine, Tracker, parse_run_line};
 use crate::config::NodeConfig;
+use crate::config::NodeId;
 use crate::db::versions::{self, Watermark};
 use crate::node::NodeSsh;
 use crate::node::files::absent_on;
@@ -35,8 +36,8 @@ const MIN_PRESENT: f64 = 0.9;
 /// One copy from `src` to `dst`, with what it may do and where it reports.
 pub struct Copier<'a> {
     pub monitor: &'a Monitor,
-    pub src: usize,
-    pub dst: usize,
+    pub src: NodeId,
+    pub dst: NodeId,
     /// The lock folder on the source: path lists and rsync's PID files live there.
     pub lock_dir: String,
     /// The number of deletions the operator confirmed (deletion guard).
@@ -351,7 +352,7 @@ async fn put_list(ssh: &NodeSsh, path: &str, paths: &[String]) -> Result<()> {
 
 /// The journal's watermark on `main`; `None` (with a log line) when the version table
 /// cannot be read, and the final pass is then planned by scan.
-pub async fn journal_watermark(monitor: &Monitor, main: usize) -> Option<Watermark> {
+pub async fn journal_watermark(monitor: &Monitor, main: NodeId) -> Option<Watermark> {
     let schema = monitor.nodes[main].cfg.database.schema.clone();
     match monitor
         .db(main, async |c| versions::watermark(c, &schema).await)
@@ -367,7 +368,7 @@ pub async fn journal_watermark(monitor: &Monitor, main: usize) -> Option<Waterma
 
 /// The datastore files of versions created since `since` (minus the margin). `None`
 /// when the journal cannot be used.
-async fn final_list(monitor: &Monitor, main: usize, since: &Watermark) -> Option<Vec<String>> {
+async fn final_list(monitor: &Monitor, main: NodeId, since: &Watermark) -> Option<Vec<String>> {
     let cfg = &monitor.nodes[main].cfg;
     let prefix = versions::datastore_prefix(&cfg.openkm_home, &cfg.datastore_path())?;
     let schema = cfg.database.schema.clone();

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::copy::{Copier, is_cancelled, wait_cancel};
 use super::progress::Tracker;
+use crate::config::NodeId;
 use crate::db::versions;
 use crate::node::files::absent_on;
 use crate::node::quote;
@@ -89,7 +90,7 @@ struct Follower {
     monitor: Arc<Monitor>,
     opts: FollowOptions,
     events: mpsc::Sender<FollowEvent>,
-    ends: Option<(usize, usize)>,
+    ends: Option<(NodeId, NodeId)>,
     roles_at: Option<Instant>,
     record: FollowRecord,
     /// Versions seen present on the mirror, with their creation time (pruned).
@@ -188,14 +189,14 @@ impl Follower {
 
     /// The live ends, read again every `ROLES_EVERY`. `None` (and a paused record) when
     /// the pair cannot be followed now.
-    async fn roles(&mut self) -> Result<Option<(usize, usize)>> {
+    async fn roles(&mut self) -> Result<Option<(NodeId, NodeId)>> {
         if let (Some(ends), Some(at)) = (self.ends, self.roles_at)
             && at.elapsed() < ROLES_EVERY
         {
             return Ok(Some(ends));
         }
         let m = &self.monitor;
-        let (a, b) = tokio::join!(writable(m, 0), writable(m, 1));
+        let (a, b) = tokio::join!(writable(m, NodeId::First), writable(m, NodeId::Second));
         let (pair, _) = roles::detect([a, b]);
         self.roles_at = Some(Instant::now());
         let why = match pair {
@@ -209,7 +210,7 @@ impl Follower {
             PairRoles::SplitBrain => "both databases are writable (split brain)".to_string(),
             PairRoles::NoneWritable => "no database is writable (no main)".to_string(),
             PairRoles::Partial { known, .. } => {
-                format!("{} does not answer", m.nodes[1 - known].cfg.name)
+                format!("{} does not answer", m.nodes[known.other()].cfg.name)
             }
             PairRoles::Unknown => "neither database answers".to_string(),
         };
@@ -229,6 +230,7 @@ impl Follower {
             .nodes
             .iter()
             .position(|n| n.cfg.name == self.record.mirror)
+            .and_then(NodeId::from_index)
         {
             let _ = self.write_record(mirror, false).await;
         }
@@ -236,7 +238,7 @@ impl Follower {
 
     /// New roles (or the first look): start again from the new mirror's record, so
     /// nothing known about the other direction is trusted.
-    async fn switch_to(&mut self, main: usize, mirror: usize) {
+    async fn switch_to(&mut self, main: NodeId, mirror: NodeId) {
         let m = &self.monitor;
         self.ends = Some((main, mirror));
         self.present.clear();
@@ -258,7 +260,7 @@ impl Follower {
     /// Rows created since the complete point (minus the recheck margin); all of them
     /// when nothing is known. The point moves only after a look succeeded, so rows whose
     /// copy failed (the main unreachable for a while) are looked at again.
-    async fn new_rows(&mut self, mirror: usize) -> Result<Vec<Row>> {
+    async fn new_rows(&mut self, mirror: NodeId) -> Result<Vec<Row>> {
         let schema = self.monitor.nodes[mirror].cfg.database.schema.clone();
         let since = self.record.complete_through.clone();
         self.monitor
@@ -275,7 +277,7 @@ impl Follower {
     }
 
     /// Of `rows`, those whose file the mirror lacks; the rest are remembered present.
-    async fn missing(&mut self, mirror: usize, rows: Vec<Row>) -> Result<Vec<Row>> {
+    async fn missing(&mut self, mirror: NodeId, rows: Vec<Row>) -> Result<Vec<Row>> {
         let link = Arc::clone(&self.monitor.nodes[mirror]);
         let ds = link.cfg.datastore_path().display().to_string();
         let mut by_path: HashMap<String, Row> = HashMap::with_capacity(rows.len());
@@ -311,7 +313,7 @@ impl Follower {
 
     /// Ships `missing` in batches; what is still missing afterwards (gone on the main
     /// too) stays in the backlog.
-    async fn ship(&mut self, main: usize, mirror: usize, missing: Vec<Row>) -> Result<()> {
+    async fn ship(&mut self, main: NodeId, mirror: NodeId, missing: Vec<Row>) -> Result<()> {
         let batch = self.monitor.cfg.follow.batch_max;
         for chunk in missing.chunks(batch) {
             let t = Instant::now();
@@ -386,7 +388,7 @@ impl Follower {
         }
     }
 
-    async fn write_record(&mut self, mirror: usize, force: bool) -> Result<()> {
+    async fn write_record(&mut self, mirror: NodeId, force: bool) -> Result<()> {
         let due = self.written_at.is_none_or(|t| t.elapsed() >= RECORD_EVERY);
         if !(force || due || self.opts.once) {
             return Ok(());
@@ -460,7 +462,7 @@ fn created_within(created: &str, high: &str, secs: u64) -> bool {
 }
 
 /// A node database's writability; `None` when it does not answer.
-async fn writable(m: &Monitor, node: usize) -> Option<bool> {
+async fn writable(m: &Monitor, node: NodeId) -> Option<bool> {
     m.db(node, async |c| {
         let ro: Option<(u8,)> = c.query_first("SELECT @@global.read_only").await?;
         Ok(ro.map(|(r,)| r == 0))
@@ -500,7 +502,7 @@ async fn hot_rows(
 }
 
 /// The follow record on `node`, if one was left there.
-pub async fn read_record(m: &Monitor, node: usize) -> Result<Option<FollowRecord>> {
+pub async fn read_record(m: &Monitor, node: NodeId) -> Result<Option<FollowRecord>> {
     let link = &m.nodes[node];
     let path = format!("{}/{RECORD_FILE}", link.cfg.state_dir.display());
     let out = link

@@ -8,6 +8,7 @@ use mysql_async::prelude::Queryable;
 
 use super::guardian::{Guardian, Restore};
 use crate::config::FreezeMode;
+use crate::config::NodeId;
 use crate::pair::Monitor;
 
 /// A frozen pair: what the freeze took is held by watchdogs on the nodes (the main's
@@ -17,8 +18,8 @@ pub struct Frozen {
     /// When the freeze itself began (the watchdogs armed): the main's downtime starts.
     pub began: Instant,
     mode: FreezeMode,
-    main: usize,
-    mirror: usize,
+    main: NodeId,
+    mirror: NodeId,
     main_guard: Option<Guardian>,
     mirror_guard: Option<Guardian>,
 }
@@ -31,7 +32,7 @@ pub struct Frozen {
 pub async fn freeze(
     monitor: &Monitor,
     mode: FreezeMode,
-    (main, mirror): (usize, usize),
+    (main, mirror): (NodeId, NodeId),
     marker: Option<&str>,
 ) -> Result<Frozen> {
     let (m, r) = (&monitor.nodes[main], &monitor.nodes[mirror]);
@@ -75,7 +76,7 @@ pub async fn freeze(
 }
 
 /// The freeze itself (the watchdogs are armed, a service freeze's mirror stopped).
-async fn apply(monitor: &Monitor, mode: FreezeMode, main: usize) -> Result<()> {
+async fn apply(monitor: &Monitor, mode: FreezeMode, main: NodeId) -> Result<()> {
     let m = &monitor.nodes[main];
     match mode {
         FreezeMode::Service => {
@@ -164,7 +165,7 @@ pub async fn resume_mirror(monitor: &Monitor, mut frozen: Frozen) {
 }
 
 /// Gives the main its writes back: the main's downtime ends when this returns.
-pub async fn unfreeze(monitor: &Monitor, mode: FreezeMode, main: usize) -> Result<()> {
+pub async fn unfreeze(monitor: &Monitor, mode: FreezeMode, main: NodeId) -> Result<()> {
     let m = &monitor.nodes[main];
     match mode {
         FreezeMode::Service => match m

@@ -1,13 +1,14 @@
 //! Safety checks before any byte moves: the direction comes from live roles only, and a
 //! plan that deletes too much is refused unless the operator confirms that very number.
 
+use crate::config::NodeId;
 use crate::config::SyncConfig;
 use crate::pair::roles::PairRoles;
 
 use super::plan::PlanTotals;
 
 /// Source and target node indices for a sync, or why there is none.
-pub fn direction(roles: &PairRoles) -> Result<(usize, usize), String> {
+pub fn direction(roles: &PairRoles) -> Result<(NodeId, NodeId), String> {
     match roles {
         PairRoles::Normal { main, mirror } => Ok((*main, *mirror)),
         PairRoles::SplitBrain => {
@@ -94,6 +95,10 @@ pub fn what_is_deleted(plan: &super::Plan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodeId;
+
+    const A: NodeId = NodeId::First;
+    const B: NodeId = NodeId::Second;
 
     fn totals(deleted: u64) -> PlanTotals {
         PlanTotals {
@@ -162,8 +167,8 @@ mod tests {
     #[test]
     fn direction_only_from_clear_roles() {
         assert_eq!(
-            direction(&PairRoles::Normal { main: 1, mirror: 0 }),
-            Ok((1, 0))
+            direction(&PairRoles::Normal { main: B, mirror: A }),
+            Ok((B, A))
         );
         assert!(
             direction(&PairRoles::SplitBrain)

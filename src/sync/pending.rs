@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::plan::{Plan, PlanTotals};
 use super::{Change, ChangeKind, EntryType};
+use crate::config::NodeId;
 use crate::config::PlanMode;
 use crate::db::versions;
 use crate::pair::Monitor;
@@ -36,8 +37,8 @@ pub enum PlanBasis {
 /// One plan for the console's planner to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingJob {
-    pub main: usize,
-    pub mirror: usize,
+    pub main: NodeId,
+    pub mirror: NodeId,
     pub basis: PlanBasis,
 }
 
@@ -118,8 +119,8 @@ const SCAN_SHOWN: Duration = Duration::from_secs(300);
 
 /// The journal point the pending view starts from: the mirror's last sync, when it
 /// verified (then every older file was checked on both sides).
-pub fn journal_point(status: &PairStatus, mirror: usize) -> Option<String> {
-    let last = status.nodes.get(mirror)?.last_sync.as_ref()?;
+pub fn journal_point(status: &PairStatus, mirror: NodeId) -> Option<String> {
+    let last = status.nodes.get(mirror.index())?.last_sync.as_ref()?;
     if !last.verified {
         return None;
     }
@@ -139,7 +140,12 @@ pub async fn plan(monitor: &Monitor, job: &PendingJob) -> Result<Plan> {
 
 /// The datastore files of versions created since `since` that the mirror lacks, as a
 /// plan of new files (read from the mirror's replicated version rows).
-async fn journal_plan(monitor: &Monitor, main: usize, mirror: usize, since: &str) -> Result<Plan> {
+async fn journal_plan(
+    monitor: &Monitor,
+    main: NodeId,
+    mirror: NodeId,
+    since: &str,
+) -> Result<Plan> {
     let began = Instant::now();
     let cfg = &monitor.nodes[main].cfg;
     let prefix =
@@ -215,6 +221,10 @@ pub fn plan_of_missing(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodeId;
+
+    const A: NodeId = NodeId::First;
+    const B: NodeId = NodeId::Second;
     use crate::pair::behind::VersionRow;
     use crate::pair::model::{Lag, LastSync, NodeStatus, Severity};
     use crate::pair::roles::Role;
@@ -259,7 +269,7 @@ mod tests {
                 node("dms1", Role::Main, None),
                 node("dms2", Role::Mirror, last),
             ],
-            roles: PairRoles::Normal { main: 0, mirror: 1 },
+            roles: PairRoles::Normal { main: A, mirror: B },
             lag: Lag::default(),
             pending: None,
             pending_error: None,

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::exit;
 use super::itemize::{Change, ChangeKind, EntryType, parse_line};
-use crate::config::{NodeConfig, SyncConfig};
+use crate::config::{NodeConfig, NodeId, SyncConfig};
 use crate::db::versions::version_of;
 use crate::node::{NodeSsh, quote};
 use crate::pair::Monitor;
@@ -315,7 +315,7 @@ pub async fn plan(
 
 /// The pending diffs `main` -> `mirror` of the monitored pair: an rsync dry run on the
 /// main (the dashboard's and `status --diff`'s plan).
-pub async fn plan_pair(monitor: &Monitor, main: usize, mirror: usize) -> Result<Plan> {
+pub async fn plan_pair(monitor: &Monitor, main: NodeId, mirror: NodeId) -> Result<Plan> {
     plan(
         &monitor.nodes[main].cfg,
         &monitor.nodes[mirror].cfg,
@@ -461,7 +461,7 @@ fn check_listable(source: &NodeConfig, target: &NodeConfig, found: &Collected) -
 /// Names the datastore files of `plan` by their documents, from `node`'s version rows
 /// (one query per thousand files). A failure leaves the plan unnamed: names are help,
 /// not a condition.
-pub async fn name_plan(monitor: &Monitor, node: usize, plan: &mut Plan) {
+pub async fn name_plan(monitor: &Monitor, node: NodeId, plan: &mut Plan) {
     let uuids: Vec<String> = plan
         .changes
         .iter()

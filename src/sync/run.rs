@@ -19,7 +19,7 @@ use super::manifest::{self, Mismatch};
 use super::plan::{Pass, Plan, PlanTotals, Scope, peer_ssh};
 use super::progress::Tracker;
 use super::{Change, ChangeKind, EntryType};
-use crate::config::{FreezeMode, NodeConfig, PlanMode};
+use crate::config::{FreezeMode, NodeConfig, NodeId, PlanMode};
 use crate::db::versions::{self, Watermark};
 use crate::node::files::absent_on;
 use crate::node::{NodeSsh, quote};
@@ -162,8 +162,8 @@ struct Run<'a> {
     started: Instant,
     /// The pair after the roles and locks phase (a dead freeze recovered).
     status: PairStatus,
-    src: usize,
-    dst: usize,
+    src: NodeId,
+    dst: NodeId,
     s_cfg: NodeConfig,
     d_cfg: NodeConfig,
     s_ssh: Arc<NodeSsh>,
@@ -705,8 +705,8 @@ struct Verified {
 /// SHA-256 manifests of both datastores, made on their own nodes at once, and compared.
 async fn verify(
     monitor: &Monitor,
-    src: usize,
-    dst: usize,
+    src: NodeId,
+    dst: NodeId,
     point: Option<&Watermark>,
 ) -> Result<Verified> {
     let (s, d) = (&monitor.nodes[src], &monitor.nodes[dst]);
@@ -869,8 +869,8 @@ fn journal_start(
 /// Deletions and damage inside the datastore are left to the verify (`repair`).
 async fn journal_plan(
     monitor: &Monitor,
-    src: usize,
-    dst: usize,
+    src: NodeId,
+    dst: NodeId,
     since: &Watermark,
 ) -> Result<Plan> {
     let started = Instant::now();
@@ -917,7 +917,7 @@ async fn journal_plan(
 /// Version UUIDs created after the consistency point (empty if the journal fails).
 async fn newer_versions(
     monitor: &Monitor,
-    main: usize,
+    main: NodeId,
     point: &Watermark,
 ) -> std::collections::HashSet<String> {
     let schema = monitor.nodes[main].cfg.database.schema.clone();
@@ -1028,14 +1028,14 @@ async fn recover_dead_freeze(
     locks: &[Option<LockInfo>],
     status: &crate::pair::model::PairStatus,
 ) -> Option<String> {
-    let (i, lock) = locks.iter().enumerate().find_map(|(i, l)| {
+    let (i, lock) = NodeId::BOTH.into_iter().zip(locks).find_map(|(i, l)| {
         l.as_ref()
             .filter(|l| l.frozen.as_deref() == Some("database") && dead_here(&l.owner))
             .map(|l| (i, l))
     })?;
     let n = &monitor.nodes[i];
     let me = status.nodes[i].db.as_ref()?;
-    let other = status.nodes[1 - i].db.as_ref()?;
+    let other = status.nodes[i.other()].db.as_ref()?;
     if me.writable() || me.replica.is_some() || other.writable() {
         return None;
     }

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::error::{TaskError, TaskResult};
+use crate::config::NodeId;
 use crate::failover::exec::ChannelConfirmer;
 use crate::failover::{FlowEvent, FlowKind, FlowReport, Runner, Step};
 use crate::pair::model::{Alert, PairStatus, Severity};
@@ -56,14 +57,14 @@ pub enum FlowJob {
     /// Plan only (for the review screen).
     Plan {
         kind: FlowKind,
-        old: usize,
-        new: usize,
+        old: NodeId,
+        new: NodeId,
     },
     /// Plan and run, asking through the events.
     Run {
         kind: FlowKind,
-        old: usize,
-        new: usize,
+        old: NodeId,
+        new: NodeId,
     },
     /// Continue the flow journaled at this path.
     Resume(PathBuf),
@@ -156,8 +157,8 @@ pub fn start_flow(
 async fn plan_flow(
     monitor: Arc<Monitor>,
     kind: FlowKind,
-    old: usize,
-    new: usize,
+    old: NodeId,
+    new: NodeId,
 ) -> (Vec<Step>, Option<String>) {
     let stakes = crate::failover::files::stakes(&monitor, kind, old, new).await;
     let r = Runner::plan(monitor, kind, old, new).await;

@@ -9,6 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use super::keymap::{Action, Scope, action_for};
 
+use crate::config::NodeId;
 use crate::failover::exec::Reply;
 use crate::failover::{Confirm, FlowEvent, FlowKind, FlowReport, Step};
 use crate::tasks::TaskResult;
@@ -34,13 +35,13 @@ pub enum Stage {
 pub enum FlowCommand {
     Plan {
         kind: FlowKind,
-        old: usize,
-        new: usize,
+        old: NodeId,
+        new: NodeId,
     },
     Start {
         kind: FlowKind,
-        old: usize,
-        new: usize,
+        old: NodeId,
+        new: NodeId,
     },
     Resume(PathBuf),
     /// Undo the unfinished flow (refused by the engine after promotion began).
@@ -345,6 +346,10 @@ fn answer_key(ask: &mut Ask, key: &KeyEvent, action: Option<Action>) -> Option<b
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::NodeId;
+
+    const A: NodeId = NodeId::First;
+    const B: NodeId = NodeId::Second;
     use std::time::Duration;
 
     fn step(confirm: Confirm) -> Step {
@@ -425,8 +430,8 @@ mod tests {
         let mut ui = FlowUi::choose(
             vec![Choice {
                 kind: FlowKind::Switchover,
-                old: 0,
-                new: 1,
+                old: A,
+                new: B,
                 label: "switchover to bravo".into(),
                 why: String::new(),
             }],
@@ -436,8 +441,8 @@ mod tests {
             ui.on_key(&key(KeyCode::Enter)),
             Some(FlowCommand::Plan {
                 kind: FlowKind::Switchover,
-                old: 0,
-                new: 1
+                old: A,
+                new: B
             })
         );
         ui.on_planned(Ok((vec![step(Confirm::None)], None)));
@@ -448,8 +453,8 @@ mod tests {
             ui.on_key(&key(KeyCode::Enter)),
             Some(FlowCommand::Start {
                 kind: FlowKind::Switchover,
-                old: 0,
-                new: 1
+                old: A,
+                new: B
             })
         );
         assert_eq!(ui.stage, Stage::Running);

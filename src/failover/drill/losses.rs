@@ -8,6 +8,7 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use mysql_async::prelude::Queryable;
 
 use super::Lost;
+use crate::config::NodeId;
 use crate::pair::Monitor;
 use crate::pair::roles::PairRoles;
 
@@ -51,13 +52,14 @@ pub(super) async fn count_losses(
 
 /// The final main and, when the roles are normal, its mirror; an error unless exactly
 /// one node is writable.
-async fn final_roles(monitor: &Monitor) -> Result<(usize, Option<usize>)> {
+async fn final_roles(monitor: &Monitor) -> Result<(NodeId, Option<NodeId>)> {
     let status = monitor.probe_pair(None).await;
     if let PairRoles::Normal { main, mirror } = status.roles {
         return Ok((main, Some(mirror)));
     }
-    let writable: Vec<usize> = (0..status.nodes.len())
-        .filter(|i| status.nodes[*i].writable() == Some(true))
+    let writable: Vec<NodeId> = NodeId::BOTH
+        .into_iter()
+        .filter(|i| status.nodes.get(i.index()).and_then(|n| n.writable()) == Some(true))
         .collect();
     match writable[..] {
         [one] => Ok((one, None)),
@@ -69,7 +71,7 @@ async fn final_roles(monitor: &Monitor) -> Result<(usize, Option<usize>)> {
 }
 
 /// Waits for `mirror` to apply `main`'s position; the line for the report either way.
-async fn catch_up(monitor: &Monitor, main: usize, mirror: usize) -> String {
+async fn catch_up(monitor: &Monitor, main: NodeId, mirror: NodeId) -> String {
     let (main_name, mirror_name) = (
         &monitor.nodes[main].cfg.name,
         &monitor.nodes[mirror].cfg.name,
@@ -86,7 +88,7 @@ async fn catch_up(monitor: &Monitor, main: usize, mirror: usize) -> String {
 /// Every version row under the drill's folder on `main`: (document path, version UUID).
 async fn drill_versions(
     monitor: &Monitor,
-    main: usize,
+    main: NodeId,
     folder: &str,
 ) -> Result<Vec<(String, String)>> {
     let n = &monitor.nodes[main].cfg;
@@ -163,7 +165,7 @@ fn like_escape(s: &str) -> String {
 
 /// Of `rels` (files relative to the datastore), those that are not regular files on
 /// `node`: one SSH command, the paths on its stdin.
-async fn missing_files(monitor: &Monitor, node: usize, rels: &[String]) -> Result<Vec<String>> {
+async fn missing_files(monitor: &Monitor, node: NodeId, rels: &[String]) -> Result<Vec<String>> {
     if rels.is_empty() {
         return Ok(Vec::new());
     }

@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use super::exec::{FlowReport, Runner};
 use super::{FlowEvent, FlowKind};
+use crate::config::NodeId;
 use crate::pair::Monitor;
 use crate::pair::roles::PairRoles;
 
@@ -144,7 +145,7 @@ pub struct DrillReport {
 
 /// The main and mirror when the roles are normal (one writable, one read-only), else
 /// an error saying what the pair looks like: a drill starts only from a healthy pair.
-pub async fn normal_roles(monitor: &Monitor) -> Result<(usize, usize)> {
+pub async fn normal_roles(monitor: &Monitor) -> Result<(NodeId, NodeId)> {
     let status = monitor.probe_pair(None).await;
     match status.roles {
         PairRoles::Normal { main, mirror } => Ok((main, mirror)),
@@ -155,7 +156,7 @@ pub async fn normal_roles(monitor: &Monitor) -> Result<(usize, usize)> {
 }
 
 /// The two switchovers a drill would run (there and back), for `--dry-run`.
-pub async fn plans(monitor: Arc<Monitor>) -> Result<(usize, usize, Runner, Runner)> {
+pub async fn plans(monitor: Arc<Monitor>) -> Result<(NodeId, NodeId, Runner, Runner)> {
     let (main, mirror) = normal_roles(&monitor).await?;
     let there = Runner::plan(Arc::clone(&monitor), FlowKind::Switchover, main, mirror).await;
     let back = Runner::plan(monitor, FlowKind::Switchover, mirror, main).await;

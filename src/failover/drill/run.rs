@@ -11,6 +11,7 @@ use super::probe::{PROBE_EVERY, Probe};
 use super::report::{outcome, save, stamp};
 use super::rto::measure;
 use super::{Attempt, DrillEvent, DrillReport, Gap, Leg, normal_roles};
+use crate::config::NodeId;
 use crate::failover::exec::{self, ChannelConfirmer, Runner, journal_dir};
 use crate::failover::front_door::FrontDoor;
 use crate::failover::journal::{self, Entry, now_ms};
@@ -25,8 +26,8 @@ const FIRST_WRITE_WITHIN: Duration = Duration::from_secs(6);
 
 /// What a drill knows when its probe starts.
 struct Start {
-    main: usize,
-    mirror: usize,
+    main: NodeId,
+    mirror: NodeId,
     front: String,
     files_behind: Option<String>,
     started_ms: u64,
@@ -108,7 +109,7 @@ async fn prepare(monitor: &Monitor) -> Result<(Start, FrontDoor)> {
 }
 
 /// The front door with the OpenKM user of `node` (the starting main).
-fn front_door(monitor: &Monitor, node: usize, front: &str) -> Result<FrontDoor> {
+fn front_door(monitor: &Monitor, node: NodeId, front: &str) -> Result<FrontDoor> {
     let n = &monitor.nodes[node].cfg;
     let password = n
         .http
@@ -142,11 +143,11 @@ async fn first_writes(door: FrontDoor, start: &Start) -> Result<Probe> {
 /// The switchover main -> mirror and, when it completed, the one back.
 async fn there_and_back(
     monitor: &Arc<Monitor>,
-    main: usize,
-    mirror: usize,
+    main: NodeId,
+    mirror: NodeId,
     events: &mpsc::Sender<DrillEvent>,
 ) -> Vec<Leg> {
-    let name = |i: usize| monitor.nodes[i].cfg.name.clone();
+    let name = |i: NodeId| monitor.nodes[i].cfg.name.clone();
     let mut legs = Vec::new();
     note(
         events,
@@ -219,7 +220,7 @@ fn assemble(
 }
 
 /// The mirror's files behind, in a line for the report.
-async fn files_behind_now(monitor: &Monitor, mirror: usize) -> Option<String> {
+async fn files_behind_now(monitor: &Monitor, mirror: NodeId) -> Option<String> {
     let follow = match crate::sync::follow::read_record(monitor, mirror).await {
         Ok(Some(r)) if r.running(now_ms() / 1000) => "follow running".to_string(),
         Ok(_) => "follow not running".to_string(),
@@ -245,8 +246,8 @@ async fn note(events: &mpsc::Sender<DrillEvent>, text: String) {
 /// report from the journal it wrote.
 async fn leg(
     monitor: &Arc<Monitor>,
-    old: usize,
-    new: usize,
+    old: NodeId,
+    new: NodeId,
     events: &mpsc::Sender<DrillEvent>,
 ) -> Leg {
     let mut out = Leg {
