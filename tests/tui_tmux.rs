@@ -113,9 +113,9 @@ fn the_dashboard_shows_the_pair_answers_keys_and_quits_cleanly() {
     t.wait_for("(heartbeat)");
 
     t.keys(&["?"]);
-    t.wait_for("keys (Esc closes)");
+    t.wait_for("Esc closes) ");
     t.keys(&["Escape"]);
-    t.wait_until_gone("keys (Esc closes)");
+    t.wait_until_gone("Esc closes) ");
 
     t.keys(&["d"]);
     t.wait_for("pending changes alpha -> bravo");
@@ -151,14 +151,14 @@ fn a_frozen_mirror_shows_as_down_and_keys_still_answer() {
         // While probes of bravo hang until their timeout, the console keeps answering.
         let start = Instant::now();
         t.keys(&["?"]);
-        t.wait_for("keys (Esc closes)");
+        t.wait_for("Esc closes) ");
         assert!(
             start.elapsed() < Duration::from_secs(1),
             "help took {:?}",
             start.elapsed()
         );
         t.keys(&["Escape"]);
-        t.wait_until_gone("keys (Esc closes)");
+        t.wait_until_gone("Esc closes) ");
         let s = t.wait_for("DOWN");
         assert!(s.contains(" bravo  UNKNOWN"), "{s}");
         assert!(s.contains("CRITICAL"), "{s}");

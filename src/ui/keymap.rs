@@ -236,7 +236,7 @@ pub const BINDINGS: &[Binding] = &[
         "r",
         Action::Refresh,
         Global,
-        "probe now and plan the diffs again",
+        "probe now and scan the diffs (the whole Tomcat home)",
         Some("refresh"),
     ),
     b(
