@@ -157,8 +157,26 @@ impl NodeSsh {
         stdin: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<Output, SshError> {
+        let began = std::time::Instant::now();
         let result = tokio::time::timeout(timeout, self.run_inner(script, stdin)).await;
+        self.trace(script, began);
         self.settle(result, timeout).await
+    }
+
+    /// A debug line per remote command with its wall time (`OKMIRROR_LOG=okmirror=debug`),
+    /// to see where a phase's time goes. Scripts carry no secret (those go on stdin); only
+    /// their start is logged.
+    fn trace(&self, script: &str, began: std::time::Instant) {
+        let head: String = script
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(80)
+            .collect();
+        tracing::debug!(
+            host = %self.cfg.host,
+            ms = began.elapsed().as_millis() as u64,
+            "ssh: {head}"
+        );
     }
 
     async fn run_inner(&self, script: &str, stdin: Option<&[u8]>) -> Result<Output, SshError> {
@@ -252,7 +270,9 @@ impl NodeSsh {
                 Err(e) => Err(self.lost(&e)),
             }
         };
+        let began = std::time::Instant::now();
         let result = tokio::time::timeout(timeout, fut).await;
+        self.trace(script, began);
         self.settle(result, timeout).await
     }
 
