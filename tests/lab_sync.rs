@@ -126,6 +126,16 @@ fn a_sync_makes_the_mirror_a_verified_clone_and_leaves_a_record() {
             "{node}: {f}"
         );
         assert!(f["datastore_counted_at"].as_u64().is_some(), "{node}: {f}");
+        // Bytes only where the manifest had sizes (the agent's); sha256sum's has none,
+        // and an unknown size must never read as 0.
+        let bytes: u64 = tree(&ds(lab, node))
+            .keys()
+            .map(|rel| std::fs::metadata(ds(lab, node).join(rel)).unwrap().len())
+            .sum();
+        match f["datastore_bytes"].as_u64() {
+            Some(b) => assert_eq!(b, bytes, "{node}: {f}"),
+            None => assert!(f["datastore_bytes"].is_null(), "{node}: {f}"),
+        }
     }
 }
 

@@ -372,7 +372,7 @@ impl PreflightEnds<'_> {
             }
             // The sync steps check the room for their own plans again.
             _ => c.ok.push(format!(
-                "disk room on {nn}: not known here (the datastore or disk probe failed); the sync steps check it"
+                "disk room on {nn}: not known here (no datastore size from the last verify, or no disk figure); the sync steps check it"
             )),
         }
     }

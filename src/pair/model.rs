@@ -73,7 +73,10 @@ pub struct LastSync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Census {
     pub files: u64,
-    pub bytes: u64,
+    /// Their bytes, when the manifest had sizes (the agent's has; coreutils `sha256sum`
+    /// gives none, and an unknown size is never counted as zero).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
     /// Unix seconds of the count.
     pub at: u64,
 }

@@ -137,7 +137,7 @@ pub fn parse_facts(out: &str) -> RemoteFacts {
         disk_total: num("disk_total"),
         disk_free: num("disk_free"),
         datastore_files: census.map(|c| c.files),
-        datastore_bytes: census.map(|c| c.bytes),
+        datastore_bytes: census.and_then(|c| c.bytes),
         datastore_counted_at: census.map(|c| c.at),
         datastore_missing: kv.contains_key("ds_missing"),
         http,
@@ -163,6 +163,15 @@ pub fn parse_facts(out: &str) -> RemoteFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_without_sizes_has_no_bytes_rather_than_zero() {
+        let c: super::super::model::Census =
+            serde_json::from_str(r#"{"files":2001,"at":1699990000}"#).unwrap();
+        assert_eq!((c.files, c.bytes), (2001, None));
+        let written = serde_json::to_string(&c).unwrap();
+        assert!(!written.contains("bytes"), "{written}");
+    }
 
     #[test]
     fn parses_a_full_probe() {

@@ -142,9 +142,9 @@ pub fn replication_line(s: &PairStatus) -> String {
 pub fn datastore_count(f: &super::remote::RemoteFacts, now: u64) -> String {
     match (f.datastore_files, f.datastore_bytes, f.datastore_counted_at) {
         _ if f.datastore_missing => "MISSING".into(),
-        (Some(files), Some(b), Some(at)) => format!(
-            "{files} files, {} (verified {} ago)",
-            format::bytes(b),
+        (Some(files), b, Some(at)) => format!(
+            "{files} files{} (verified {} ago)",
+            b.map_or(String::new(), |b| format!(", {}", format::bytes(b))),
             format::duration_secs(now.saturating_sub(at) as f64)
         ),
         _ => "not counted yet (each verify counts)".into(),

@@ -726,12 +726,12 @@ async fn verify(
         manifest_of(&s.ssh, &s_ds, &s_sd, &s_agent),
         manifest_of(&d.ssh, &d_ds, &d_sd, &d_agent)
     );
-    let (a, b) = (a?, b?);
+    let ((a, a_sized), (b, b_sized)) = (a?, b?);
     // Each node keeps its datastore's count as this verify saw it: the dashboard shows
     // that instead of walking a big datastore every minute.
     tokio::join!(
-        write_census(&s.ssh, &s_sd, &a),
-        write_census(&d.ssh, &d_sd, &b)
+        write_census(&s.ssh, &s_sd, &a, a_sized),
+        write_census(&d.ssh, &d_sd, &b, b_sized)
     );
     let mut mismatches = manifest::compare(&a, &b);
     let mut newer = 0;
@@ -939,12 +939,18 @@ async fn newer_versions(
         .unwrap_or_default()
 }
 
-/// Writes `<state_dir>/datastore-count.json` (files, bytes, when) from a manifest; a
-/// failure only leaves the dashboard's figure older, so it is logged, not raised.
-async fn write_census(ssh: &crate::node::NodeSsh, state_dir: &str, m: &manifest::Manifest) {
+/// Writes `<state_dir>/datastore-count.json` (files, bytes when `sized`, when) from a
+/// manifest; a failure only leaves the dashboard's figure older, so it is logged, not
+/// raised.
+async fn write_census(
+    ssh: &crate::node::NodeSsh,
+    state_dir: &str,
+    m: &manifest::Manifest,
+    sized: bool,
+) {
     let census = crate::pair::model::Census {
         files: m.len() as u64,
-        bytes: m.values().map(|(_, size)| size).sum(),
+        bytes: sized.then(|| m.values().map(|(_, size)| size).sum()),
         at: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
@@ -978,13 +984,14 @@ const SHA256SUM_LIVE: &str = "err=$(mktemp) || exit 1; \
      grep -qv ': No such file or directory$' \"$err\"; }; then cat \"$err\" >&2; rm -f \"$err\"; exit 1; fi; \
      rm -f \"$err\"";
 
-/// The manifest of a node's datastore: `okmirror agent` where installed, else sha256sum.
+/// The manifest of a node's datastore: `okmirror agent` where installed, else sha256sum;
+/// and whether its sizes are real (sha256sum gives none: they read 0).
 async fn manifest_of(
     ssh: &crate::node::NodeSsh,
     datastore: &str,
     state_dir: &str,
     agent_path: &str,
-) -> Result<manifest::Manifest> {
+) -> Result<(manifest::Manifest, bool)> {
     let ds = quote(datastore);
     let cache = quote(&format!("{state_dir}/manifest-cache.tsv"));
     let script = format!(
@@ -999,8 +1006,12 @@ async fn manifest_of(
     }
     let (head, body) = out.stdout.split_once('\n').unwrap_or((&out.stdout, ""));
     match head {
-        "AGENT" => manifest::parse(body).map_err(|e| eyre!(e)),
-        _ => manifest::parse_sha256sum(body).map_err(|e| eyre!(e)),
+        "AGENT" => manifest::parse(body)
+            .map(|m| (m, true))
+            .map_err(|e| eyre!(e)),
+        _ => manifest::parse_sha256sum(body)
+            .map(|m| (m, false))
+            .map_err(|e| eyre!(e)),
     }
 }
 

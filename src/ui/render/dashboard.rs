@@ -188,9 +188,9 @@ fn facts_lines(
     let now = app.status.as_ref().map_or(0, |s| s.taken_at);
     let ds = match (f.datastore_files, f.datastore_bytes, f.datastore_counted_at) {
         _ if f.datastore_missing => Span::styled("datastore MISSING", theme.crit),
-        (Some(c), Some(b), Some(at)) => Span::raw(format!(
-            "{c} files · {} ({})",
-            format::bytes(b),
+        (Some(c), b, Some(at)) => Span::raw(format!(
+            "{c} files{} ({})",
+            b.map_or(String::new(), |b| format!(" · {}", format::bytes(b))),
             format::duration_secs(now.saturating_sub(at) as f64)
         )),
         _ => Span::styled("not counted yet (each verify counts)", theme.dim),
