@@ -874,13 +874,7 @@ pub(super) async fn check_front_door(
         return Ok("no front_url configured; skipped".into());
     };
     let n = &m.nodes[new].cfg;
-    let password = n
-        .http
-        .password_source()
-        .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?
-        .resolve()
-        .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?;
-    let door = super::front_door::FrontDoor::new(&front, &n.http.user, password)?;
+    let door = super::front_door::FrontDoor::for_node(&front, n)?;
     let path = format!("/okm:root/okmirror-check/{}.txt", now_ms());
     let deadline = Instant::now() + timeout.saturating_sub(Duration::from_secs(2));
     let mut last = String::new();

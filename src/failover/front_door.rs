@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use color_eyre::eyre::{Result, WrapErr};
+use color_eyre::eyre::{Result, WrapErr, eyre};
 
-use crate::config::Secret;
+use crate::config::{NodeConfig, Secret};
 
 /// How long one write may take, from connecting to the end of the answer's body.
 pub(super) const WRITE_WITHIN: Duration = Duration::from_secs(5);
@@ -72,6 +72,18 @@ pub(super) struct FrontDoor {
 }
 
 impl FrontDoor {
+    /// The client for `front` with the OpenKM user of `node` (its password resolved
+    /// from the config's source, never put on a command line).
+    pub(super) fn for_node(front: &str, node: &NodeConfig) -> Result<FrontDoor> {
+        let password = node
+            .http
+            .password_source()
+            .map_err(|e| eyre!("{}: OpenKM password: {e}", node.name))?
+            .resolve()
+            .map_err(|e| eyre!("{}: OpenKM password: {e}", node.name))?;
+        FrontDoor::new(front, &node.http.user, password)
+    }
+
     /// The client for `front` (the `[traffic] front_url`). Each write opens its own
     /// connection, as one `curl` per write did: a kept-alive connection could stay with
     /// a server the balancer has since taken out, and the drill would measure that.

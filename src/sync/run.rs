@@ -726,12 +726,12 @@ async fn verify(
         manifest_of(&s.ssh, &s_ds, &s_sd, &s_agent),
         manifest_of(&d.ssh, &d_ds, &d_sd, &d_agent)
     );
-    let ((a, a_sized), (b, b_sized)) = (a?, b?);
+    let ((a, a_bytes), (b, b_bytes)) = (a?, b?);
     // Each node keeps its datastore's count as this verify saw it: the dashboard shows
     // that instead of walking a big datastore every minute.
     tokio::join!(
-        write_census(&s.ssh, &s_sd, &a, a_sized),
-        write_census(&d.ssh, &d_sd, &b, b_sized)
+        write_census(&s.ssh, &s_sd, &a, a_bytes),
+        write_census(&d.ssh, &d_sd, &b, b_bytes)
     );
     let mut mismatches = manifest::compare(&a, &b);
     let mut newer = 0;
@@ -939,18 +939,18 @@ async fn newer_versions(
         .unwrap_or_default()
 }
 
-/// Writes `<state_dir>/datastore-count.json` (files, bytes when `sized`, when) from a
+/// Writes `<state_dir>/datastore-count.json` (files, bytes when known, when) from a
 /// manifest; a failure only leaves the dashboard's figure older, so it is logged, not
 /// raised.
 async fn write_census(
     ssh: &crate::node::NodeSsh,
     state_dir: &str,
     m: &manifest::Manifest,
-    sized: bool,
+    bytes: Option<u64>,
 ) {
     let census = crate::pair::model::Census {
         files: m.len() as u64,
-        bytes: sized.then(|| m.values().map(|(_, size)| size).sum()),
+        bytes,
         at: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
@@ -977,21 +977,25 @@ async fn write_census(
 
 /// Hashes every file under the current folder with coreutils, in a stable order. A file
 /// that vanishes between `find` and `sha256sum` (a live datastore's temporary files) is
-/// not in the datastore any more and is left out; any other error fails it.
+/// not in the datastore any more and is left out; any other error fails it. sha256sum
+/// gives no sizes: a last line `BYTES <n>` gives their total (a stat walk, cheap beside
+/// the hashing), for the datastore's count and the flows' disk checks.
 const SHA256SUM_LIVE: &str = "err=$(mktemp) || exit 1; \
      find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum 2>\"$err\"; rc=$?; \
      if [ $rc -ne 0 ] && { [ $rc -ne 123 ] || [ ! -s \"$err\" ] || \
      grep -qv ': No such file or directory$' \"$err\"; }; then cat \"$err\" >&2; rm -f \"$err\"; exit 1; fi; \
-     rm -f \"$err\"";
+     rm -f \"$err\"; \
+     printf 'BYTES %s\\n' \"$(find . -type f -printf '%s\\n' | awk '{ s += $1 } END { print s + 0 }')\"";
 
 /// The manifest of a node's datastore: `okmirror agent` where installed, else sha256sum;
-/// and whether its sizes are real (sha256sum gives none: they read 0).
+/// and its files' total bytes, when known (sha256sum's entries have no sizes: they read
+/// 0, so the total comes from its `BYTES` line).
 async fn manifest_of(
     ssh: &crate::node::NodeSsh,
     datastore: &str,
     state_dir: &str,
     agent_path: &str,
-) -> Result<(manifest::Manifest, bool)> {
+) -> Result<(manifest::Manifest, Option<u64>)> {
     let ds = quote(datastore);
     let cache = quote(&format!("{state_dir}/manifest-cache.tsv"));
     let script = format!(
@@ -1007,11 +1011,28 @@ async fn manifest_of(
     let (head, body) = out.stdout.split_once('\n').unwrap_or((&out.stdout, ""));
     match head {
         "AGENT" => manifest::parse(body)
-            .map(|m| (m, true))
+            .map(|m| {
+                let bytes = m.values().map(|(_, size)| size).sum();
+                (m, Some(bytes))
+            })
             .map_err(|e| eyre!(e)),
-        _ => manifest::parse_sha256sum(body)
-            .map(|m| (m, false))
-            .map_err(|e| eyre!(e)),
+        _ => {
+            let (sums, bytes) = split_bytes_line(body);
+            manifest::parse_sha256sum(sums)
+                .map(|m| (m, bytes))
+                .map_err(|e| eyre!(e))
+        }
+    }
+}
+
+/// The coreutils manifest's hash lines, and the total of its `BYTES` last line (`None`
+/// when it is missing or unreadable: never taken as 0).
+fn split_bytes_line(body: &str) -> (&str, Option<u64>) {
+    let trimmed = body.trim_end_matches('\n');
+    match trimmed.rsplit_once('\n') {
+        Some((sums, last)) if last.starts_with("BYTES ") => (sums, last[6..].trim().parse().ok()),
+        None if trimmed.starts_with("BYTES ") => ("", trimmed[6..].trim().parse().ok()),
+        _ => (body, None),
     }
 }
 
@@ -1099,6 +1120,20 @@ mod tests {
     }
 
     #[test]
+    fn the_coreutils_total_is_read_from_its_last_line_and_never_made_up() {
+        let h = "a".repeat(64);
+        let body = format!("{h}  ./x\nBYTES 42\n");
+        assert_eq!(
+            split_bytes_line(&body),
+            (format!("{h}  ./x").as_str(), Some(42))
+        );
+        assert_eq!(split_bytes_line("BYTES 0\n"), ("", Some(0)));
+        let old = format!("{h}  ./x\n");
+        assert_eq!(split_bytes_line(&old), (old.as_str(), None));
+        assert_eq!(split_bytes_line(&format!("{h}  ./x\nBYTES ?\n")).1, None);
+    }
+
+    #[test]
     fn the_coreutils_manifest_leaves_out_a_file_that_vanishes_and_fails_on_other_errors() {
         let dir = tempfile::tempdir().unwrap();
         let ds = dir.path().join("ds");
@@ -1114,6 +1149,14 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("gone"), "{text}");
+        // The sizes of what is there now: "ab/keep" and "ab/locked", 7 and 9 bytes.
+        let (sums, bytes) = split_bytes_line(&text);
+        assert_eq!(bytes, Some(16), "{text}");
+        assert_eq!(
+            manifest::parse_sha256sum(sums).map(|m| m.len()),
+            Ok(2),
+            "{text}"
+        );
 
         std::fs::write(ds.join("ab/.gone.tmp"), "again").unwrap();
         let out = live_sums(dir.path(), "rm ab/locked && mkdir ab/locked");

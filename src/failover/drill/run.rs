@@ -110,14 +110,7 @@ async fn prepare(monitor: &Monitor) -> Result<(Start, FrontDoor)> {
 
 /// The front door with the OpenKM user of `node` (the starting main).
 fn front_door(monitor: &Monitor, node: NodeId, front: &str) -> Result<FrontDoor> {
-    let n = &monitor.nodes[node].cfg;
-    let password = n
-        .http
-        .password_source()
-        .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?
-        .resolve()
-        .map_err(|e| eyre!("{}: OpenKM password: {e}", n.name))?;
-    FrontDoor::new(front, &n.http.user, password)
+    FrontDoor::for_node(front, &monitor.nodes[node].cfg)
 }
 
 /// Starts the probe and waits for its first acknowledged write; without one the drill
