@@ -164,8 +164,8 @@ impl NodeSsh {
     }
 
     /// A debug line per remote command with its wall time (`OKMIRROR_LOG=okmirror=debug`),
-    /// to see where a phase's time goes. Scripts carry no secret (those go on stdin); only
-    /// their start is logged.
+    /// to see where a phase's time goes. okmirror's scripts carry no secret (those go on
+    /// stdin), but an admin's own service command might: only its start is logged, masked.
     fn trace(&self, script: &str, began: std::time::Instant) {
         let head: String = script
             .chars()
@@ -175,7 +175,8 @@ impl NodeSsh {
         tracing::debug!(
             host = %self.cfg.host,
             ms = began.elapsed().as_millis() as u64,
-            "ssh: {head}"
+            "ssh: {}",
+            crate::format::mask_secrets(&head)
         );
     }
 
