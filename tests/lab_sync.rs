@@ -752,6 +752,39 @@ fn with_okmirror_on_the_nodes_verify_uses_its_agent_and_cache() {
 }
 
 #[test]
+fn a_service_freeze_carries_the_frozen_index_to_the_mirror_after_the_thaw() {
+    let (lab, _g) = common::exclusive();
+    let home = |n: &str| lab.dir.join(format!("nodes/{n}/openkm/repository"));
+    let (a_index, b_index) = (home("alpha").join("index"), home("bravo").join("index"));
+    std::fs::create_dir_all(a_index.join("docs")).unwrap();
+    std::fs::write(a_index.join("docs/_7.cfs"), vec![7u8; 70_000]).unwrap();
+    std::fs::create_dir_all(&b_index).unwrap();
+    std::fs::write(b_index.join("_old.cfs"), b"an older segment").unwrap();
+    // What a console killed after the freeze leaves on the main: a snapshot, with a
+    // file that is not in the index any more. It must not reach the mirror.
+    let leftover = home("alpha").join(".okmirror-index-snapshot");
+    std::fs::create_dir_all(&leftover).unwrap();
+    std::fs::write(leftover.join("_gone.cfs"), b"stale").unwrap();
+    let (code, out, err) = okmirror(lab, &["sync", "--yes", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let parts = &r["downtime_parts"];
+    // No transfer in the freeze: the journal named the new files.
+    assert_eq!(parts["final_pass_ms"], 0, "{out}");
+    assert!(parts["index_snapshot_ms"].as_u64().unwrap() > 0, "{out}");
+    assert!(
+        err.contains("index: copying the frozen snapshot into the mirror's index"),
+        "{err}"
+    );
+    let index = tree(&a_index);
+    let _ = std::fs::remove_dir_all(a_index.join("docs"));
+    assert_eq!(tree(&b_index), index, "the mirror's index is the main's");
+    assert!(!b_index.join("_gone.cfs").exists());
+    assert!(!leftover.exists(), "the snapshot outlived its copy");
+    let _ = std::fs::remove_dir_all(b_index.join("docs"));
+}
+
+#[test]
 fn a_sync_that_died_in_a_database_freeze_is_recovered_by_the_next_run() {
     let (lab, _g) = common::exclusive();
     // What a console killed inside a database freeze leaves: alpha read-only, and a lock

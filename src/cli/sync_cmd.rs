@@ -132,11 +132,7 @@ async fn execute(
                 format!("{} MISMATCHES", report.mismatches.len())
             }
         );
-        let p = &report.downtime_parts;
-        eprintln!(
-            "  main down: freeze {} ms, final pass {} ms, catch-up {} ms, journal point {} ms, thaw {} ms",
-            p.freeze_ms, p.final_pass_ms, p.catch_up_ms, p.journal_point_ms, p.thaw_ms
-        );
+        eprintln!("  main down: {}", downtime_line(&report.downtime_parts));
         if report.repaired > 0 {
             eprintln!(
                 "  the verify found {} datastore files the journal could not name; they were repaired",
@@ -206,4 +202,17 @@ async fn run_with_output(
         eprint!("\r\x1b[2K");
     }
     task.await.map_err(|e| eyre!("sync task failed: {e}"))?
+}
+
+/// Where the main's downtime went, for the closing line.
+fn downtime_line(p: &crate::sync::run::DowntimeParts) -> String {
+    let in_freeze = if p.final_pass_ms > 0 {
+        format!("final pass {} ms, then", p.final_pass_ms)
+    } else {
+        format!("index snapshot {} ms, with", p.index_snapshot_ms)
+    };
+    format!(
+        "freeze {} ms, {in_freeze} catch-up {} ms and journal point {} ms, thaw {} ms",
+        p.freeze_ms, p.catch_up_ms, p.journal_point_ms, p.thaw_ms
+    )
 }

@@ -47,15 +47,15 @@ pub struct Copier<'a> {
 }
 
 impl Copier<'_> {
-    fn s(&self) -> &NodeConfig {
+    pub(super) fn s(&self) -> &NodeConfig {
         &self.monitor.nodes[self.src].cfg
     }
 
-    fn d(&self) -> &NodeConfig {
+    pub(super) fn d(&self) -> &NodeConfig {
         &self.monitor.nodes[self.dst].cfg
     }
 
-    fn s_ssh(&self) -> &Arc<NodeSsh> {
+    pub(super) fn s_ssh(&self) -> &Arc<NodeSsh> {
         &self.monitor.nodes[self.src].ssh
     }
 
@@ -398,7 +398,7 @@ async fn final_list(monitor: &Monitor, main: NodeId, since: &Watermark) -> Optio
 /// to `pidfile` (one per transfer), so a cancel kills exactly the rsync running now; the
 /// kill is repeated until the transfer ends, so a cancel that comes before the PID is
 /// written is not lost.
-async fn transfer(
+pub(super) async fn transfer(
     ssh: &Arc<NodeSsh>,
     cmd: &str,
     live: bool,
@@ -438,7 +438,7 @@ async fn transfer(
     };
     on_drop.kill = None;
     let last_line = shown.last_line;
-    settle(ssh, pidfile, &mut rx, tracker, events).await;
+    settle(&mut rx, tracker, events).await;
     if cancelled {
         return Err(color_eyre::eyre::Report::new(Cancelled));
     }
@@ -449,12 +449,14 @@ async fn transfer(
     }
 }
 
-/// The transfer's script (its shell writes its PID to `pidfile`, then becomes `cmd`)
-/// and the script that kills it: only that PID, and only while it is still this
-/// transfer's rsync (never a PID reused by something else after it ended).
+/// The transfer's script and the script that kills it. An inner shell writes its PID
+/// to `pidfile`, then becomes `cmd`; the outer one removes the file when it ends (no
+/// second command, no second round trip). The kill takes only that PID, and only while
+/// it is still this transfer's rsync (never a PID reused by something else after it).
 fn pid_scripts(cmd: &str, pidfile: &str) -> (String, String) {
     let pf = quote(pidfile);
-    let run = format!("rm -f {pf}; echo $$ > {pf}; exec env {cmd}");
+    let inner = quote(&format!("echo $$ > {pf}; exec env {cmd}"));
+    let run = format!("rm -f {pf}; sh -c {inner}; rc=$?; rm -f {pf}; exit $rc");
     let kill = format!(
         "p=$(cat {pf} 2>/dev/null) && [ -n \"$p\" ] && \
          tr '\\0' ' ' < /proc/\"$p\"/cmdline 2>/dev/null | grep -q rsync && kill \"$p\""
@@ -507,11 +509,9 @@ impl<'a> Shown<'a> {
     }
 }
 
-/// After the rsync ended: its last lines counted, the end state sent, its PID file
-/// removed.
+/// After the rsync ended: its last lines counted, the end state sent (its script
+/// removed its PID file itself).
 async fn settle(
-    ssh: &NodeSsh,
-    pidfile: &str,
     rx: &mut mpsc::Receiver<String>,
     tracker: &mut Tracker,
     events: &mpsc::Sender<SyncEvent>,
@@ -526,12 +526,6 @@ async fn settle(
         events.send(SyncEvent::Progress(tracker.clone())),
     )
     .await;
-    let _ = ssh
-        .run(
-            &format!("rm -f {}", quote(pidfile)),
-            Duration::from_secs(10),
-        )
-        .await;
 }
 
 /// Kills a remote process by its PID file when dropped while still armed.
@@ -584,16 +578,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_transfer_writes_its_pid_and_is_killed_only_by_it() {
-        let (run, kill) = pid_scripts("rsync -a x y", "/s/sync.lock/rsync-bulk.pid");
-        assert_eq!(
-            run,
-            "rm -f /s/sync.lock/rsync-bulk.pid; echo $$ > /s/sync.lock/rsync-bulk.pid; exec env rsync -a x y"
+    fn a_transfer_writes_its_pid_is_killed_only_by_it_and_removes_its_pid_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A stand-in rsync that runs until it is killed.
+        let fake = dir.path().join("rsync");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\ntrap 'exit 1' TERM\nwhile :; do sleep 0.05; done\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let pidfile = dir.path().join("rsync-bulk.pid");
+        let (run, kill) = pid_scripts("rsync -a 'x y' z", &pidfile.display().to_string());
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap()
         );
-        assert_eq!(
-            kill,
-            "p=$(cat /s/sync.lock/rsync-bulk.pid 2>/dev/null) && [ -n \"$p\" ] && \
-             tr '\\0' ' ' < /proc/\"$p\"/cmdline 2>/dev/null | grep -q rsync && kill \"$p\""
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &run])
+            .env("PATH", &path)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !pidfile.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let pid: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_ne!(
+            pid,
+            child.id(),
+            "the PID is the transfer's, not its wrapper's"
         );
+        // Killing by the file ends the transfer; the wrapper reports it and cleans up.
+        let killed = std::process::Command::new("sh")
+            .args(["-c", &kill])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+        assert!(!pidfile.exists(), "the PID file outlived its transfer");
+        // A PID file naming something else (reused PID) is not killed.
+        std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
+        let refused = std::process::Command::new("sh")
+            .args(["-c", &kill])
+            .status()
+            .unwrap();
+        assert!(!refused.success());
     }
 }

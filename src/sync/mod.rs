@@ -9,6 +9,7 @@ pub mod follow;
 pub mod freeze;
 pub mod guard;
 pub mod guardian;
+pub mod index;
 pub mod itemize;
 pub mod manifest;
 pub mod pending;

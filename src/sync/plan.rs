@@ -18,6 +18,12 @@ use crate::pair::Monitor;
 /// stopped (sync issue), and the cache is regenerable.
 pub const LIVE_EXCLUDES: &[&str] = &["repository/index", "repository/cache"];
 
+/// Where a service freeze leaves the main's Lucene index (relative to the Tomcat home):
+/// hard links taken while OpenKM is stopped, copied to the mirror after the main takes
+/// writes again. Lucene writes each file once (a changed file is a new file), so a link
+/// keeps the frozen content after OpenKM starts. Never part of any other transfer.
+pub const INDEX_SNAPSHOT: &str = "repository/.okmirror-index-snapshot";
+
 pub use crate::pair::model::PlanTotals;
 
 impl PlanTotals {
@@ -277,6 +283,7 @@ fn finish(
         .iter()
         .map(String::as_str)
         .chain(skip.iter().copied())
+        .chain([INDEX_SNAPSHOT])
     {
         parts.push(q(&format!("--exclude=/{}", e.trim_matches('/'))));
     }
@@ -294,6 +301,38 @@ fn finish(
         target.openkm_home.display()
     )));
     parts.push("2>&1".into());
+}
+
+/// The copy of the main's index snapshot (`INDEX_SNAPSHOT`) into the mirror's index
+/// folder, deletions within that folder included, after a service freeze (pure, so it is
+/// unit tested). The mirror's OpenKM is still stopped while it runs.
+pub fn index_command(source: &NodeConfig, target: &NodeConfig, sync: &SyncConfig) -> String {
+    let q = quote;
+    let mut parts: Vec<String> = vec!["LC_ALL=C".into(), "rsync".into(), "-a".into()];
+    parts.extend(["--delete".into(), "--itemize-changes".into()]);
+    parts.push(q("--out-format=%i %l %n"));
+    parts.push(q(&format!("--partial-dir={PARTIAL_DIR}")));
+    parts.push("--delay-updates".into());
+    parts.push("--info=progress1".into());
+    if let Some(bw) = sync.bwlimit_kbps {
+        parts.push(format!("--bwlimit={bw}"));
+    }
+    parts.push(format!("--timeout={}", sync.io_timeout_secs));
+    parts.push("-e".into());
+    parts.push(q(&peer_ssh(source, target)));
+    parts.push(q(&format!(
+        "{}/{INDEX_SNAPSHOT}/",
+        source.openkm_home.display()
+    )));
+    parts.push(q(&format!(
+        "{}@{}:{}/{}/",
+        target.ssh.user,
+        target.ssh.host,
+        target.openkm_home.display(),
+        LIVE_EXCLUDES[0]
+    )));
+    parts.push("2>&1".into());
+    parts.join(" ")
 }
 
 /// A path (rsync's escapes undone) that a path list could not name again: its bytes are
@@ -497,9 +536,39 @@ mod tests {
             cmd,
             "LC_ALL=C rsync -a --delete --itemize-changes '--out-format=%i %l %n' --dry-run \
              '--exclude=/repository/.system.key' '--exclude=/logs' '--exclude=/repository/index' \
-             '--exclude=/repository/cache' --timeout=120 -e \"ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes -oControlMaster=auto '-oControlPath=/var/lib/okmirror/peer-%C' -oControlPersist=60 -oConnectTimeout=10 -oServerAliveInterval=5 -oServerAliveCountMax=3\" \
+             '--exclude=/repository/cache' '--exclude=/repository/.okmirror-index-snapshot' --timeout=120 -e \"ssh -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes -oControlMaster=auto '-oControlPath=/var/lib/okmirror/peer-%C' -oControlPersist=60 -oConnectTimeout=10 -oServerAliveInterval=5 -oServerAliveCountMax=3\" \
              /opt/openkm-6.3/tomcat/ root@dms2.example.org:/opt/openkm-6.3/tomcat/ 2>&1"
         );
+    }
+
+    #[test]
+    fn the_index_snapshot_goes_into_the_mirrors_index_folder_and_nowhere_else() {
+        let cfg = config::parse_str(config::EXAMPLE, std::path::Path::new("x.toml")).unwrap();
+        let (a, b, s) = (&cfg.nodes[0], &cfg.nodes[1], &cfg.sync);
+        let cmd = index_command(a, b, s);
+        assert!(
+            cmd.starts_with("LC_ALL=C rsync -a --delete --itemize-changes"),
+            "{cmd}"
+        );
+        assert!(cmd.contains("--delay-updates"), "{cmd}");
+        assert!(
+            cmd.ends_with(
+                "/opt/openkm-6.3/tomcat/repository/.okmirror-index-snapshot/ \
+                 root@dms2.example.org:/opt/openkm-6.3/tomcat/repository/index/ 2>&1"
+            ),
+            "{cmd}"
+        );
+        // No other transfer or plan ever carries the snapshot.
+        for other in [
+            plan_command(a, b, s, Scope::Tree),
+            rsync_command(a, b, s, Pass::Live, "/l", false),
+            rsync_command(a, b, s, Pass::Frozen, "/l", true),
+        ] {
+            assert!(
+                other.contains("'--exclude=/repository/.okmirror-index-snapshot'"),
+                "{other}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A sync run: plan, guard, bulk pass while the main is live, a short frozen phase (OpenKM
-//! stopped, final delta with the index, database caught up), then SHA-256 verification and
-//! the last-sync record. The main is always restarted, whatever fails after the freeze.
+//! stopped: the index's snapshot and the database caught up), the new journal files and
+//! the index after the thaw, then SHA-256 verification and the last-sync record. The main
+//! is always restarted, whatever fails after the freeze.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -15,6 +16,7 @@ use super::events::{Cancelled, is_cancelled_error};
 use super::events::{Phase, PhaseKind};
 use super::freeze;
 use super::guard;
+use super::index::Snapshot;
 use super::manifest::{self, Mismatch};
 use super::plan::{Pass, Plan, PlanTotals, Scope, peer_ssh};
 use super::progress::Tracker;
@@ -74,14 +76,19 @@ pub struct SyncReport {
     pub downtime_parts: DowntimeParts,
 }
 
-/// Where the main's downtime went, in milliseconds, phase by phase (their sum is
-/// `main_downtime_ms` but for the few statements between them), so anyone can see what
-/// a freeze costs.
+/// Where the main's downtime went, in milliseconds, phase by phase, so anyone can see
+/// what a freeze costs. The snapshot, the catch-up and the journal point run together:
+/// the downtime is the freeze, the longest of those three (or the in-freeze final pass
+/// and the two after it), and the thaw, plus the few statements between them.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DowntimeParts {
     /// Stopping the main's OpenKM, or making its database read-only.
     pub freeze_ms: u64,
-    /// The final pass (new journal files, the index with a service freeze).
+    /// The hard-link snapshot of the main's index (service freeze), taken together with
+    /// the catch-up and the journal point.
+    pub index_snapshot_ms: u64,
+    /// A final pass inside the freeze: only when the journal cannot name the new files
+    /// (it is planned by scan then). Otherwise they are copied after the thaw.
     pub final_pass_ms: u64,
     /// The mirror's database catching up (GTID wait, or the dump).
     pub catch_up_ms: u64,
@@ -190,6 +197,24 @@ struct Moved {
     position: String,
     /// The journal's consistency point: versions newer than it are the next sync's.
     point: Option<Watermark>,
+}
+
+/// The pair's consistency point, reached in the freeze.
+struct Consistent {
+    /// The mirror database's position after the catch-up (its GTID, or "dump").
+    position: String,
+    /// The journal's consistency point: versions newer than it are the next sync's.
+    point: Option<Watermark>,
+    /// What is copied after the thaw: the versions since this watermark, and the index
+    /// snapshot (service freeze). `None` when the final pass ran in the freeze.
+    deferred: Option<(Watermark, Option<Snapshot>)>,
+}
+
+/// A step's outcome and how long it took, in milliseconds.
+async fn timed<T>(step: impl std::future::Future<Output = T>) -> (T, u64) {
+    let began = Instant::now();
+    let out = step.await;
+    (out, ms(began.elapsed()))
 }
 
 /// Sends a phase to the face.
@@ -416,7 +441,7 @@ impl<'a> Run<'a> {
         }
         let mut parts = DowntimeParts::default();
         let watermark = planned.watermark.as_ref();
-        let (downtime, position, point) = self
+        let (downtime, consistent) = self
             .frozen_phase(
                 copier,
                 watermark,
@@ -426,19 +451,21 @@ impl<'a> Run<'a> {
                 frozen,
             )
             .await?;
+        self.after_thaw(copier, consistent.deferred, &mut tracker)
+            .await?;
         Ok(Moved {
             tracker,
             downtime,
             parts,
-            position,
-            point,
+            position: consistent.position,
+            point: consistent.point,
         })
     }
 
-    /// Freeze, final pass, catch-up, thaw. A database freeze is marked in the lock until
+    /// Freeze, consistency point, thaw. A database freeze is marked in the lock until
     /// it is undone (by this run, or by the main's watchdog), so the next run can still
     /// recover a main left read-only (`recover_dead_freeze`), the second line of
-    /// defence. The main is thawed whatever the final pass and the catch-up did.
+    /// defence. The main is thawed whatever the frozen work did.
     async fn frozen_phase(
         &self,
         copier: &Copier<'_>,
@@ -447,8 +474,12 @@ impl<'a> Run<'a> {
         tracker: &mut Tracker,
         parts: &mut DowntimeParts,
         frozen: &mut Option<freeze::Frozen>,
-    ) -> Result<(Duration, String, Option<Watermark>)> {
+    ) -> Result<(Duration, Consistent)> {
         let mode = self.monitor.cfg.sync.freeze;
+        if mode == FreezeMode::Service && watermark.is_some() {
+            // A snapshot left by a run that died goes before the clock starts.
+            copier.drop_index_snapshot().await;
+        }
         self.phase(&match mode {
             FreezeMode::Service => format!(
                 "freezing: stopping OpenKM on {} and {}",
@@ -470,29 +501,66 @@ impl<'a> Run<'a> {
         let mut pair = freeze::freeze(self.monitor, mode, (self.src, self.dst), mark).await?;
         let lap = Instant::now();
         parts.freeze_ms = ms(lap.duration_since(pair.began));
-        let frozen_work = self
-            .final_and_catch_up(copier, watermark, tracker, parts, lap)
-            .await;
+        let frozen_work = match watermark {
+            Some(w) => self.consistency_point(copier, w, parts).await,
+            None => self.final_and_catch_up(copier, tracker, parts, lap).await,
+        };
         let (thawed, downtime) = self.thaw(&mut pair, &marker, parts).await;
         *frozen = Some(pair);
         thawed?;
-        let (position, point) = frozen_work?;
-        Ok((downtime, position, point))
+        Ok((downtime, frozen_work?))
     }
 
-    /// The final pass (with a service freeze, the index too), the mirror's database
-    /// caught up, and the journal's consistency point. `lap` began with the freeze.
+    /// The frozen work when the journal names the new files: only what must see the main
+    /// stopped, all at once. The index's hard-link snapshot (service freeze), the mirror's
+    /// database caught up, and the journal's consistency point. The new files are
+    /// immutable, so they are copied after the thaw (`after_thaw`), before the verify.
+    async fn consistency_point(
+        &self,
+        copier: &Copier<'_>,
+        since: &Watermark,
+        parts: &mut DowntimeParts,
+    ) -> Result<Consistent> {
+        let service = self.monitor.cfg.sync.freeze == FreezeMode::Service;
+        self.phase(if service {
+            "consistency point: the index's snapshot, the mirror's database caught up"
+        } else {
+            "consistency point: the mirror's database caught up"
+        })
+        .await;
+        let snapshot = timed(async {
+            match service {
+                true => copier.snapshot_index().await.map(Some),
+                false => Ok(None),
+            }
+        });
+        let caught_up = timed(self.catch_up());
+        let point = timed(journal_watermark(self.monitor, self.src));
+        let ((snapshot, snap_ms), (position, catch_ms), (point, point_ms)) =
+            tokio::join!(snapshot, caught_up, point);
+        parts.index_snapshot_ms = snap_ms;
+        parts.catch_up_ms = catch_ms;
+        parts.journal_point_ms = point_ms;
+        Ok(Consistent {
+            position: position?,
+            point,
+            deferred: Some((since.clone(), snapshot?)),
+        })
+    }
+
+    /// The frozen work without the journal: a final pass planned by scan (with a service
+    /// freeze, the index too), then the mirror's database caught up and the journal's
+    /// consistency point. `lap` began with the freeze.
     async fn final_and_catch_up(
         &self,
         copier: &Copier<'_>,
-        watermark: Option<&Watermark>,
         tracker: &mut Tracker,
         parts: &mut DowntimeParts,
         mut lap: Instant,
-    ) -> Result<(String, Option<Watermark>)> {
+    ) -> Result<Consistent> {
         let with_index = self.monitor.cfg.sync.freeze == FreezeMode::Service;
         self.phase("final pass").await;
-        let did = copier.final_copy(watermark, with_index, tracker).await?;
+        let did = copier.final_copy(None, with_index, tracker).await?;
         parts.final_pass_ms = ms(lap.elapsed());
         lap = Instant::now();
         self.phase(&format!("final pass: {did}")).await;
@@ -502,7 +570,34 @@ impl<'a> Run<'a> {
         // Versions newer than this were written after the consistency point.
         let point = journal_watermark(self.monitor, self.src).await;
         parts.journal_point_ms = ms(lap.elapsed());
-        Ok((position, point))
+        Ok(Consistent {
+            position,
+            point,
+            deferred: None,
+        })
+    }
+
+    /// Once the main takes writes again: the index snapshot into the mirror's index
+    /// (its OpenKM is still stopped), then the datastore files of the versions created
+    /// since the plan began. Both are frozen content: the snapshot, and immutable files.
+    async fn after_thaw(
+        &self,
+        copier: &Copier<'_>,
+        deferred: Option<(Watermark, Option<Snapshot>)>,
+        tracker: &mut Tracker,
+    ) -> Result<()> {
+        let Some((since, snapshot)) = deferred else {
+            return Ok(());
+        };
+        if snapshot == Some(Snapshot::Taken) {
+            self.phase("index: copying the frozen snapshot into the mirror's index")
+                .await;
+            copier.copy_index_snapshot(tracker).await?;
+        }
+        self.phase("final pass (the main takes writes again)").await;
+        let did = copier.final_copy(Some(&since), false, tracker).await?;
+        self.phase(&format!("final pass: {did}")).await;
+        Ok(())
     }
 
     /// The mirror's database catches up with the frozen main: it applies the main's
