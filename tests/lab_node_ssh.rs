@@ -84,6 +84,7 @@ async fn streams_lines_split_on_cr_and_lf() {
         let code = alpha
             .stream(
                 "printf 'one\\n'; sleep 2; printf '10%%\\r50%%\\rdone\\n'; exit 3",
+                None,
                 T,
                 tx,
             )
@@ -102,6 +103,37 @@ async fn streams_lines_split_on_cr_and_lf() {
         rest.push(l);
     }
     assert_eq!(rest, ["10%", "50%", "done"]);
+}
+
+#[tokio::test]
+async fn a_streamed_command_reads_a_big_stdin_while_its_output_is_read() {
+    let (lab, _g) = common::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let alpha = ssh_to(lab, "alpha", &dir);
+    // More than any pipe holds, both ways: a writer that waited for the reader (or the
+    // other way round) would hang here until the timeout.
+    let paths: Vec<String> = (0..200_000)
+        .map(|i| format!("repository/datastore/{i:08}"))
+        .collect();
+    let mut list = Vec::new();
+    for p in &paths {
+        list.extend_from_slice(p.as_bytes());
+        list.push(0);
+    }
+    let (tx, mut rx) = mpsc::channel(1024);
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        while let Some(l) = rx.recv().await {
+            got.push(l);
+        }
+        got
+    });
+    let code = alpha
+        .stream("tr '\\0' '\\n'", Some(&list), T, tx)
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0));
+    assert_eq!(reader.await.unwrap(), paths);
 }
 
 #[tokio::test]

@@ -224,47 +224,36 @@ impl NodeSsh {
     }
 
     /// Runs a script and sends each line of its stdout as it comes (lines end at `\n`
-    /// or `\r`, so progress meters arrive too); returns the exit code.
+    /// or `\r`, so progress meters arrive too); returns the exit code. `stdin` (a path
+    /// list, say) is written while the output is read, so neither side can block.
     pub async fn stream(
         &self,
         script: &str,
+        stdin: Option<&[u8]>,
         timeout: Duration,
         lines: mpsc::Sender<String>,
     ) -> Result<Option<i32>, SshError> {
         let fut = async {
             let session = self.session().await?;
             let mut cmd = session.shell(script);
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null());
+            cmd.stdin(match stdin {
+                Some(_) => Stdio::piped(),
+                None => Stdio::null(),
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
             let mut child = cmd.spawn().await.map_err(|e| self.lost(&e))?;
-            if let Some(mut out) = child.stdout().take() {
-                let mut buf = [0u8; 8192];
-                let mut line = Vec::new();
-                loop {
-                    let n = out.read(&mut buf).await.map_err(|e| self.lost_io(&e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    for &b in &buf[..n] {
-                        if b == b'\n' || b == b'\r' {
-                            if !line.is_empty() {
-                                let _ = lines
-                                    .send(String::from_utf8_lossy(&line).into_owned())
-                                    .await;
-                                line.clear();
-                            }
-                        } else {
-                            line.push(b);
-                        }
-                    }
+            let (input, out) = (child.stdin().take(), child.stdout().take());
+            let feed = async {
+                if let (Some(data), Some(mut w)) = (stdin, input) {
+                    w.write_all(data).await.map_err(|e| self.lost_io(&e))?;
+                    w.shutdown().await.map_err(|e| self.lost_io(&e))?;
                 }
-                if !line.is_empty() {
-                    let _ = lines
-                        .send(String::from_utf8_lossy(&line).into_owned())
-                        .await;
-                }
-            }
+                Ok::<(), SshError>(())
+            };
+            let (fed, read) = tokio::join!(feed, self.read_lines(out, &lines));
+            read?;
+            fed?;
             match child.wait().await {
                 Ok(s) => Ok(s.code()),
                 Err(openssh::Error::RemoteProcessTerminated) => Ok(None),
@@ -275,6 +264,42 @@ impl NodeSsh {
         let result = tokio::time::timeout(timeout, fut).await;
         self.trace(script, began);
         self.settle(result, timeout).await
+    }
+
+    /// Sends each line of `out` as it comes, until it ends.
+    async fn read_lines<R: AsyncRead + Unpin>(
+        &self,
+        out: Option<R>,
+        lines: &mpsc::Sender<String>,
+    ) -> Result<(), SshError> {
+        if let Some(mut out) = out {
+            let mut buf = [0u8; 8192];
+            let mut line = Vec::new();
+            loop {
+                let n = out.read(&mut buf).await.map_err(|e| self.lost_io(&e))?;
+                if n == 0 {
+                    break;
+                }
+                for &b in &buf[..n] {
+                    if b == b'\n' || b == b'\r' {
+                        if !line.is_empty() {
+                            let _ = lines
+                                .send(String::from_utf8_lossy(&line).into_owned())
+                                .await;
+                            line.clear();
+                        }
+                    } else {
+                        line.push(b);
+                    }
+                }
+            }
+            if !line.is_empty() {
+                let _ = lines
+                    .send(String::from_utf8_lossy(&line).into_owned())
+                    .await;
+            }
+        }
+        Ok(())
     }
 
     /// Starts a `bash` script that lives as long as this session's channel: it reads

@@ -229,27 +229,23 @@ impl Copier<'_> {
         if paths.is_empty() {
             return Ok(());
         }
-        let list = format!("{}/{name}.list", self.lock_dir);
-        put_list(self.s_ssh(), &list, paths).await?;
         let cmd = rsync_command(
             self.s(),
             self.d(),
             &self.monitor.cfg.sync,
             pass,
-            &list,
+            "-",
             pass == Pass::Frozen && paths.iter().any(|p| p == LIVE_EXCLUDES[0]),
         );
         let pidfile = format!("{}/rsync-{name}.pid", self.lock_dir);
-        transfer(
-            self.s_ssh(),
-            &cmd,
-            pass != Pass::Frozen,
-            &pidfile,
-            tracker,
-            &self.events,
-            &self.cancel,
-        )
-        .await
+        let list = nul_list(paths);
+        let job = Job {
+            cmd: &cmd,
+            list: Some(&list),
+            live: pass != Pass::Frozen,
+            pidfile: &pidfile,
+        };
+        self.transfer(self.s_ssh(), job, tracker).await
     }
 }
 
@@ -272,26 +268,22 @@ impl Copier<'_> {
         }
         let d_ssh = &self.monitor.nodes[self.dst].ssh;
         let dir = self.d().state_dir.display().to_string();
-        let list = format!("{dir}/ship-{name}.list");
-        put_list(d_ssh, &list, paths).await?;
         let cmd = super::plan::ship_command(
             self.s(),
             self.d(),
             self.monitor.cfg.sync.io_timeout_secs,
             bwlimit_kbps,
-            &list,
+            "-",
         );
         let pidfile = format!("{dir}/rsync-ship-{name}.pid");
-        transfer(
-            d_ssh,
-            &cmd,
-            true,
-            &pidfile,
-            tracker,
-            &self.events,
-            &self.cancel,
-        )
-        .await
+        let list = nul_list(paths);
+        let job = Job {
+            cmd: &cmd,
+            list: Some(&list),
+            live: true,
+            pidfile: &pidfile,
+        };
+        self.transfer(d_ssh, job, tracker).await
     }
 }
 
@@ -330,24 +322,15 @@ pub fn bulk_list(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-/// Writes a NUL-separated path list to a file on the source (rsync `--files-from --from0`).
-async fn put_list(ssh: &NodeSsh, path: &str, paths: &[String]) -> Result<()> {
+/// A NUL-separated path list, for rsync's `--files-from=- --from0` on its stdin (no
+/// list file on the node, no extra round trip).
+fn nul_list(paths: &[String]) -> Vec<u8> {
     let mut body = Vec::with_capacity(paths.len() * 64);
     for p in paths {
         body.extend_from_slice(p.as_bytes());
         body.push(0);
     }
-    let out = ssh
-        .run_with_stdin(
-            &format!("mkdir -p \"$(dirname {p})\" && cat > {p}", p = quote(path)),
-            Some(&body),
-            Duration::from_secs(60),
-        )
-        .await?;
-    if !out.success() {
-        return Err(eyre!("writing the path list {path}: {}", out.stderr.trim()));
-    }
-    Ok(())
+    body
 }
 
 /// The journal's watermark on `main`; `None` (with a log line) when the version table
@@ -394,58 +377,75 @@ async fn final_list(monitor: &Monitor, main: NodeId, since: &Watermark) -> Optio
     )
 }
 
-/// One rsync on the source, its output followed line by line. rsync writes its own PID
-/// to `pidfile` (one per transfer), so a cancel kills exactly the rsync running now; the
-/// kill is repeated until the transfer ends, so a cancel that comes before the PID is
-/// written is not lost.
-pub(super) async fn transfer(
-    ssh: &Arc<NodeSsh>,
-    cmd: &str,
-    live: bool,
-    pidfile: &str,
-    tracker: &mut Tracker,
-    events: &mpsc::Sender<SyncEvent>,
-    cancel: &Option<watch::Receiver<bool>>,
-) -> Result<()> {
-    let (tx, mut rx) = mpsc::channel::<String>(1024);
-    let (cmd, kill) = pid_scripts(cmd, pidfile);
-    // A transfer abandoned half-way (a step's deadline, a dropped task) must not go on
-    // on the node: its rsync is killed by its own PID then.
-    let mut on_drop = KillOnDrop {
-        ssh: Arc::clone(ssh),
-        kill: Some(kill.clone()),
-    };
-    let run = ssh.stream(&cmd, Duration::from_secs(24 * 3600), tx);
-    tokio::pin!(run);
-    let mut shown = Shown::new(tracker, events);
-    let mut cancel = cancel.clone();
-    let mut cancelled = false;
-    let mut retry = tokio::time::interval(Duration::from_millis(300));
-    let code = loop {
-        tokio::select! {
-            _ = wait_cancel(&mut cancel), if !cancelled => cancelled = true,
-            _ = retry.tick(), if cancelled => {
-                let _ = ssh.run(&kill, Duration::from_secs(10)).await;
-            },
-            line = rx.recv() => if let Some(l) = line {
-                shown.line(&l);
-            },
-            code = &mut run => {
-                on_drop.kill = None;
-                break code?;
+/// One rsync to run on a node.
+pub(super) struct Job<'a> {
+    pub cmd: &'a str,
+    /// The NUL-separated path list for `--files-from=-`, on the command's stdin.
+    pub list: Option<&'a [u8]>,
+    /// A pass over a live source (a file vanishing mid-run is normal there).
+    pub live: bool,
+    /// Where the rsync's PID is kept while it runs (the cancel's target).
+    pub pidfile: &'a str,
+}
+
+impl Copier<'_> {
+    /// One rsync on the source, its output followed line by line. rsync writes its own PID
+    /// to `pidfile` (one per transfer), so a cancel kills exactly the rsync running now; the
+    /// kill is repeated until the transfer ends, so a cancel that comes before the PID is
+    /// written is not lost.
+    pub(super) async fn transfer(
+        &self,
+        ssh: &Arc<NodeSsh>,
+        job: Job<'_>,
+        tracker: &mut Tracker,
+    ) -> Result<()> {
+        let (events, cancel) = (&self.events, &self.cancel);
+        let Job {
+            cmd,
+            list,
+            live,
+            pidfile,
+        } = job;
+        let (tx, mut rx) = mpsc::channel::<String>(1024);
+        let (cmd, kill) = pid_scripts(cmd, pidfile);
+        // A transfer abandoned half-way (a step's deadline, a dropped task) must not go on
+        // on the node: its rsync is killed by its own PID then.
+        let mut on_drop = KillOnDrop {
+            ssh: Arc::clone(ssh),
+            kill: Some(kill.clone()),
+        };
+        let run = ssh.stream(&cmd, list, Duration::from_secs(24 * 3600), tx);
+        tokio::pin!(run);
+        let mut shown = Shown::new(tracker, events);
+        let mut cancel = cancel.clone();
+        let mut cancelled = false;
+        let mut retry = tokio::time::interval(Duration::from_millis(300));
+        let code = loop {
+            tokio::select! {
+                _ = wait_cancel(&mut cancel), if !cancelled => cancelled = true,
+                _ = retry.tick(), if cancelled => {
+                    let _ = ssh.run(&kill, Duration::from_secs(10)).await;
+                },
+                line = rx.recv() => if let Some(l) = line {
+                    shown.line(&l);
+                },
+                code = &mut run => {
+                    on_drop.kill = None;
+                    break code?;
+                }
             }
+        };
+        on_drop.kill = None;
+        let last_line = shown.last_line;
+        settle(&mut rx, tracker, events).await;
+        if cancelled {
+            return Err(color_eyre::eyre::Report::new(Cancelled));
         }
-    };
-    on_drop.kill = None;
-    let last_line = shown.last_line;
-    settle(&mut rx, tracker, events).await;
-    if cancelled {
-        return Err(color_eyre::eyre::Report::new(Cancelled));
-    }
-    if exit::is_success(code, live) {
-        Ok(())
-    } else {
-        Err(eyre!("rsync: {} ({last_line})", exit::describe(code)))
+        if exit::is_success(code, live) {
+            Ok(())
+        } else {
+            Err(eyre!("rsync: {} ({last_line})", exit::describe(code)))
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use color_eyre::eyre::{Result, eyre};
 
-use super::copy::{Copier, is_cancelled, transfer};
+use super::copy::{Copier, Job, is_cancelled};
 use super::events::Cancelled;
 use super::plan::{INDEX_SNAPSHOT, LIVE_EXCLUDES, index_command};
 use super::progress::Tracker;
@@ -65,17 +65,13 @@ impl Copier<'_> {
         }
         let cmd = index_command(self.s(), self.d(), &self.monitor.cfg.sync);
         let pidfile = format!("{}/rsync-index.pid", self.lock_dir);
-        let events = self.events.clone();
-        transfer(
-            self.s_ssh(),
-            &cmd,
-            false,
-            &pidfile,
-            tracker,
-            &events,
-            &self.cancel,
-        )
-        .await?;
+        let job = Job {
+            cmd: &cmd,
+            list: None,
+            live: false,
+            pidfile: &pidfile,
+        };
+        self.transfer(self.s_ssh(), job, tracker).await?;
         self.drop_index_snapshot().await;
         Ok(())
     }

@@ -177,7 +177,8 @@ pub fn plan_command(
 }
 
 /// The transfer of the paths listed (NUL-separated, relative to the Tomcat home) in
-/// `list`, a file on the source (pure, so it is unit tested).
+/// `list`, a file on the source or `-` for the command's stdin (pure, so it is unit
+/// tested).
 pub fn rsync_command(
     source: &NodeConfig,
     target: &NodeConfig,
@@ -225,7 +226,7 @@ pub fn rsync_command(
 }
 
 /// The pull that ships the listed datastore files (NUL-separated, relative to the
-/// datastore, in `list`, a file on the target) from `source` to `target`. It runs on the target, so
+/// datastore, in `list`, a file on the target or `-` for stdin) from `source` to `target`. It runs on the target, so
 /// the source only ever reads. It never deletes and never replaces: datastore files are
 /// immutable, so a file already there is left alone, and one gone from the source is
 /// skipped. Files land through the partial folder, whole or not at all (pure, so it is
@@ -375,12 +376,17 @@ pub async fn plan_scope(
     scope: Scope<'_>,
 ) -> Result<Plan> {
     let started = Instant::now();
-    make_state_dir(source, ssh).await;
-    let cmd = plan_command(source, target, sync, scope);
+    // The source's state dir holds the peer connection's socket; made in the same
+    // command (a failure shows in the dry run itself).
+    let cmd = format!(
+        "mkdir -p {}; {}",
+        quote(&source.state_dir.display().to_string()),
+        plan_command(source, target, sync, scope)
+    );
     let (tx, rx) = mpsc::channel::<String>(4096);
     let collect = tokio::spawn(collect_lines(rx));
     let code = ssh
-        .stream(&cmd, timeout, tx)
+        .stream(&cmd, None, timeout, tx)
         .await
         .map_err(|e| eyre!("planning on {}: {e}", source.name))?;
     let found = collect
@@ -399,20 +405,6 @@ pub async fn plan_scope(
         documents: Default::default(),
         basis: Default::default(),
     })
-}
-
-/// Creates the source's state dir, where the peer connection's socket lives; a failure
-/// shows in the dry run itself.
-async fn make_state_dir(source: &NodeConfig, ssh: &NodeSsh) {
-    let _ = ssh
-        .run(
-            &format!(
-                "mkdir -p {}",
-                quote(&source.state_dir.display().to_string())
-            ),
-            Duration::from_secs(30),
-        )
-        .await;
 }
 
 /// What a dry run's output said, line by line.

@@ -117,9 +117,11 @@ pub async fn run(
 ) -> Result<SyncReport> {
     let started = Instant::now();
     let run = Run::start(&monitor, &opts, &events, started).await?;
-    run.preflight().await?;
     let copier = run.copier();
-    let planned = run.plan(&copier).await?;
+    // Independent checks, at once: the nodes reach each other, and the source is sound.
+    let (reached, checked) = tokio::join!(run.preflight(), run.source_check(&copier));
+    reached?;
+    let planned = run.plan(&copier, checked?).await?;
     let mut report = run.first_report(&planned);
     if opts.dry_run {
         report.duration_ms = started.elapsed().as_millis() as u64;
@@ -154,9 +156,17 @@ pub async fn run(
     let checked = run
         .verify_and_repair(&copier, &mut tracker, point.as_ref(), frozen, &mut report)
         .await;
-    lock.release(&run.s_ssh).await;
-    run.fill_report(&mut report, &tracker, checked?, verify_started);
-    run.record(&report, point).await?;
+    let checked = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            lock.release(&run.s_ssh).await;
+            return Err(e);
+        }
+    };
+    run.fill_report(&mut report, &tracker, checked, verify_started);
+    // The record is the mirror's; the lock the main's: both at once.
+    let ((), recorded) = tokio::join!(lock.release(&run.s_ssh), run.record(&report, point));
+    recorded?;
     Ok(report)
 }
 
@@ -314,10 +324,19 @@ impl<'a> Run<'a> {
     /// the plan's scan (every version created after the scan began is then in the final
     /// pass's list), the plan named for the face, the deletion guard (a real run stops at
     /// its refusal) and the target's free space.
-    async fn plan(&self, copier: &Copier<'_>) -> Result<Planned> {
-        self.phase(&format!("source check: {}", copier.source_check().await?))
-            .await;
-        let watermark = journal_watermark(self.monitor, self.src).await;
+    /// The source check, with the journal's watermark read before any plan scans (the
+    /// final pass's start).
+    async fn source_check(&self, copier: &Copier<'_>) -> Result<Option<Watermark>> {
+        let (checked, watermark) = tokio::join!(
+            copier.source_check(),
+            journal_watermark(self.monitor, self.src)
+        );
+        self.phase(&format!("source check: {}", checked?)).await;
+        Ok(watermark)
+    }
+
+    /// The plan (scan or journal), named, guarded, and checked against the target's room.
+    async fn plan(&self, copier: &Copier<'_>, watermark: Option<Watermark>) -> Result<Planned> {
         let last = self.status.nodes[self.dst].last_sync.as_ref();
         let (mut plan, planned_by) = choose_plan(copier, last).await?;
         super::plan::name_plan(self.monitor, self.src, &mut plan).await;
@@ -824,19 +843,33 @@ async fn verify(
     let ((a, a_bytes), (b, b_bytes)) = (a?, b?);
     // Each node keeps its datastore's count as this verify saw it: the dashboard shows
     // that instead of walking a big datastore every minute.
-    tokio::join!(
-        write_census(&s.ssh, &s_sd, &a, a_bytes),
-        write_census(&d.ssh, &d_sd, &b, b_bytes)
-    );
-    let mut mismatches = manifest::compare(&a, &b);
+    // The counts are written while the manifests are compared.
+    let census = async {
+        tokio::join!(
+            write_census(&s.ssh, &s_sd, &a, a_bytes),
+            write_census(&d.ssh, &d_sd, &b, b_bytes)
+        )
+    };
+    let (_, verified) = tokio::join!(census, judge(monitor, src, &a, &b, point));
+    Ok(verified)
+}
+
+/// Compares the manifests. Versions the main created after the consistency point are
+/// not the mirror's flaw: they are counted apart, for the next sync.
+async fn judge(
+    monitor: &Monitor,
+    src: NodeId,
+    a: &manifest::Manifest,
+    b: &manifest::Manifest,
+    point: Option<&Watermark>,
+) -> Verified {
+    let mut mismatches = manifest::compare(a, b);
     let mut newer = 0;
     if let Some(point) = point
         && mismatches
             .iter()
             .any(|m| matches!(m, Mismatch::MissingOnTarget { .. }))
     {
-        // The main took writes again after the consistency point: its newer versions are
-        // for the next sync, not a flaw of this one.
         let created = newer_versions(monitor, src, point).await;
         let before = mismatches.len();
         mismatches.retain(|m| match m {
@@ -848,7 +881,7 @@ async fn verify(
         });
         newer = (before - mismatches.len()) as u64;
     }
-    Ok(Verified {
+    Verified {
         mismatches,
         newer,
         identical: a
@@ -856,7 +889,7 @@ async fn verify(
             .filter(|(p, e)| b.get(*p).is_some_and(|t| manifest::same(t, e)))
             .count() as u64,
         target_files: b.len() as u64,
-    })
+    }
 }
 
 /// After a journal plan, the verify names what the journal could not: files the mirror
