@@ -78,22 +78,23 @@ pub fn build(root: &Path, cache: Option<&Path>, out: &mut dyn Write) -> Result<B
             if ft.is_dir() {
                 stack.push(e.path());
             } else if ft.is_file() {
-                files.push(e.path());
+                // Looked up from the open folder (fstatat): no path walk per file.
+                let meta = match e.metadata() {
+                    Err(err) if vanished(&err) => continue,
+                    r => r.wrap_err_with(|| format!("stat {}", e.path().display()))?,
+                };
+                let mtime = meta.mtime_nsec() + meta.mtime() * 1_000_000_000;
+                files.push((e.path(), meta.len(), mtime));
             }
         }
     }
-    files.sort();
-    for path in files {
-        let meta = match std::fs::metadata(&path) {
-            Err(e) if vanished(&e) => continue,
-            r => r.wrap_err_with(|| format!("stat {}", path.display()))?,
-        };
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, size, mtime) in files {
         let rel = path
             .strip_prefix(root)
             .unwrap_or(&path)
             .to_string_lossy()
             .into_owned();
-        let (size, mtime) = (meta.len(), meta.mtime_nsec() + meta.mtime() * 1_000_000_000);
         let sha = match old.get(&rel) {
             Some((s, m, sha)) if *s == size && *m == mtime => sha.clone(),
             _ => {

@@ -65,7 +65,8 @@ pub struct SyncReport {
     pub cancelled: bool,
     /// Files on the main that were created after the consistency point (not mismatches).
     pub newer_than_sync: u64,
-    /// Time spent verifying (part of `duration_ms`), repairs included.
+    /// Time spent verifying once the final pass ended (part of `duration_ms`), repairs
+    /// included. The main's manifest is made while the final pass runs.
     pub verify_ms: u64,
     /// How the bulk pass was planned (a journal plan falls back to a scan when it must).
     pub planned_by: PlanMode,
@@ -133,19 +134,13 @@ pub async fn run(
     let copied = run
         .copy_and_freeze(&copier, &planned, &lock.path, &mut frozen)
         .await;
-    let Moved {
-        mut tracker,
-        downtime,
-        parts,
-        position,
-        point,
-    } = match copied {
+    let mut moved = match copied {
         Ok(moved) => moved,
         Err(e) => return run.stopped(e, frozen, lock, report).await,
     };
-    report.main_downtime_ms = downtime.as_millis() as u64;
-    report.downtime_parts = parts;
-    report.gtid_position = Some(position);
+    report.main_downtime_ms = moved.downtime.as_millis() as u64;
+    report.downtime_parts = std::mem::take(&mut moved.parts);
+    report.gtid_position = Some(std::mem::take(&mut moved.position));
 
     let verifying = Phase {
         kind: PhaseKind::Verify,
@@ -154,7 +149,7 @@ pub async fn run(
     let _ = run.events.send(SyncEvent::Phase(verifying)).await;
     let verify_started = Instant::now();
     let checked = run
-        .verify_and_repair(&copier, &mut tracker, point.as_ref(), frozen, &mut report)
+        .verify_and_repair(&copier, &mut moved, frozen, &mut report)
         .await;
     let checked = match checked {
         Ok(c) => c,
@@ -163,9 +158,9 @@ pub async fn run(
             return Err(e);
         }
     };
-    run.fill_report(&mut report, &tracker, checked, verify_started);
+    run.fill_report(&mut report, &moved.tracker, checked, verify_started);
     // The record is the mirror's; the lock the main's: both at once.
-    let ((), recorded) = tokio::join!(lock.release(&run.s_ssh), run.record(&report, point));
+    let ((), recorded) = tokio::join!(lock.release(&run.s_ssh), run.record(&report, moved.point));
     recorded?;
     Ok(report)
 }
@@ -207,6 +202,8 @@ struct Moved {
     position: String,
     /// The journal's consistency point: versions newer than it are the next sync's.
     point: Option<Watermark>,
+    /// The main's manifest for the verify, made while the final pass ran.
+    main_manifest: Option<Result<NodeManifest>>,
 }
 
 /// The pair's consistency point, reached in the freeze.
@@ -470,14 +467,19 @@ impl<'a> Run<'a> {
                 frozen,
             )
             .await?;
-        self.after_thaw(copier, consistent.deferred, &mut tracker)
-            .await?;
+        // The main's manifest is made while the final pass copies to the mirror.
+        let (after, early) = tokio::join!(
+            self.after_thaw(copier, consistent.deferred, &mut tracker),
+            node_manifest(self.monitor, self.src)
+        );
+        after?;
         Ok(Moved {
             tracker,
             downtime,
             parts,
             position: consistent.position,
             point: consistent.point,
+            main_manifest: Some(early),
         })
     }
 
@@ -703,14 +705,15 @@ impl<'a> Run<'a> {
     async fn verify_and_repair(
         &self,
         copier: &Copier<'_>,
-        tracker: &mut Tracker,
-        point: Option<&Watermark>,
+        moved: &mut Moved,
         frozen: Option<freeze::Frozen>,
         report: &mut SyncReport,
     ) -> Result<Verified> {
+        let (tracker, point) = (&mut moved.tracker, moved.point.as_ref());
+        let early = moved.main_manifest.take();
         let ((), first) = tokio::join!(
             self.resume_mirror(frozen),
-            verify(self.monitor, self.src, self.dst, point)
+            verify(self.monitor, (self.src, self.dst), point, early)
         );
         let mut check = first?;
         if report.planned_by == PlanMode::Journal && !check.mismatches.is_empty() {
@@ -720,7 +723,7 @@ impl<'a> Run<'a> {
                     "repaired {fixed} datastore files the journal could not name; verifying again"
                 ))
                 .await;
-                check = verify(self.monitor, self.src, self.dst, point).await?;
+                check = verify(self.monitor, (self.src, self.dst), point, None).await?;
             }
             report.repaired = fixed;
             report.refusal = refusal;
@@ -816,30 +819,42 @@ struct Verified {
     target_files: u64,
 }
 
+/// A node's manifest and its datastore's bytes (when the manifest had sizes).
+type NodeManifest = (manifest::Manifest, Option<u64>);
+
+/// The SHA-256 manifest of `node`'s datastore, made on the node.
+async fn node_manifest(monitor: &Monitor, node: NodeId) -> Result<NodeManifest> {
+    let n = &monitor.nodes[node];
+    manifest_of(
+        &n.ssh,
+        &n.cfg.datastore_path().display().to_string(),
+        &n.cfg.state_dir.display().to_string(),
+        &n.cfg.agent_path.display().to_string(),
+    )
+    .await
+}
+
 /// SHA-256 manifests of both datastores, made on their own nodes at once, and compared.
+/// `early` is the main's, when it was made while the final pass ran (the main's files
+/// up to the consistency point no longer change; newer ones are counted apart).
 async fn verify(
     monitor: &Monitor,
-    src: NodeId,
-    dst: NodeId,
+    (src, dst): (NodeId, NodeId),
     point: Option<&Watermark>,
+    early: Option<Result<NodeManifest>>,
 ) -> Result<Verified> {
     let (s, d) = (&monitor.nodes[src], &monitor.nodes[dst]);
-    let (s_ds, s_sd) = (
-        s.cfg.datastore_path().display().to_string(),
+    let (s_sd, d_sd) = (
         s.cfg.state_dir.display().to_string(),
-    );
-    let (d_ds, d_sd) = (
-        d.cfg.datastore_path().display().to_string(),
         d.cfg.state_dir.display().to_string(),
     );
-    let (s_agent, d_agent) = (
-        s.cfg.agent_path.display().to_string(),
-        d.cfg.agent_path.display().to_string(),
-    );
-    let (a, b) = tokio::join!(
-        manifest_of(&s.ssh, &s_ds, &s_sd, &s_agent),
-        manifest_of(&d.ssh, &d_ds, &d_sd, &d_agent)
-    );
+    let main = async {
+        match early {
+            Some(m) => m,
+            None => node_manifest(monitor, src).await,
+        }
+    };
+    let (a, b) = tokio::join!(main, node_manifest(monitor, dst));
     let ((a, a_bytes), (b, b_bytes)) = (a?, b?);
     // Each node keeps its datastore's count as this verify saw it: the dashboard shows
     // that instead of walking a big datastore every minute.
