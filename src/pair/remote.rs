@@ -4,6 +4,12 @@ use std::collections::HashMap;
 
 use crate::config::NodeConfig;
 
+/// How long the slow-changing facts (free disk, the repository's UUID, the agent's
+/// version) are reused from the node's `probe-slow.txt`: each costs a process or an HTTP
+/// call, and a poll every 2 s must cost the main next to nothing. A sync's own
+/// preflight reads the disk afresh (`sync_probe_script`).
+pub const SLOW_FACTS_SECS: u64 = 30;
+
 /// The shell script that gathers a node's facts. Credentials for curl arrive on stdin
 /// (`curl -K -`), never on a command line. Its cost does not grow with the datastore:
 /// the file count is the one the last verify left on the node, never a walk.
@@ -18,26 +24,37 @@ pub fn probe_script(node: &NodeConfig) -> String {
         r#"LC_ALL=C; export LC_ALL
 CURLCFG=$(cat)
 echo "t0=$(date +%s%N)"
+now=$(date +%s)
 out=$( {{ {status} ; }} 2>&1 ); rc=$?
 echo "service_rc=$rc"
 echo "service_out=$(printf '%s' "$out" | head -c 160 | tr '\n\r' '  ')"
+slow_facts() {{
 df -P -B1 {ds} 2>/dev/null | awk 'NR==2 {{print "disk_total="$2; print "disk_free="$4}}'
+if command -v curl >/dev/null 2>&1; then
+  echo "repo_uuid=$(printf '%s\n' "$CURLCFG" | curl -K - -s --max-time 4 {uuid_url} | head -c 64 | tr -d '\n\r')"
+fi
+{agent}
+}}
+slow={state}/probe-slow.txt
+age=$(( now - $(stat -c %Y "$slow" 2>/dev/null || echo 0) ))
+if [ "$age" -ge 0 ] && [ "$age" -lt {slow_secs} ] && [ -s "$slow" ]; then cat "$slow"
+elif {{ slow_facts > "$slow.$$"; }} 2>/dev/null && mv -f "$slow.$$" "$slow"; then cat "$slow"
+else rm -f "$slow.$$"; slow_facts; fi
 if [ ! -d {ds} ]; then echo "ds_missing=1"; fi
 if [ -r {state}/{census} ]; then echo "ds_count=$(tr -d '\n' < {state}/{census})"; fi
 if command -v curl >/dev/null 2>&1; then
   echo "http=$(printf '%s\n' "$CURLCFG" | curl -K - -s -o /dev/null -w '%{{http_code}} %{{time_total}}' --max-time 4 {url})"
-  echo "repo_uuid=$(printf '%s\n' "$CURLCFG" | curl -K - -s --max-time 4 {uuid_url} | head -c 64 | tr -d '\n\r')"
 else
   echo "http=nocurl"
 fi
 if [ -r {state}/last-sync.json ]; then echo "last_sync=$(tr -d '\n' < {state}/last-sync.json)"; else echo "last_sync="; fi
 if [ -r {state}/follow.json ]; then echo "follow=$(tr -d '\n' < {state}/follow.json)"; fi
-{agent}
-echo "now=$(date +%s)"
+echo "now=$now"
 echo "t1=$(date +%s%N)"
 "#,
         agent = crate::node::agent::version_probe(&node.agent_path.display().to_string()),
         census = super::model::CENSUS_FILE,
+        slow_secs = SLOW_FACTS_SECS,
     )
 }
 
@@ -208,6 +225,61 @@ mod tests {
             assert!(!script.contains(walker), "{walker} in:\n{script}");
         }
         assert!(script.contains("datastore-count.json"));
+    }
+
+    /// Runs the probe script here, against folders of a temporary "node".
+    fn probe_here(node: &NodeConfig) -> RemoteFacts {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(probe_script(node))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"").unwrap();
+        let out = child.wait_with_output().unwrap();
+        parse_facts(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    #[test]
+    fn slow_facts_are_reused_for_a_while_and_then_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg =
+            crate::config::parse_str(crate::config::EXAMPLE, std::path::Path::new("x")).unwrap();
+        let node = &mut cfg.nodes[0];
+        node.openkm_home = dir.path().join("tomcat");
+        node.datastore = Some(dir.path().join("datastore"));
+        node.state_dir = dir.path().join("state");
+        node.service.status = "true".into();
+        node.http.health_url = "http://127.0.0.1:9/OpenKM/services/rest/repository/x".into();
+        std::fs::create_dir_all(dir.path().join("datastore")).unwrap();
+        std::fs::create_dir_all(&node.state_dir).unwrap();
+        let first = probe_here(node);
+        assert!(first.disk_total.is_some(), "{first:?}");
+        assert_eq!(first.service_running, Some(true));
+        // The datastore's folder goes: its disk figure is reused within the window, but
+        // the folder check is live.
+        std::fs::remove_dir(dir.path().join("datastore")).unwrap();
+        let second = probe_here(node);
+        assert_eq!(second.disk_total, first.disk_total);
+        assert!(second.datastore_missing, "{second:?}");
+        // Once the window has passed, the disk is read again (and is gone with the folder).
+        let slow = node.state_dir.join("probe-slow.txt");
+        let old =
+            std::time::SystemTime::now() - std::time::Duration::from_secs(SLOW_FACTS_SECS + 5);
+        std::fs::File::options()
+            .write(true)
+            .open(&slow)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let third = probe_here(node);
+        assert_eq!(third.disk_total, None, "{third:?}");
+        // Without a writable state folder, the facts are read each time.
+        std::fs::create_dir_all(dir.path().join("datastore")).unwrap();
+        node.state_dir = dir.path().join("no/such/state");
+        assert!(probe_here(node).disk_total.is_some());
     }
 
     #[test]
