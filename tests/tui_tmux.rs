@@ -132,6 +132,42 @@ fn the_dashboard_shows_the_pair_answers_keys_and_quits_cleanly() {
 }
 
 #[test]
+fn an_unattended_console_slows_down_and_a_key_wakes_it() {
+    let (lab, _g) = common::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("idle.toml");
+    let text = std::fs::read_to_string(&lab.config_path).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "idle_after_secs = 600\n",
+            "idle_after_secs = 2\nidle_interval_secs = 30\n",
+        ),
+    )
+    .unwrap();
+    let t = Tmux::start(&config);
+    t.wait_for("MIRROR");
+    let s = t.wait_for("idle: every 30 s");
+    // The clock of the last probe stays put while idle...
+    let clock = |s: &str| {
+        s.lines()
+            .next()
+            .and_then(|l| l.split(" at ").nth(1))
+            .map(|c| c[..8].to_string())
+            .unwrap()
+    };
+    let before = clock(&s);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(clock(&t.screen()), before, "it probed while idle");
+    // ...and a key probes at once, at the normal cadence again.
+    t.keys(&["j"]);
+    t.wait_until_gone("idle: every 30 s");
+    assert_ne!(clock(&t.screen()), before);
+    t.keys(&["q"]);
+    t.wait_for("okmirror-exited=0");
+}
+
+#[test]
 fn ctrl_c_quits_too() {
     let (lab, _g) = common::shared();
     let t = Tmux::start(&lab.config_path);

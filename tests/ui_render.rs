@@ -230,6 +230,24 @@ fn diffs_view_160x48_sorted_by_size_and_filtered() {
 }
 
 #[test]
+fn an_idle_console_says_how_often_it_probes_and_a_key_marks_the_operator_present() {
+    let mut a = app();
+    a.on_engine(EngineEvent::Idle(Some(10)));
+    let text = screen(&draw(&a, 160, 48));
+    let title = text.lines().next().unwrap();
+    assert!(
+        title.contains("idle: every 10 s, a key probes now"),
+        "{text}"
+    );
+    assert!(!a.key_pressed);
+    a.on_key(&key('j'));
+    assert!(a.key_pressed, "the event loop tells the poller");
+    a.on_engine(EngineEvent::Idle(None));
+    let text = screen(&draw(&a, 160, 48));
+    assert!(!text.contains("idle:"), "{text}");
+}
+
+#[test]
 fn split_brain_is_a_red_banner_at_the_top() {
     let mut a = app();
     let mut s = status();

@@ -441,6 +441,13 @@ pub struct MonitorConfig {
     /// Seconds between two probes of a node.
     #[serde(default = "default_interval")]
     pub interval_secs: u64,
+    /// The console's probes slow to `idle_interval_secs` once nobody pressed a key for
+    /// this long and nothing is critical (a key probes at once); 0 in
+    /// `idle_interval_secs` keeps `interval_secs` always.
+    #[serde(default = "default_idle_after")]
+    pub idle_after_secs: u64,
+    #[serde(default = "default_idle_interval")]
+    pub idle_interval_secs: u64,
     /// A probe that takes longer marks the node unreachable.
     #[serde(default = "default_probe_timeout")]
     pub probe_timeout_secs: u64,
@@ -477,6 +484,8 @@ impl Default for MonitorConfig {
     fn default() -> Self {
         MonitorConfig {
             interval_secs: default_interval(),
+            idle_after_secs: default_idle_after(),
+            idle_interval_secs: default_idle_interval(),
             probe_timeout_secs: default_probe_timeout(),
             lag_warning_secs: default_lag_warning(),
             lag_critical_secs: default_lag_critical(),
@@ -492,6 +501,12 @@ impl Default for MonitorConfig {
 
 fn default_interval() -> u64 {
     2
+}
+fn default_idle_after() -> u64 {
+    60
+}
+fn default_idle_interval() -> u64 {
+    10
 }
 fn default_probe_timeout() -> u64 {
     5

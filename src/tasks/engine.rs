@@ -11,6 +11,7 @@ use color_eyre::eyre::Result;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::cadence::Cadence;
 use super::error::{TaskError, TaskResult};
 use crate::config::NodeId;
 use crate::failover::exec::ChannelConfirmer;
@@ -25,6 +26,9 @@ use crate::sync::run::{SyncEvent, SyncOptions, SyncReport};
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
     Snapshot(Box<PairStatus>),
+    /// The console's probe cadence changed: `Some(secs)` while it is idle (unattended,
+    /// nothing critical), `None` when it probes at the normal interval again.
+    Idle(Option<u64>),
     PlanStarted,
     PlanDone(TaskResult<Arc<Plan>>),
     Log(String),
@@ -225,6 +229,9 @@ fn sync_progress() -> impl FnMut(SyncEvent) -> Option<EngineEvent> + Send + 'sta
 pub enum EngineRequest {
     /// Probe now and plan again.
     Refresh,
+    /// The operator pressed a key: probe now if the console was idle, and keep the
+    /// normal cadence.
+    Key,
 }
 
 /// Handles to the running background tasks; dropping it stops them.
@@ -287,6 +294,43 @@ struct PollState {
     pending: PendingSchedule,
     /// The alerts last logged, to log only changes.
     previous: Option<String>,
+    /// The pair's last severity (an idle console slows down only while nothing is
+    /// critical).
+    severity: Severity,
+    /// Whether the last wait was at the idle cadence.
+    idle: bool,
+}
+
+/// Why the poller probes again.
+enum Wake {
+    Probe,
+    Refresh,
+}
+
+/// Waits `wait`, or for the UI: a refresh probes and scans now; a key probes now only if
+/// the console was idle (else it only marks the operator present). `None`: the UI is
+/// gone.
+async fn wake(
+    req_rx: &mut mpsc::Receiver<EngineRequest>,
+    wait: Duration,
+    cadence: &mut Cadence,
+    idle: bool,
+) -> Option<Wake> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return Some(Wake::Probe),
+            r = req_rx.recv() => match r? {
+                EngineRequest::Refresh => return Some(Wake::Refresh),
+                EngineRequest::Key => {
+                    cadence.key(Instant::now());
+                    if idle {
+                        return Some(Wake::Probe);
+                    }
+                }
+            },
+        }
+    }
 }
 
 /// Probes the pair every `interval` (or on a refresh), logs changed alerts, asks the
@@ -297,25 +341,34 @@ async fn poll(
     mut req_rx: mpsc::Receiver<EngineRequest>,
     plan_tx: mpsc::Sender<PendingJob>,
 ) {
-    let interval = Duration::from_secs(monitor.cfg.monitor.interval_secs);
     let diff_every = Duration::from_secs(monitor.cfg.monitor.diff_interval_secs);
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut cadence = Cadence::new(&monitor.cfg.monitor, Instant::now());
     let mode = monitor.cfg.monitor.pending;
     let mut state = PollState {
         pending: PendingSchedule::default(),
         previous: None,
+        severity: Severity::Ok,
+        idle: false,
     };
+    let mut first = true;
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            r = req_rx.recv() => match r {
-                Some(EngineRequest::Refresh) => state.pending.request_scan(),
+        if !std::mem::take(&mut first) {
+            let wait = cadence.wait(state.severity, Instant::now());
+            let idle = cadence.idle(state.severity, Instant::now());
+            if idle != state.idle {
+                state.idle = idle;
+                let every = idle.then_some(wait.as_secs());
+                let _ = events.send(EngineEvent::Idle(every)).await;
+            }
+            match wake(&mut req_rx, wait, &mut cadence, state.idle).await {
+                Some(Wake::Refresh) => state.pending.request_scan(),
+                Some(Wake::Probe) => {}
                 None => break,
-            },
+            }
         }
         let status = monitor.probe_pair(None).await;
         let status = monitor.finish(status, None);
+        state.severity = status.severity;
         if let Some(line) = alerts_changed(status.severity, &status.alerts, &mut state.previous) {
             let _ = events.send(EngineEvent::Log(line)).await;
         }

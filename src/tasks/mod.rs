@@ -2,6 +2,7 @@
 //! flows, and talks to the UI only through typed messages (`EngineEvent`) whose
 //! failures are typed too (`TaskError`: cancelled or failed).
 
+pub mod cadence;
 pub mod engine;
 pub mod error;
 

@@ -130,6 +130,11 @@ pub struct App {
     pub page_rows: usize,
     /// Set when the operator asked for a refresh; the event loop sends it on.
     pub refresh_requested: bool,
+    /// Set by every key; the event loop tells the poller the operator is there.
+    pub key_pressed: bool,
+    /// While the console is idle (unattended, nothing critical): its probe interval in
+    /// seconds.
+    pub idle_every: Option<u64>,
     pub message: Option<String>,
     /// The sync view, while it is open.
     pub sync: Option<SyncUi>,
@@ -183,6 +188,8 @@ impl App {
             log: VecDeque::new(),
             page_rows: 10,
             refresh_requested: false,
+            key_pressed: false,
+            idle_every: None,
             message: None,
             sync: None,
             sync_plan_requested: false,
@@ -206,6 +213,7 @@ impl App {
     pub fn on_engine(&mut self, ev: EngineEvent) -> bool {
         match ev {
             EngineEvent::Snapshot(s) => self.on_snapshot(s),
+            EngineEvent::Idle(every) => self.idle_every = every,
             EngineEvent::PlanStarted => self.planning = true,
             EngineEvent::DiffsFiltered { generation, rows } => {
                 return self.diffs_filtered(generation, rows);
@@ -350,6 +358,7 @@ impl App {
 
     /// Applies a key press; returns true when the screen must be redrawn.
     pub fn on_key(&mut self, key: &KeyEvent) -> bool {
+        self.key_pressed = true;
         if self.input != Input::None {
             return self.on_input_key(key);
         }

@@ -152,6 +152,9 @@ impl Work {
         if std::mem::take(&mut app.refresh_requested) {
             let _ = self.engine.requests.try_send(EngineRequest::Refresh);
         }
+        if std::mem::take(&mut app.key_pressed) {
+            let _ = self.engine.requests.try_send(EngineRequest::Key);
+        }
     }
 
     /// The sync view's start (a real run, cancellable) or cancel.

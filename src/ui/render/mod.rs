@@ -72,6 +72,12 @@ fn render_title(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 format!(" at {}", clock(s.taken_at)),
                 theme.dim,
             ));
+            if let Some(every) = app.idle_every {
+                spans.push(Span::styled(
+                    format!(" · idle: every {every} s, a key probes now"),
+                    theme.dim,
+                ));
+            }
         }
         None => spans.push(Span::styled(" probing…", theme.dim)),
     }
