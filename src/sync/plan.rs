@@ -108,8 +108,10 @@ pub enum Pass {
     /// The bulk pass while the main stays live: no index, files land atomically. Listed
     /// paths missing on the source are the plan's deletions.
     Live,
-    /// The final pass while the main is frozen: new journal files, and with a service
-    /// freeze the Lucene index folder (copied whole, its own deletions included).
+    /// The final pass: new journal files (a sync's, after the thaw; a version purged
+    /// since it was journaled is skipped), and, for a switchover or a sync that had to
+    /// plan by scan, the Lucene index folder inside the freeze (copied whole, its own
+    /// deletions included).
     Frozen,
     /// After a verify found damaged, missing or extra datastore files (journal plans):
     /// the listed paths are copied whatever their size and time say, or deleted.
