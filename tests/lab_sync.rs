@@ -728,10 +728,10 @@ fn with_okmirror_on_the_nodes_verify_uses_its_agent_and_cache() {
     let _agent = AgentInstalled::new(lab);
     let caches: Vec<_> = ["alpha", "bravo"]
         .iter()
-        .map(|n| lab.node(n).state_dir.join("manifest-cache.tsv"))
+        .map(|n| lab.node(n).state_dir.join("manifest-cache.d"))
         .collect();
     for c in &caches {
-        let _ = std::fs::remove_file(c);
+        let _ = std::fs::remove_dir_all(c);
     }
     for round in 0..2 {
         let (code, out, err) = okmirror(lab, &["sync", "--yes", "--json"]);
@@ -741,12 +741,18 @@ fn with_okmirror_on_the_nodes_verify_uses_its_agent_and_cache() {
         assert!(r["verified_files"].as_u64().unwrap() > 100, "{out}");
     }
     for c in &caches {
-        let text = std::fs::read_to_string(c).unwrap_or_default();
-        assert!(
-            text.lines().count() > 100,
-            "{} holds the agent's cache",
-            c.display()
-        );
+        let rows: usize = std::fs::read_dir(c)
+            .map(|d| d.flatten().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .iter()
+            .map(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap_or_default()
+                    .lines()
+                    .count()
+            })
+            .sum();
+        assert!(rows > 100, "{} holds the agent's cache", c.display());
     }
 }
 

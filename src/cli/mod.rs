@@ -204,7 +204,8 @@ pub struct FlowArgs {
 #[derive(Debug, Subcommand)]
 pub enum AgentAction {
     /// Print the SHA-256 manifest of a folder (`sha256<TAB>size<TAB>path` lines). With
-    /// --cache, files whose size and mtime did not change are not hashed again.
+    /// --cache FOLDER, folders whose stat stamp did not move are not read again, and
+    /// files whose stamp and size did not move are not hashed again.
     Manifest {
         #[arg(long)]
         root: PathBuf,

@@ -1140,9 +1140,12 @@ async fn manifest_of(
     agent_path: &str,
 ) -> Result<(manifest::Manifest, Option<u64>)> {
     let ds = quote(datastore);
-    let cache = quote(&format!("{state_dir}/manifest-cache.tsv"));
+    // A folder since the cache learnt folders; an older agent's single file there is
+    // removed (the newer agent replaces it itself, an older one would fail on a folder).
+    let cache = quote(&format!("{state_dir}/manifest-cache.d"));
+    let old_cache = quote(&format!("{state_dir}/manifest-cache.tsv"));
     let script = format!(
-        "{locate}\nif [ -n \"$OKM_AGENT\" ]; then mkdir -p {sd} && echo AGENT && \"$OKM_AGENT\" agent manifest --root {ds} --cache {cache}; \
+        "{locate}\nif [ -n \"$OKM_AGENT\" ]; then mkdir -p {sd} && rm -f {old_cache} && echo AGENT && \"$OKM_AGENT\" agent manifest --root {ds} --cache {cache}; \
          else echo SHA256SUM && cd {ds} && {SHA256SUM_LIVE}; fi",
         locate = crate::node::agent::locate_line(agent_path),
         sd = quote(state_dir)

@@ -1,0 +1,450 @@
+//! `okmirror agent manifest`: the SHA-256 manifest of a datastore, built on the node.
+//!
+//! Every folder and every file is looked at (`stat`) on every build, so a missing,
+//! extra or rewritten file is always seen. With a cache, a folder is read again only
+//! when its stamp moved, and a file hashed again only when its stamp or size moved:
+//! OpenKM's datastore has about two folders per file, so listing them is most of a walk.
+//! Top-level folders are shared out to a few threads, each with its own cache shard.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
+use sha2::{Digest, Sha256};
+
+use super::cache::{Child, OldShard, Row, Stamp, Store};
+use super::escape;
+
+/// Counts of a manifest build.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BuildStats {
+    pub files: u64,
+    pub hashed: u64,
+    pub bytes_hashed: u64,
+    /// Folders read, as opposed to taken from the cache.
+    pub listed: u64,
+}
+
+impl BuildStats {
+    fn add(&mut self, o: BuildStats) {
+        self.files += o.files;
+        self.hashed += o.hashed;
+        self.bytes_hashed += o.bytes_hashed;
+        self.listed += o.listed;
+    }
+}
+
+/// At most this many threads: a verify shares the node with OpenKM.
+const MAX_WORKERS: usize = 4;
+
+/// A share of the work: the root's own files, or one top-level folder.
+enum Share {
+    RootFiles(Vec<String>),
+    Folder(String),
+}
+
+impl Share {
+    fn key(&self) -> String {
+        match self {
+            Share::RootFiles(_) => Store::key(None),
+            Share::Folder(name) => Store::key(Some(name)),
+        }
+    }
+}
+
+/// What a share gave: its manifest lines and counts.
+struct ShareOut {
+    text: Vec<u8>,
+    stats: BuildStats,
+}
+
+/// Builds the manifest of `root` into `out` (lines in path order), reusing and then
+/// updating the cache folder `cache`.
+pub fn build(root: &Path, cache: Option<&Path>, out: &mut dyn Write) -> Result<BuildStats> {
+    build_at(root, cache, out, now_ns())
+}
+
+/// [`build`] as if started at `started` (ns since the epoch), which decides which stamps
+/// are old enough to trust: tests pass a later time.
+fn build_at(
+    root: &Path,
+    cache: Option<&Path>,
+    out: &mut dyn Write,
+    started: i64,
+) -> Result<BuildStats> {
+    let store = cache.map(Store::open).transpose()?;
+    let shares = shares_of(root)?;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_WORKERS)
+        .min(shares.len().max(1));
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, Result<ShareOut>)>();
+    let stats = std::thread::scope(|s| {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (shares, next, store) = (&shares, &next, store.as_ref());
+            s.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(share) = shares.get(i) else { break };
+                    let done = run_share(root, share, store, started);
+                    if tx.send((i, done)).is_err() {
+                        break; // the build failed elsewhere: stop
+                    }
+                }
+            });
+        }
+        drop(tx);
+        write_in_order(rx, out)
+    })?;
+    if let Some(store) = &store {
+        let keys: Vec<String> = shares.iter().map(Share::key).collect();
+        store.prune(&keys)?;
+    }
+    Ok(stats)
+}
+
+/// The root's listing, cut into shares. The root is always read: it is one folder.
+fn shares_of(root: &Path) -> Result<Vec<Share>> {
+    let mut files = Vec::new();
+    let mut folders = Vec::new();
+    for e in fs::read_dir(root).wrap_err_with(|| format!("reading {}", root.display()))? {
+        let e = e.wrap_err_with(|| format!("reading {}", root.display()))?;
+        let name = utf8_name(e.file_name(), root)?;
+        match e.file_type() {
+            Ok(t) if t.is_dir() => folders.push(name),
+            Ok(t) if t.is_file() => files.push(name),
+            _ => {}
+        }
+    }
+    files.sort();
+    folders.sort();
+    let mut shares = vec![Share::RootFiles(files)];
+    shares.extend(folders.into_iter().map(Share::Folder));
+    Ok(shares)
+}
+
+/// Receives the shares' results and writes them in share order; the first error ends
+/// the build (dropping the receiver stops the workers).
+fn write_in_order(
+    rx: mpsc::Receiver<(usize, Result<ShareOut>)>,
+    out: &mut dyn Write,
+) -> Result<BuildStats> {
+    let mut stats = BuildStats::default();
+    let mut waiting = BTreeMap::new();
+    let mut next = 0;
+    for (i, done) in rx {
+        waiting.insert(i, done?);
+        while let Some(share) = waiting.remove(&next) {
+            out.write_all(&share.text)?;
+            stats.add(share.stats);
+            next += 1;
+        }
+    }
+    Ok(stats)
+}
+
+fn run_share(root: &Path, share: &Share, store: Option<&Store>, started: i64) -> Result<ShareOut> {
+    let key = share.key();
+    let old = store.map(|s| s.load(&key)).unwrap_or_default();
+    let mut walk = Walk {
+        root,
+        old: &old,
+        rows: Vec::new(),
+        text: Vec::new(),
+        stats: BuildStats::default(),
+        moved: false,
+        buf: vec![0; 256 * 1024],
+    };
+    match share {
+        Share::RootFiles(names) => names.iter().try_for_each(|n| walk.file(n))?,
+        Share::Folder(name) => walk.folder(name)?,
+    }
+    if let Some(store) = store
+        && (walk.moved || walk.rows.len() != old.rows())
+    {
+        store.save(&key, started, &walk.rows)?;
+    }
+    Ok(ShareOut {
+        text: walk.text,
+        stats: walk.stats,
+    })
+}
+
+/// One share's walk: its rows for the cache and its manifest lines.
+struct Walk<'a> {
+    root: &'a Path,
+    old: &'a OldShard,
+    rows: Vec<Row>,
+    text: Vec<u8>,
+    stats: BuildStats,
+    /// Something was listed or hashed: the shard is written again.
+    moved: bool,
+    buf: Vec<u8>,
+}
+
+impl Walk<'_> {
+    fn folder(&mut self, rel: &str) -> Result<()> {
+        let path = self.root.join(rel);
+        let Some(meta) = look(&path)? else {
+            return Ok(());
+        };
+        if !meta.is_dir() {
+            return Ok(()); // replaced while we walked: not a folder any more
+        }
+        let stamp = Stamp::of(&meta);
+        self.rows.push(Row::Folder {
+            rel: rel.to_string(),
+            stamp,
+        });
+        let old = self.old;
+        if let Some(children) = old.listing(rel, stamp) {
+            return children.iter().try_for_each(|c| self.child(c));
+        }
+        self.moved = true;
+        self.stats.listed += 1;
+        list(&path, rel)?.iter().try_for_each(|c| self.child(c))
+    }
+
+    fn child(&mut self, c: &Child) -> Result<()> {
+        if c.folder {
+            self.folder(&c.rel)
+        } else {
+            self.file(&c.rel)
+        }
+    }
+
+    fn file(&mut self, rel: &str) -> Result<()> {
+        let path = self.root.join(rel);
+        let Some(meta) = look(&path)? else {
+            return Ok(());
+        };
+        if !meta.is_file() {
+            return Ok(());
+        }
+        let (stamp, size) = (Stamp::of(&meta), meta.len());
+        let sha = match self.old.sha(rel, stamp, size) {
+            Some(sha) => sha.to_string(),
+            None => {
+                self.moved = true;
+                let Some(sha) = hash_file(&path, &mut self.buf)? else {
+                    return Ok(());
+                };
+                self.stats.hashed += 1;
+                self.stats.bytes_hashed += size;
+                sha
+            }
+        };
+        self.stats.files += 1;
+        writeln!(self.text, "{sha}\t{size}\t{}", escape(rel))?;
+        self.rows.push(Row::File {
+            rel: rel.to_string(),
+            stamp,
+            size,
+            sha,
+        });
+        Ok(())
+    }
+}
+
+/// `lstat` of a path, or `None` when it vanished: a live datastore removes files (OpenKM
+/// writes a temporary file and renames it), and what is gone is not in the manifest.
+/// Any other error fails the manifest.
+fn look(path: &Path) -> Result<Option<fs::Metadata>> {
+    match fs::symlink_metadata(path) {
+        Err(e) if vanished(&e) => Ok(None),
+        r => r
+            .map(Some)
+            .wrap_err_with(|| format!("stat {}", path.display())),
+    }
+}
+
+/// A folder's files and folders (nothing else: links and devices are not documents),
+/// sorted by name so manifests come out in path order.
+fn list(path: &Path, rel: &str) -> Result<Vec<Child>> {
+    let entries = match fs::read_dir(path) {
+        Err(e) if vanished(&e) => return Ok(Vec::new()),
+        r => r.wrap_err_with(|| format!("reading {}", path.display()))?,
+    };
+    let mut children = Vec::new();
+    for e in entries {
+        let e = e.wrap_err_with(|| format!("reading {}", path.display()))?;
+        let folder = match e.file_type() {
+            Ok(t) if t.is_dir() => true,
+            Ok(t) if t.is_file() => false,
+            _ => continue,
+        };
+        let rel = format!("{rel}/{}", utf8_name(e.file_name(), path)?);
+        children.push(Child { rel, folder });
+    }
+    children.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(children)
+}
+
+/// A name as text. A name that is not UTF-8 fails the manifest: left out, its file would
+/// be missing from both nodes' manifests and the verify would pass without it.
+fn utf8_name(name: std::ffi::OsString, folder: &Path) -> Result<String> {
+    name.into_string().map_err(|n| {
+        eyre!(
+            "{}: the name {n:?} is not UTF-8, so a manifest cannot carry it; rename it",
+            folder.display()
+        )
+    })
+}
+
+fn vanished(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound
+}
+
+/// The file's SHA-256, or `None` when it vanished before it could be opened. `buf` is
+/// the worker's own, reused for every file.
+fn hash_file(path: &Path, buf: &mut [u8]) -> Result<Option<String>> {
+    let mut f = match File::open(path) {
+        Err(e) if vanished(&e) => return Ok(None),
+        r => r.wrap_err_with(|| format!("opening {}", path.display()))?,
+    };
+    let mut h = Sha256::new();
+    loop {
+        let n = f
+            .read(buf)
+            .wrap_err_with(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(Some(format!("{:x}", h.finalize())))
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::manifest::parse;
+
+    const MINUTE: i64 = 60_000_000_000;
+
+    /// A build a minute from now, when every stamp made by the test is settled.
+    fn later(root: &Path, cache: &Path) -> (BuildStats, String) {
+        let mut out = Vec::new();
+        let s = build_at(root, Some(cache), &mut out, now_ns() + MINUTE).unwrap();
+        (s, String::from_utf8(out).unwrap())
+    }
+
+    fn tree() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ds");
+        fs::create_dir_all(root.join("ab/cd/ef")).unwrap();
+        fs::create_dir_all(root.join("ab/cd/empty")).unwrap();
+        fs::write(root.join("ab/cd/ef/one"), b"hello").unwrap();
+        fs::write(root.join("ab/cd/two"), b"xy").unwrap();
+        fs::write(root.join("we\tird\nname"), b"x").unwrap();
+        let cache = dir.path().join("cache");
+        (dir, root, cache)
+    }
+
+    #[test]
+    fn a_file_that_vanishes_before_it_is_hashed_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut buf = vec![0; 16];
+        assert_eq!(hash_file(&dir.path().join("gone"), &mut buf).unwrap(), None);
+        fs::write(dir.path().join("here"), b"x".repeat(100)).unwrap();
+        assert!(
+            hash_file(&dir.path().join("here"), &mut buf)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_warm_build_reads_no_folder_and_hashes_no_file_and_says_the_same() {
+        let (_d, root, cache) = tree();
+        let (cold, text) = later(&root, &cache);
+        assert_eq!((cold.files, cold.hashed, cold.bytes_hashed), (3, 3, 8));
+        assert_eq!(
+            cold.listed, 4,
+            "ab, ab/cd, ab/cd/ef and ab/cd/empty; the root is not counted"
+        );
+        let m = parse(&text).unwrap();
+        assert_eq!(
+            m["ab/cd/ef/one"].0,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert!(m.contains_key("we\tird\nname"));
+        let (warm, again) = later(&root, &cache);
+        assert_eq!((warm.files, warm.hashed, warm.listed), (3, 0, 0));
+        assert_eq!(text, again);
+        let mut plain = Vec::new();
+        build(&root, None, &mut plain).unwrap();
+        assert_eq!(text.as_bytes(), plain, "the same lines without a cache");
+    }
+
+    #[test]
+    fn a_rewritten_file_is_hashed_again_and_a_new_or_removed_one_is_seen() {
+        let (_d, root, cache) = tree();
+        later(&root, &cache);
+        // Same size, new content: only the file's own stamp moved, not its folder's.
+        fs::write(root.join("ab/cd/ef/one"), b"HELLO").unwrap();
+        let (s, text) = later(&root, &cache);
+        assert_eq!((s.hashed, s.listed), (1, 0));
+        assert_ne!(
+            parse(&text).unwrap()["ab/cd/ef/one"].0,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        fs::write(root.join("ab/cd/empty/new"), b"n").unwrap();
+        fs::remove_file(root.join("ab/cd/two")).unwrap();
+        let (s, text) = later(&root, &cache);
+        assert_eq!(
+            (s.files, s.hashed, s.listed),
+            (3, 1, 2),
+            "two folders moved"
+        );
+        let m = parse(&text).unwrap();
+        assert!(m.contains_key("ab/cd/empty/new") && !m.contains_key("ab/cd/two"));
+    }
+
+    #[test]
+    fn stamps_too_recent_to_trust_are_looked_at_again() {
+        let (_d, root, cache) = tree();
+        let mut out = Vec::new();
+        build(&root, Some(&cache), &mut out).unwrap();
+        let s = build(&root, Some(&cache), &mut Vec::new()).unwrap();
+        assert_eq!(
+            (s.hashed, s.listed),
+            (3, 4),
+            "all written within the last seconds"
+        );
+    }
+
+    #[test]
+    fn a_gone_top_level_folder_takes_its_cache_shard_with_it() {
+        let (_d, root, cache) = tree();
+        later(&root, &cache);
+        assert!(cache.join("6162.tsv").exists());
+        fs::remove_dir_all(root.join("ab")).unwrap();
+        let (s, _) = later(&root, &cache);
+        assert_eq!(s.files, 1);
+        assert!(!cache.join("6162.tsv").exists());
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_fails_the_manifest_and_is_named() {
+        use std::os::unix::ffi::OsStrExt;
+        let (_d, root, _) = tree();
+        let bad = std::ffi::OsStr::from_bytes(b"ab/cd/bad\xff");
+        fs::write(root.join(bad), b"z").unwrap();
+        let err = build(&root, None, &mut Vec::new()).unwrap_err();
+        assert!(format!("{err:#}").contains("not UTF-8"), "{err:#}");
+        assert!(format!("{err:#}").contains("ab/cd"), "{err:#}");
+    }
+}
