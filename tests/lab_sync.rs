@@ -527,17 +527,58 @@ fn documents_written_during_the_bulk_pass_are_all_on_the_mirror() {
     assert_all_on_bravo(lab, &acked);
 }
 
-#[test]
-fn a_database_freeze_keeps_openkm_running_and_writes_resume_after_it() {
-    let (lab, _g) = common::exclusive();
-    let tmp = tempfile::tempdir().unwrap();
+/// A config with `freeze = "database"`, in `dir`.
+fn db_freeze_config(lab: &common::Lab, dir: &Path) -> std::path::PathBuf {
     let text = std::fs::read_to_string(&lab.config_path).unwrap();
-    let config = tmp.path().join("dbfreeze.toml");
+    let config = dir.join("dbfreeze.toml");
     std::fs::write(
         &config,
         text.replace("[sync]\n", "[sync]\nfreeze = \"database\"\n"),
     )
     .unwrap();
+    config
+}
+
+#[test]
+fn with_a_database_freeze_the_plan_is_copied_after_the_thaw_with_the_journals_files() {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = db_freeze_config(lab, tmp.path());
+    // The plan: new documents (also in the journal) and a file outside the datastore.
+    new_documents("after-thaw", 3);
+    let home = |n: &str| lab.dir.join(format!("nodes/{n}/openkm"));
+    std::fs::write(home("alpha").join("after-thaw.conf"), b"planned").unwrap();
+    let (status, log) = sync_following(&config, tmp.path(), |_| {});
+    let _ = std::fs::remove_file(home("alpha").join("after-thaw.conf"));
+    let copied = std::fs::read(home("bravo").join("after-thaw.conf"));
+    let _ = std::fs::remove_file(home("bravo").join("after-thaw.conf"));
+    assert!(status.success(), "{log}");
+    assert!(
+        !log.contains("bulk pass"),
+        "no transfer before the freeze: {log}"
+    );
+    let at = |needle: &str| {
+        log.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} in {log}"))
+    };
+    assert!(at("the plan's files are copied after the freeze") < at("freezing: alpha's database"));
+    // One transfer after the thaw: the journal's files the mirror lacks, none twice, and
+    // the plan's paths.
+    assert!(
+        at("freezing: alpha's database") < at("final pass: "),
+        "{log}"
+    );
+    assert!(log.contains("new journal files, with the plan's "), "{log}");
+    assert_eq!(copied.ok().as_deref(), Some(&b"planned"[..]));
+    assert!(log.contains("verify: OK"), "{log}");
+    assert_eq!(tree(&ds(lab, "alpha")), tree(&ds(lab, "bravo")));
+}
+
+#[test]
+fn a_database_freeze_keeps_openkm_running_and_writes_resume_after_it() {
+    let (lab, _g) = common::exclusive();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = db_freeze_config(lab, tmp.path());
     let pid = |n: &str| {
         std::fs::read_to_string(lab.dir.join(format!("nodes/{n}/run/openkm.pid"))).unwrap()
     };

@@ -7,6 +7,7 @@
 //!   deletions are only ever the plan's, and the deletion guard has seen them;
 //! - a cancel kills the running rsync by the PID it wrote itself.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -166,14 +167,28 @@ impl Copier<'_> {
         Ok((plan, watermark))
     }
 
-    /// The final copy while the main is frozen: the datastore files of versions created
-    /// since `since` that the target lacks, and with `with_index` the index folder. When
-    /// there is no watermark or the journal cannot be read, a checked and guarded scan
-    /// plan is copied instead. Returns what it did.
+    /// The final copy: the datastore files of versions created since `since` that the
+    /// target lacks, and with `with_index` the index folder (a switchover's, inside its
+    /// freeze). When there is no watermark or the journal cannot be read, a checked and
+    /// guarded scan plan is copied instead. Returns what it did.
     pub async fn final_copy(
         &self,
         since: Option<&Watermark>,
         with_index: bool,
+        tracker: &mut Tracker,
+    ) -> Result<String> {
+        self.final_copy_with(since, with_index, &[], tracker).await
+    }
+
+    /// [`Self::final_copy`] that also carries `planned`, a sync plan's paths left for
+    /// after the thaw: one live transfer of both (one rsync start instead of two). The
+    /// journal's files in it are ones the target lacks, so the live pass's deletion of a
+    /// listed path missing on the source can never touch them.
+    pub async fn final_copy_with(
+        &self,
+        since: Option<&Watermark>,
+        with_index: bool,
+        planned: &[String],
         tracker: &mut Tracker,
     ) -> Result<String> {
         let listed = match since {
@@ -185,6 +200,14 @@ impl Copier<'_> {
         };
         let mut paths = absent_on(&self.monitor.nodes[self.dst].ssh, self.d(), paths).await?;
         let what = format!("{} new journal files", paths.len());
+        if !planned.is_empty() {
+            let known: HashSet<&str> = planned.iter().map(String::as_str).collect();
+            paths.retain(|p| !known.contains(p.as_str()));
+            let mut all = planned.to_vec();
+            all.append(&mut paths);
+            self.copy_listed(Pass::Live, "final", &all, tracker).await?;
+            return Ok(format!("{what}, with the plan's {} paths", planned.len()));
+        }
         if with_index {
             paths.push(LIVE_EXCLUDES[0].to_string());
         }

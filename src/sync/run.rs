@@ -444,7 +444,17 @@ impl<'a> Run<'a> {
     ) -> Result<Moved> {
         let mut tracker = Tracker::new(&planned.plan.totals);
         let bulk = bulk_list(&planned.plan);
-        if bulk.is_empty() {
+        // With the journal's watermark nothing is copied in the freeze, so with a database
+        // freeze nothing needs copying before it either: the plan's paths wait for the
+        // thaw and go with the journal's new files, in one transfer. A service freeze
+        // keeps the mirror's OpenKM stopped until the verify, so its plan is copied
+        // before, while the mirror still serves reads.
+        let after =
+            planned.watermark.is_some() && self.monitor.cfg.sync.freeze == FreezeMode::Database;
+        if after {
+            self.phase("the plan's files are copied after the freeze, with the journal's new ones")
+                .await;
+        } else if bulk.is_empty() {
             self.phase("bulk pass: nothing to copy").await;
         } else {
             self.phase("bulk pass (the main stays live)").await;
@@ -468,11 +478,12 @@ impl<'a> Run<'a> {
             )
             .await?;
         // The main's manifest is made while the final pass copies to the mirror.
-        let (after, early) = tokio::join!(
-            self.after_thaw(copier, consistent.deferred, &mut tracker),
+        let planned_after = if after { bulk.as_slice() } else { &[] };
+        let (copied, early) = tokio::join!(
+            self.after_thaw(copier, consistent.deferred, planned_after, &mut tracker),
             node_manifest(self.monitor, self.src)
         );
-        after?;
+        copied?;
         Ok(Moved {
             tracker,
             downtime,
@@ -599,12 +610,14 @@ impl<'a> Run<'a> {
     }
 
     /// Once the main takes writes again: the index snapshot into the mirror's index
-    /// (its OpenKM is still stopped), then the datastore files of the versions created
-    /// since the plan began. Both are frozen content: the snapshot, and immutable files.
+    /// (its OpenKM is still stopped), then the plan's paths (`planned`) with the
+    /// datastore files of the versions created since the plan began. The snapshot and
+    /// the datastore files are frozen content; the rest of the plan was always live.
     async fn after_thaw(
         &self,
         copier: &Copier<'_>,
         deferred: Option<(Watermark, Option<Snapshot>)>,
+        planned: &[String],
         tracker: &mut Tracker,
     ) -> Result<()> {
         let Some((since, snapshot)) = deferred else {
@@ -616,7 +629,9 @@ impl<'a> Run<'a> {
             copier.copy_index_snapshot(tracker).await?;
         }
         self.phase("final pass (the main takes writes again)").await;
-        let did = copier.final_copy(Some(&since), false, tracker).await?;
+        let did = copier
+            .final_copy_with(Some(&since), false, planned, tracker)
+            .await?;
         self.phase(&format!("final pass: {did}")).await;
         Ok(())
     }
@@ -1140,12 +1155,12 @@ async fn manifest_of(
     agent_path: &str,
 ) -> Result<(manifest::Manifest, Option<u64>)> {
     let ds = quote(datastore);
-    // A folder since the cache learnt folders; an older agent's single file there is
-    // removed (the newer agent replaces it itself, an older one would fail on a folder).
+    // A folder since the cache learnt folders. The single file an older agent kept is
+    // removed (a folder, if a newer agent was once given the old path by an older console).
     let cache = quote(&format!("{state_dir}/manifest-cache.d"));
     let old_cache = quote(&format!("{state_dir}/manifest-cache.tsv"));
     let script = format!(
-        "{locate}\nif [ -n \"$OKM_AGENT\" ]; then mkdir -p {sd} && rm -f {old_cache} && echo AGENT && \"$OKM_AGENT\" agent manifest --root {ds} --cache {cache}; \
+        "{locate}\nif [ -n \"$OKM_AGENT\" ]; then mkdir -p {sd} && rm -rf {old_cache} && echo AGENT && \"$OKM_AGENT\" agent manifest --root {ds} --cache {cache}; \
          else echo SHA256SUM && cd {ds} && {SHA256SUM_LIVE}; fi",
         locate = crate::node::agent::locate_line(agent_path),
         sd = quote(state_dir)
