@@ -284,7 +284,7 @@ fn help_overlay_lists_every_binding() {
         };
         assert!(seen.contains(shown), "help lacks {shown:?}:\n{seen}");
     }
-    for d in okmirror::ui::keymap::DIALOGS {
+    for d in okmirror::ui::keymap::dialogs() {
         assert!(
             seen.contains(d.name()),
             "help lacks the {} dialog",

@@ -105,8 +105,10 @@ impl Plan {
 /// `--delete` can reach a path nobody planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pass {
-    /// The bulk pass while the main stays live: no index, files land atomically. Listed
-    /// paths missing on the source are the plan's deletions.
+    /// A plan's paths while the main takes writes: the bulk pass before the freeze, or,
+    /// with a database freeze and the journal, the one transfer after the thaw (with the
+    /// journal's new files, which the target lacks). No index, files land atomically.
+    /// Listed paths missing on the source are the plan's deletions.
     Live,
     /// The final pass: new journal files (a sync's, after the thaw; a version purged
     /// since it was journaled is skipped), and, for a switchover or a sync that had to

@@ -141,7 +141,7 @@ fn render_log(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 /// file list among them), each dialog's own on one line, then the `:` commands. It
 /// scrolls (j/k) when the terminal is short.
 pub fn help_lines(readonly: bool, theme: &Theme) -> Vec<Line<'static>> {
-    use super::keymap::DIALOGS;
+    use super::keymap::dialogs;
     let shown = |b: &&super::keymap::Binding| !(readonly && super::keymap::is_mutating(b.action));
     let mut lines: Vec<Line> = BINDINGS
         .iter()
@@ -158,10 +158,10 @@ pub fn help_lines(readonly: bool, theme: &Theme) -> Vec<Line<'static>> {
             ])
         })
         .collect();
-    for d in DIALOGS {
+    for d in dialogs() {
         let keys: Vec<String> = BINDINGS
             .iter()
-            .filter(|b| b.scope == *d)
+            .filter(|b| b.scope == d)
             .map(|b| format!("{} {}", b.label, b.hint.unwrap_or(b.help)))
             .collect();
         lines.push(Line::from(vec![
