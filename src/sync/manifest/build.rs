@@ -100,7 +100,7 @@ fn build_at(
             });
         }
         drop(tx);
-        write_in_order(rx, out)
+        write_in_order(rx, shares.len(), out)
     })?;
     if let Some(store) = &store {
         let keys: Vec<String> = shares.iter().map(Share::key).collect();
@@ -130,9 +130,11 @@ fn shares_of(root: &Path) -> Result<Vec<Share>> {
 }
 
 /// Receives the shares' results and writes them in share order; the first error ends
-/// the build (dropping the receiver stops the workers).
+/// the build (dropping the receiver stops the workers). Every one of the `count` shares
+/// must have come: a manifest missing a share would pass files off as absent.
 fn write_in_order(
     rx: mpsc::Receiver<(usize, Result<ShareOut>)>,
+    count: usize,
     out: &mut dyn Write,
 ) -> Result<BuildStats> {
     let mut stats = BuildStats::default();
@@ -145,6 +147,11 @@ fn write_in_order(
             stats.add(share.stats);
             next += 1;
         }
+    }
+    if next != count {
+        return Err(eyre!(
+            "the manifest is incomplete: {next} of {count} top-level shares were written"
+        ));
     }
     Ok(stats)
 }
@@ -424,6 +431,20 @@ mod tests {
             (3, 4),
             "all written within the last seconds"
         );
+    }
+
+    #[test]
+    fn shares_that_never_came_fail_the_build() {
+        let (tx, rx) = mpsc::channel();
+        let one = ShareOut {
+            text: b"line\n".to_vec(),
+            stats: BuildStats::default(),
+        };
+        tx.send((0, Ok(one))).unwrap();
+        drop(tx);
+        let mut out = Vec::new();
+        let err = write_in_order(rx, 2, &mut out).unwrap_err();
+        assert!(format!("{err}").contains("1 of 2"), "{err}");
     }
 
     #[test]
