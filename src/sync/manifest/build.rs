@@ -16,8 +16,9 @@ use std::sync::mpsc;
 use color_eyre::eyre::{Result, WrapErr, eyre};
 use sha2::{Digest, Sha256};
 
-use super::cache::{Child, OldShard, Row, Stamp, Store};
+use super::cache::{Child, OldShard, Row, Store};
 use super::escape;
+use super::open::{Folders, Kind, OPEN_AT_CHILDREN};
 
 /// Counts of a manifest build.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -160,8 +161,9 @@ fn run_share(root: &Path, share: &Share, store: Option<&Store>, started: i64) ->
     let key = share.key();
     let old = store.map(|s| s.load(&key)).unwrap_or_default();
     let mut walk = Walk {
-        root,
+        folders: Folders::new(root)?,
         old: &old,
+        cursor: 0,
         rows: Vec::new(),
         text: Vec::new(),
         stats: BuildStats::default(),
@@ -173,9 +175,13 @@ fn run_share(root: &Path, share: &Share, store: Option<&Store>, started: i64) ->
         Share::Folder(name) => walk.folder(name)?,
     }
     if let Some(store) = store
-        && (walk.moved || walk.rows.len() != old.rows())
+        && (walk.moved || walk.rows.len() != old.rows().len())
     {
-        store.save(&key, started, &walk.rows)?;
+        let rows = walk.rows.iter().map(|r| match r {
+            NewRow::Same(at) => &old.rows()[*at],
+            NewRow::Fresh(row) => row,
+        });
+        store.save(&key, started, rows)?;
     }
     Ok(ShareOut {
         text: walk.text,
@@ -183,11 +189,19 @@ fn run_share(root: &Path, share: &Share, store: Option<&Store>, started: i64) ->
     })
 }
 
+/// A row of the shard being made: one the old shard has as it is, or a new one.
+enum NewRow {
+    Same(usize),
+    Fresh(Row),
+}
+
 /// One share's walk: its rows for the cache and its manifest lines.
 struct Walk<'a> {
-    root: &'a Path,
+    folders: Folders,
     old: &'a OldShard,
-    rows: Vec<Row>,
+    /// Where the walk is in `old`: both go in the same order.
+    cursor: usize,
+    rows: Vec<NewRow>,
     text: Vec<u8>,
     stats: BuildStats,
     /// Something was listed or hashed: the shard is written again.
@@ -197,77 +211,86 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     fn folder(&mut self, rel: &str) -> Result<()> {
-        let path = self.root.join(rel);
-        let Some(meta) = look(&path)? else {
+        let Some(found) = self.folders.look(rel)? else {
             return Ok(());
         };
-        if !meta.is_dir() {
+        if found.kind != Kind::Folder {
             return Ok(()); // replaced while we walked: not a folder any more
         }
-        let stamp = Stamp::of(&meta);
-        self.rows.push(Row::Folder {
-            rel: rel.to_string(),
-            stamp,
-        });
         let old = self.old;
-        if let Some(children) = old.listing(rel, stamp) {
-            return children.iter().try_for_each(|c| self.child(c));
+        let at = old.seek(&mut self.cursor, rel);
+        if let Some((at, kids)) = at.and_then(|at| Some((at, old.listing(at, found.stamp)?))) {
+            self.rows.push(NewRow::Same(at));
+            let kids: Vec<(&str, bool)> = kids.into_iter().map(|k| old.entry(k)).collect();
+            return self.children(rel, &kids);
         }
+        self.rows.push(NewRow::Fresh(Row::Folder {
+            rel: rel.to_string(),
+            stamp: found.stamp,
+        }));
         self.moved = true;
         self.stats.listed += 1;
-        list(&path, rel)?.iter().try_for_each(|c| self.child(c))
+        let listed = list(&self.folders.path(rel), rel)?;
+        let kids: Vec<(&str, bool)> = listed.iter().map(|c| (c.rel.as_str(), c.folder)).collect();
+        self.children(rel, &kids)
     }
 
-    fn child(&mut self, c: &Child) -> Result<()> {
-        if c.folder {
-            self.folder(&c.rel)
+    /// Looks at a folder's children, from the folder itself when there are enough.
+    fn children(&mut self, rel: &str, kids: &[(&str, bool)]) -> Result<()> {
+        let entered = kids.len() >= OPEN_AT_CHILDREN && self.folders.enter(rel)?;
+        let done = kids
+            .iter()
+            .try_for_each(|(k, folder)| self.child(k, *folder));
+        if entered {
+            self.folders.leave();
+        }
+        done
+    }
+
+    fn child(&mut self, rel: &str, folder: bool) -> Result<()> {
+        if folder {
+            self.folder(rel)
         } else {
-            self.file(&c.rel)
+            self.file(rel)
         }
     }
 
     fn file(&mut self, rel: &str) -> Result<()> {
-        let path = self.root.join(rel);
-        let Some(meta) = look(&path)? else {
+        let Some(found) = self.folders.look(rel)? else {
             return Ok(());
         };
-        if !meta.is_file() {
+        if found.kind != Kind::File {
             return Ok(());
         }
-        let (stamp, size) = (Stamp::of(&meta), meta.len());
-        let sha = match self.old.sha(rel, stamp, size) {
-            Some(sha) => sha.to_string(),
-            None => {
-                self.moved = true;
-                let Some(sha) = hash_file(&path, &mut self.buf)? else {
-                    return Ok(());
-                };
-                self.stats.hashed += 1;
-                self.stats.bytes_hashed += size;
-                sha
-            }
+        let (stamp, size) = (found.stamp, found.size);
+        let old = self.old;
+        let at = old.seek(&mut self.cursor, rel);
+        if let Some((at, sha)) = at.and_then(|at| Some((at, old.sha(at, stamp, size)?))) {
+            self.rows.push(NewRow::Same(at));
+            return self.line(sha, size, rel);
+        }
+        self.moved = true;
+        let Some(file) = self.folders.open_file(rel)? else {
+            return Ok(());
         };
-        self.stats.files += 1;
-        writeln!(self.text, "{sha}\t{size}\t{}", escape(rel))?;
-        self.rows.push(Row::File {
+        let sha = hash(file, &self.folders.path(rel), &mut self.buf)?;
+        self.stats.hashed += 1;
+        self.stats.bytes_hashed += size;
+        self.line(&sha, size, rel)?;
+        self.rows.push(NewRow::Fresh(Row::File {
             rel: rel.to_string(),
             stamp,
             size,
             sha,
-        });
+        }));
         Ok(())
     }
-}
 
-/// `lstat` of a path, or `None` when it vanished: a live datastore removes files (OpenKM
-/// writes a temporary file and renames it), and what is gone is not in the manifest.
-/// Any other error fails the manifest.
-fn look(path: &Path) -> Result<Option<fs::Metadata>> {
-    match fs::symlink_metadata(path) {
-        Err(e) if vanished(&e) => Ok(None),
-        r => r
-            .map(Some)
-            .wrap_err_with(|| format!("stat {}", path.display())),
+    /// The file's manifest line.
+    fn line(&mut self, sha: &str, size: u64, rel: &str) -> Result<()> {
+        self.stats.files += 1;
+        writeln!(self.text, "{sha}\t{size}\t{}", escape(rel))?;
+        Ok(())
     }
 }
 
@@ -308,13 +331,9 @@ fn vanished(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::NotFound
 }
 
-/// The file's SHA-256, or `None` when it vanished before it could be opened. `buf` is
-/// the worker's own, reused for every file.
-fn hash_file(path: &Path, buf: &mut [u8]) -> Result<Option<String>> {
-    let mut f = match File::open(path) {
-        Err(e) if vanished(&e) => return Ok(None),
-        r => r.wrap_err_with(|| format!("opening {}", path.display()))?,
-    };
+/// The SHA-256 of an open file (`path` names it in errors). `buf` is the worker's own,
+/// reused for every file.
+fn hash(mut f: File, path: &Path, buf: &mut [u8]) -> Result<String> {
     let mut h = Sha256::new();
     loop {
         let n = f
@@ -325,7 +344,7 @@ fn hash_file(path: &Path, buf: &mut [u8]) -> Result<Option<String>> {
         }
         h.update(&buf[..n]);
     }
-    Ok(Some(format!("{:x}", h.finalize())))
+    Ok(format!("{:x}", h.finalize()))
 }
 
 fn now_ns() -> i64 {
@@ -363,14 +382,12 @@ mod tests {
     #[test]
     fn a_file_that_vanishes_before_it_is_hashed_is_left_out() {
         let dir = tempfile::tempdir().unwrap();
-        let mut buf = vec![0; 16];
-        assert_eq!(hash_file(&dir.path().join("gone"), &mut buf).unwrap(), None);
+        let folders = Folders::new(dir.path()).unwrap();
+        assert!(folders.open_file("gone").unwrap().is_none());
         fs::write(dir.path().join("here"), b"x".repeat(100)).unwrap();
-        assert!(
-            hash_file(&dir.path().join("here"), &mut buf)
-                .unwrap()
-                .is_some()
-        );
+        let file = folders.open_file("here").unwrap().unwrap();
+        let sha = hash(file, Path::new("here"), &mut [0; 16]).unwrap();
+        assert!(sha.starts_with("09ecb6ebc8bcefc7"), "{sha}");
     }
 
     #[test]
@@ -394,6 +411,36 @@ mod tests {
         let mut plain = Vec::new();
         build(&root, None, &mut plain).unwrap();
         assert_eq!(text.as_bytes(), plain, "the same lines without a cache");
+    }
+
+    #[test]
+    fn folders_with_many_children_are_walked_from_inside_with_the_same_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ds");
+        for a in ["aa", "ab", "ac", "ad", "ae"] {
+            for b in ["01", "02", "03", "04", "05"] {
+                fs::create_dir_all(root.join(format!("{a}/{b}/x"))).unwrap();
+                fs::write(root.join(format!("{a}/{b}/x/{a}{b}")), a).unwrap();
+            }
+        }
+        let cache = dir.path().join("cache");
+        let (cold, text) = later(&root, &cache);
+        assert_eq!((cold.files, cold.hashed), (25, 25));
+        let m = parse(&text).unwrap();
+        let sha_of_ab = "fb8e20fc2e4c3f248c60c39bd652f3c1347298bb977b8b4d5903b85055620603";
+        assert_eq!(m["ab/03/x/ab03"].0, sha_of_ab);
+        fs::write(root.join("ac/04/x/ac04"), "ab").unwrap();
+        fs::write(root.join("ad/01/x/new"), "ab").unwrap();
+        let (warm, again) = later(&root, &cache);
+        assert_eq!((warm.files, warm.hashed, warm.listed), (26, 2, 1));
+        let m = parse(&again).unwrap();
+        assert_eq!(
+            (&m["ac/04/x/ac04"].0, &m["ad/01/x/new"].0),
+            (&m["ab/03/x/ab03"].0, &m["ab/03/x/ab03"].0)
+        );
+        let mut plain = Vec::new();
+        build(&root, None, &mut plain).unwrap();
+        assert_eq!(again.as_bytes(), plain, "the same lines without a cache");
     }
 
     #[test]

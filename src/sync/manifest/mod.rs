@@ -11,6 +11,7 @@ use serde::Serialize;
 
 mod build;
 mod cache;
+mod open;
 
 pub use build::{BuildStats, build};
 
