@@ -39,6 +39,10 @@ impl BuildStats {
     }
 }
 
+/// Each worker reads files through one buffer of this size, made on its first hash (a
+/// warm build hashes nothing).
+const READ_BUFFER: usize = 256 * 1024;
+
 /// At most this many threads: a verify shares the node with OpenKM.
 const MAX_WORKERS: usize = 4;
 
@@ -90,10 +94,11 @@ fn build_at(
             let tx = tx.clone();
             let (shares, next, store) = (&shares, &next, store.as_ref());
             s.spawn(move || {
+                let mut buf = Vec::new(); // the worker's read buffer, made when first needed
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(share) = shares.get(i) else { break };
-                    let done = run_share(root, share, store, started);
+                    let done = run_share(root, share, store, started, &mut buf);
                     if tx.send((i, done)).is_err() {
                         break; // the build failed elsewhere: stop
                     }
@@ -157,7 +162,13 @@ fn write_in_order(
     Ok(stats)
 }
 
-fn run_share(root: &Path, share: &Share, store: Option<&Store>, started: i64) -> Result<ShareOut> {
+fn run_share(
+    root: &Path,
+    share: &Share,
+    store: Option<&Store>,
+    started: i64,
+    buf: &mut Vec<u8>,
+) -> Result<ShareOut> {
     let key = share.key();
     let old = store.map(|s| s.load(&key)).unwrap_or_default();
     let mut walk = Walk {
@@ -168,7 +179,7 @@ fn run_share(root: &Path, share: &Share, store: Option<&Store>, started: i64) ->
         text: Vec::new(),
         stats: BuildStats::default(),
         moved: false,
-        buf: vec![0; 256 * 1024],
+        buf,
     };
     match share {
         Share::RootFiles(names) => names.iter().try_for_each(|n| walk.file(n))?,
@@ -206,7 +217,7 @@ struct Walk<'a> {
     stats: BuildStats,
     /// Something was listed or hashed: the shard is written again.
     moved: bool,
-    buf: Vec<u8>,
+    buf: &'a mut Vec<u8>,
 }
 
 impl Walk<'_> {
@@ -273,7 +284,10 @@ impl Walk<'_> {
         let Some(file) = self.folders.open_file(rel)? else {
             return Ok(());
         };
-        let sha = hash(file, &self.folders.path(rel), &mut self.buf)?;
+        if self.buf.is_empty() {
+            self.buf.resize(READ_BUFFER, 0);
+        }
+        let sha = hash(file, &self.folders.path(rel), self.buf)?;
         self.stats.hashed += 1;
         self.stats.bytes_hashed += size;
         self.line(&sha, size, rel)?;
