@@ -451,11 +451,11 @@ impl<'a> Run<'a> {
         // before, while the mirror still serves reads.
         let after =
             planned.watermark.is_some() && self.monitor.cfg.sync.freeze == FreezeMode::Database;
-        if after {
+        if bulk.is_empty() {
+            self.phase("bulk pass: nothing to copy").await;
+        } else if after {
             self.phase("the plan's files are copied after the freeze, with the journal's new ones")
                 .await;
-        } else if bulk.is_empty() {
-            self.phase("bulk pass: nothing to copy").await;
         } else {
             self.phase("bulk pass (the main stays live)").await;
             copier
