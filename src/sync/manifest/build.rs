@@ -232,7 +232,6 @@ impl Walk<'_> {
         let at = old.seek(&mut self.cursor, rel);
         if let Some((at, kids)) = at.and_then(|at| Some((at, old.listing(at, found.stamp)?))) {
             self.rows.push(NewRow::Same(at));
-            let kids: Vec<(&str, bool)> = kids.into_iter().map(|k| old.entry(k)).collect();
             return self.children(rel, &kids);
         }
         self.rows.push(NewRow::Fresh(Row::Folder {

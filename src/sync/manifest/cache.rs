@@ -137,9 +137,9 @@ impl OldShard {
         None
     }
 
-    /// The children of the folder at row `at` (their row numbers), as last listed, if
-    /// its stamp has not moved since and is old enough to trust.
-    pub fn listing(&self, at: usize, now: Stamp) -> Option<Vec<usize>> {
+    /// The children of the folder at row `at` (each path, and whether it is a folder),
+    /// as last listed, if its stamp has not moved since and is old enough to trust.
+    pub fn listing(&self, at: usize, now: Stamp) -> Option<Vec<(&str, bool)>> {
         let Some(Row::Folder { rel, stamp }) = self.rows.get(at) else {
             return None;
         };
@@ -154,7 +154,7 @@ impl OldShard {
                 .rsplit_once('/')
                 .is_some_and(|(parent, _)| parent == rel)
             {
-                kids.push(j);
+                kids.push((child, matches!(self.rows[j], Row::Folder { .. })));
                 j = self.ends[j];
             } else {
                 j += 1; // a row whose folder's own row is missing: not a child
@@ -175,12 +175,6 @@ impl OldShard {
             }) if *stamp == now && *s == size && stamp.settled_before(self.started) => Some(sha),
             _ => None,
         }
-    }
-
-    /// Row `at`'s path and whether it is a folder.
-    pub fn entry(&self, at: usize) -> (&str, bool) {
-        let row = &self.rows[at];
-        (row.rel(), matches!(row, Row::Folder { .. }))
     }
 }
 
@@ -420,8 +414,11 @@ mod tests {
         assert_eq!(cursor, 3);
         assert_eq!(old.seek(&mut cursor, "ab/cd/two"), Some(3));
         let ab = 0;
-        assert_eq!(old.listing(ab, stamp(1)).unwrap(), [1, 4]);
-        assert_eq!(old.listing(4, stamp(1)).unwrap(), [5]);
+        assert_eq!(
+            old.listing(ab, stamp(1)).unwrap(),
+            [("ab/cd", true), ("ab/ef", true)]
+        );
+        assert_eq!(old.listing(4, stamp(1)).unwrap(), [("ab/ef/three", false)]);
         assert_eq!(old.seek(&mut cursor, "ab/zz"), None);
         assert_eq!(
             old.seek(&mut cursor, "ab/ef"),
@@ -434,7 +431,7 @@ mod tests {
     fn a_row_whose_folder_row_is_missing_is_nobodys_child() {
         let rows = vec![folder("ab"), file("ab/cd/orphan"), file("ab/one")];
         let old = OldShard::new(rows, i64::MAX);
-        assert_eq!(old.listing(0, stamp(1)).unwrap(), [2]);
+        assert_eq!(old.listing(0, stamp(1)).unwrap(), [("ab/one", false)]);
     }
 
     #[test]
