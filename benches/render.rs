@@ -73,6 +73,7 @@ fn main() {
         took_ms: 0,
         documents: Default::default(),
         basis: Default::default(),
+        datastore_listed: false,
     };
     let t = Instant::now();
     app.on_engine(EngineEvent::PlanDone(Ok(Arc::new(plan))));

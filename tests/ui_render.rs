@@ -161,6 +161,7 @@ fn plan(n: usize) -> Plan {
         dirs: Vec::new(),
         documents: Default::default(),
         basis: Default::default(),
+        datastore_listed: false,
     }
 }
 

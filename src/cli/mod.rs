@@ -212,6 +212,16 @@ pub enum AgentAction {
         #[arg(long)]
         cache: Option<PathBuf>,
     },
+    /// Print every folder and file under a folder with its size, time and permissions
+    /// (`d<TAB>path`, `f<TAB>size<TAB>mtime<TAB>perm<TAB>path`, then `end<TAB>lines`), for
+    /// a scan plan. With --cache FOLDER (a manifest's), folders whose stat stamp did not
+    /// move are not read again; the cache is not written.
+    Listing {
+        #[arg(long)]
+        root: PathBuf,
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
     /// Copy this okmirror binary to the node(s) at their `agent_path`, checked by SHA-256
     /// on the node, then renamed into place (refused on another architecture).
     Install {
@@ -329,6 +339,14 @@ async fn agent(given: Option<&Path>, action: AgentAction) -> Result<ExitCode> {
             let stats = crate::sync::manifest::build(&root, cache.as_deref(), &mut out)?;
             std::io::Write::flush(&mut out)?;
             tracing::info!(?stats, root = %root.display(), "manifest built");
+            Ok(ExitCode::SUCCESS)
+        }
+        AgentAction::Listing { root, cache } => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let stats = crate::sync::manifest::listing(&root, cache.as_deref(), &mut out)?;
+            std::io::Write::flush(&mut out)?;
+            tracing::info!(?stats, root = %root.display(), "listing made");
             Ok(ExitCode::SUCCESS)
         }
         AgentAction::Install { node, json } => {

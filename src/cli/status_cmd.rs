@@ -27,7 +27,7 @@ pub async fn status(cfg: Config, format: Format, diff: bool) -> Result<ExitCode>
     let status = monitor.probe_pair(Some(Duration::from_secs(2))).await;
     let pending = match (&status.roles, diff) {
         (PairRoles::Normal { main, mirror }, true) => Some(
-            crate::sync::plan::plan_pair(&monitor, *main, *mirror)
+            crate::sync::scan::plan_pair(&monitor, *main, *mirror)
                 .await
                 .map(|p| p.totals)
                 .map_err(|e| format!("{e:#}")),

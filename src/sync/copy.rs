@@ -148,7 +148,7 @@ impl Copier<'_> {
     pub async fn scan_plan(&self) -> Result<Plan> {
         let mut cancel = self.cancel.clone();
         tokio::select! {
-            p = super::plan::plan_pair(self.monitor, self.src, self.dst) => p,
+            p = super::scan::plan_pair(self.monitor, self.src, self.dst) => p,
             _ = wait_cancel(&mut cancel) => Err(color_eyre::eyre::Report::new(Cancelled)),
         }
     }

@@ -130,6 +130,7 @@ mod tests {
             took_ms: 0,
             documents: [(v.to_string(), "/okm:root/acme.pdf".to_string())].into(),
             basis: Default::default(),
+            datastore_listed: false,
         };
         let s = what_is_deleted(&plan);
         assert!(

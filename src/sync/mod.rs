@@ -16,6 +16,7 @@ pub mod pending;
 pub mod plan;
 pub mod progress;
 pub mod run;
+pub mod scan;
 
 pub use itemize::{Change, ChangeKind, EntryType};
 pub use plan::{Pass, Plan, PlanTotals, plan};

@@ -131,7 +131,7 @@ pub fn journal_point(status: &PairStatus, mirror: NodeId) -> Option<String> {
 /// way its datastore files are named by document.
 pub async fn plan(monitor: &Monitor, job: &PendingJob) -> Result<Plan> {
     let mut p = match &job.basis {
-        PlanBasis::Scan => super::plan::plan_pair(monitor, job.main, job.mirror).await?,
+        PlanBasis::Scan => super::scan::plan_pair(monitor, job.main, job.mirror).await?,
         PlanBasis::Journal { since } => journal_plan(monitor, job.main, job.mirror, since).await?,
     };
     super::plan::name_plan(monitor, job.main, &mut p).await;
@@ -215,6 +215,7 @@ pub fn plan_of_missing(
         basis: PlanBasis::Journal {
             since: since.to_string(),
         },
+        datastore_listed: false,
     }
 }
 

@@ -87,6 +87,9 @@ pub struct Plan {
     pub documents: std::collections::HashMap<String, String>,
     /// How the changes were found: a scan, or OpenKM's version journal.
     pub basis: super::pending::PlanBasis,
+    /// A scan compared the datastore from the two nodes' listings (okmirror installed on
+    /// both), not by rsync's walk of it ([`super::scan`]).
+    pub datastore_listed: bool,
 }
 
 impl Plan {
@@ -357,19 +360,6 @@ pub async fn plan(
     plan_scope(source, target, sync, ssh, timeout, Scope::Tree).await
 }
 
-/// The pending diffs `main` -> `mirror` of the monitored pair: an rsync dry run on the
-/// main (the dashboard's and `status --diff`'s plan).
-pub async fn plan_pair(monitor: &Monitor, main: NodeId, mirror: NodeId) -> Result<Plan> {
-    plan(
-        &monitor.nodes[main].cfg,
-        &monitor.nodes[mirror].cfg,
-        &monitor.cfg.sync,
-        &monitor.nodes[main].ssh,
-        Duration::from_secs(600),
-    )
-    .await
-}
-
 /// Computes the plan main -> mirror over `scope` (`Tree` or `TreeWithout`).
 pub async fn plan_scope(
     source: &NodeConfig,
@@ -408,6 +398,7 @@ pub async fn plan_scope(
         took_ms: started.elapsed().as_millis(),
         documents: Default::default(),
         basis: Default::default(),
+        datastore_listed: false,
     })
 }
 

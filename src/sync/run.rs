@@ -349,10 +349,12 @@ impl<'a> Run<'a> {
             self.s_cfg.name,
             self.d_cfg.name,
             plan.totals.summary(),
-            if planned_by == PlanMode::Journal {
-                " (datastore from the journal; its deletions are found by the verify)"
-            } else {
-                ""
+            match planned_by {
+                PlanMode::Journal =>
+                    " (datastore from the journal; its deletions are found by the verify)",
+                PlanMode::Scan if plan.datastore_listed =>
+                    " (datastore compared from both nodes' listings)",
+                PlanMode::Scan => "",
             }
         ))
         .await;

@@ -5,6 +5,10 @@
 //! when its stamp moved, and a file hashed again only when its stamp or size moved:
 //! OpenKM's datastore has about two folders per file, so listing them is most of a walk.
 //! Top-level folders are shared out to a few threads, each with its own cache shard.
+//!
+//! The same walk gives a listing ([`listing`]): every folder and file with its size,
+//! time and permissions, no hashing and no cache written. A scan plan compares the two
+//! nodes' listings instead of walking both datastores through rsync.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -28,6 +32,8 @@ pub struct BuildStats {
     pub bytes_hashed: u64,
     /// Folders read, as opposed to taken from the cache.
     pub listed: u64,
+    /// Folders looked at (the root not counted).
+    pub folders: u64,
 }
 
 impl BuildStats {
@@ -36,6 +42,7 @@ impl BuildStats {
         self.hashed += o.hashed;
         self.bytes_hashed += o.bytes_hashed;
         self.listed += o.listed;
+        self.folders += o.folders;
     }
 }
 
@@ -45,6 +52,15 @@ const READ_BUFFER: usize = 256 * 1024;
 
 /// At most this many threads: a verify shares the node with OpenKM.
 const MAX_WORKERS: usize = 4;
+
+/// What a walk writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// `sha256<TAB>size<TAB>path` per file; the cache is brought up to date.
+    Manifest,
+    /// [`listing`]'s lines; the cache is only read.
+    Listing,
+}
 
 /// A share of the work: the root's own files, or one top-level folder.
 enum Share {
@@ -70,7 +86,19 @@ struct ShareOut {
 /// Builds the manifest of `root` into `out` (lines in path order), reusing and then
 /// updating the cache folder `cache`.
 pub fn build(root: &Path, cache: Option<&Path>, out: &mut dyn Write) -> Result<BuildStats> {
-    build_at(root, cache, out, now_ns())
+    build_at(root, cache, out, now_ns(), Output::Manifest)
+}
+
+/// Writes the listing of `root` into `out`: `d<TAB>path` for a folder, before what is
+/// under it, and `f<TAB>size<TAB>mtime seconds<TAB>permissions (octal)<TAB>path` for a
+/// file, in walk order (the root's files first, then each top-level folder depth-first,
+/// names sorted), then `end<TAB>lines` so a cut stream is never taken as whole. The
+/// cache (if any) saves reading folders whose stamp did not move; it is not written.
+pub fn listing(root: &Path, cache: Option<&Path>, out: &mut dyn Write) -> Result<BuildStats> {
+    let cache = cache.filter(|c| c.is_dir());
+    let stats = build_at(root, cache, out, now_ns(), Output::Listing)?;
+    writeln!(out, "end\t{}", stats.files + stats.folders)?;
+    Ok(stats)
 }
 
 /// [`build`] as if started at `started` (ns since the epoch), which decides which stamps
@@ -80,6 +108,7 @@ fn build_at(
     cache: Option<&Path>,
     out: &mut dyn Write,
     started: i64,
+    output: Output,
 ) -> Result<BuildStats> {
     let store = cache.map(Store::open).transpose()?;
     let shares = shares_of(root)?;
@@ -98,7 +127,7 @@ fn build_at(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(share) = shares.get(i) else { break };
-                    let done = run_share(root, share, store, started, &mut buf);
+                    let done = run_share(root, share, (store, started), output, &mut buf);
                     if tx.send((i, done)).is_err() {
                         break; // the build failed elsewhere: stop
                     }
@@ -108,7 +137,7 @@ fn build_at(
         drop(tx);
         write_in_order(rx, shares.len(), out)
     })?;
-    if let Some(store) = &store {
+    if let (Some(store), Output::Manifest) = (&store, output) {
         let keys: Vec<String> = shares.iter().map(Share::key).collect();
         store.prune(&keys)?;
     }
@@ -165,8 +194,8 @@ fn write_in_order(
 fn run_share(
     root: &Path,
     share: &Share,
-    store: Option<&Store>,
-    started: i64,
+    (store, started): (Option<&Store>, i64),
+    output: Output,
     buf: &mut Vec<u8>,
 ) -> Result<ShareOut> {
     let key = share.key();
@@ -179,6 +208,7 @@ fn run_share(
         text: Vec::new(),
         stats: BuildStats::default(),
         moved: false,
+        output,
         buf,
     };
     match share {
@@ -186,6 +216,7 @@ fn run_share(
         Share::Folder(name) => walk.folder(name)?,
     }
     if let Some(store) = store
+        && output == Output::Manifest
         && (walk.moved || walk.rows.len() != old.rows().len())
     {
         let rows = walk.rows.iter().map(|r| match r {
@@ -217,6 +248,7 @@ struct Walk<'a> {
     stats: BuildStats,
     /// Something was listed or hashed: the shard is written again.
     moved: bool,
+    output: Output,
     buf: &'a mut Vec<u8>,
 }
 
@@ -227,6 +259,10 @@ impl Walk<'_> {
         };
         if found.kind != Kind::Folder {
             return Ok(()); // replaced while we walked: not a folder any more
+        }
+        self.stats.folders += 1;
+        if self.output == Output::Listing {
+            writeln!(self.text, "d\t{}", escape(rel))?;
         }
         let old = self.old;
         let at = old.seek(&mut self.cursor, rel);
@@ -273,6 +309,12 @@ impl Walk<'_> {
             return Ok(());
         }
         let (stamp, size) = (found.stamp, found.size);
+        if self.output == Output::Listing {
+            self.stats.files += 1;
+            let secs = stamp.mtime.div_euclid(1_000_000_000);
+            let line = format!("f\t{size}\t{secs}\t{:o}\t{}", found.perm, escape(rel));
+            return writeln!(self.text, "{line}").map_err(Into::into);
+        }
         let old = self.old;
         let at = old.seek(&mut self.cursor, rel);
         if let Some((at, sha)) = at.and_then(|at| Some((at, old.sha(at, stamp, size)?))) {
@@ -376,7 +418,14 @@ mod tests {
     /// A build a minute from now, when every stamp made by the test is settled.
     fn later(root: &Path, cache: &Path) -> (BuildStats, String) {
         let mut out = Vec::new();
-        let s = build_at(root, Some(cache), &mut out, now_ns() + MINUTE).unwrap();
+        let s = build_at(
+            root,
+            Some(cache),
+            &mut out,
+            now_ns() + MINUTE,
+            Output::Manifest,
+        )
+        .unwrap();
         (s, String::from_utf8(out).unwrap())
     }
 
@@ -478,6 +527,45 @@ mod tests {
         );
         let m = parse(&text).unwrap();
         assert!(m.contains_key("ab/cd/empty/new") && !m.contains_key("ab/cd/two"));
+    }
+
+    #[test]
+    fn a_listing_names_each_folder_and_file_in_walk_order_and_never_writes_the_cache() {
+        let (_d, root, cache) = tree();
+        let mut cold = Vec::new();
+        let s = listing(&root, Some(&cache), &mut cold).unwrap();
+        assert!(!cache.exists(), "no cache made by a listing");
+        assert_eq!((s.files, s.folders, s.hashed), (3, 4, 0));
+        let text = String::from_utf8(cold).unwrap();
+        let stat = |rel: &str| {
+            use std::os::unix::fs::MetadataExt;
+            let m = fs::metadata(root.join(rel)).unwrap();
+            format!("{}\t{:o}", m.mtime(), m.mode() & 0o7777)
+        };
+        let expected = format!(
+            "f\t1\t{}\twe\\tird\\nname\nd\tab\nd\tab/cd\nd\tab/cd/ef\n\
+             f\t5\t{}\tab/cd/ef/one\nd\tab/cd/empty\nf\t2\t{}\tab/cd/two\nend\t7\n",
+            stat("we\tird\nname"),
+            stat("ab/cd/ef/one"),
+            stat("ab/cd/two")
+        );
+        assert_eq!(text, expected);
+        // With a manifest's cache, the same lines, the folders not read again.
+        later(&root, &cache);
+        let mut warm = Vec::new();
+        let before = fs::read_dir(&cache).unwrap().count();
+        let s = build_at(
+            &root,
+            Some(&cache),
+            &mut warm,
+            now_ns() + MINUTE,
+            Output::Listing,
+        )
+        .unwrap();
+        assert_eq!((s.listed, s.hashed), (0, 0));
+        writeln!(warm, "end\t7").unwrap();
+        assert_eq!(String::from_utf8(warm).unwrap(), expected);
+        assert_eq!(fs::read_dir(&cache).unwrap().count(), before);
     }
 
     #[test]

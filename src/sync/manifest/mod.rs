@@ -13,7 +13,8 @@ mod build;
 mod cache;
 mod open;
 
-pub use build::{BuildStats, build};
+pub use build::{BuildStats, build, listing};
+pub use cache::walk_order;
 
 /// Relative path -> (sha256 hex, size).
 pub type Manifest = BTreeMap<String, (String, u64)>;
@@ -103,7 +104,7 @@ pub(crate) fn escape(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-pub(crate) fn unescape(s: &str) -> String {
+pub fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut it = s.chars();
     while let Some(c) = it.next() {

@@ -22,6 +22,8 @@ pub struct Found {
     pub kind: Kind,
     pub stamp: Stamp,
     pub size: u64,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub perm: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +130,7 @@ fn found(st: &Stat) -> Found {
             ino: st.st_ino as u64,
         },
         size: st.st_size as u64,
+        perm: st.st_mode as u32 & 0o7777,
     }
 }
 
