@@ -44,8 +44,15 @@ pub async fn plan_pair(monitor: &Monitor, main: NodeId, mirror: NodeId) -> Resul
         PLAN_TIMEOUT,
         Scope::TreeWithout(&prefix),
     );
-    let (rest, a, b) = tokio::join!(rest, listing_of(&s.ssh, &s.cfg), listing_of(&d.ssh, &d.cfg));
-    let mut plan_ = rest?;
+    // The listings never fail the plan (rsync walks the datastore instead), but a failed
+    // dry run does, at once: a listing from a node that hangs is not waited for.
+    let listings = async {
+        Ok(tokio::join!(
+            listing_of(&s.ssh, &s.cfg),
+            listing_of(&d.ssh, &d.cfg)
+        ))
+    };
+    let (mut plan_, (a, b)) = tokio::try_join!(rest, listings)?;
     let compared = match (a, b) {
         (Ok(Some(a)), Ok(Some(b))) => compare(&a, &b, &prefix),
         (Ok(None), _) | (_, Ok(None)) => Err(eyre!("okmirror is not installed on both nodes")),
