@@ -9,6 +9,8 @@
 //! size or modification second differs, and its permissions are an attribute change.
 //! Anywhere else (no agent, an agent too old, a listing that fails, an exclude that
 //! reaches into the datastore) one rsync dry run walks the whole tree, as it always did.
+//! A listing holds files and folders only, as a manifest does: OpenKM's datastore holds
+//! nothing else.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -121,9 +123,13 @@ async fn listing_of(ssh: &NodeSsh, cfg: &NodeConfig) -> Result<Option<String>> {
             out.stderr.trim()
         ));
     }
-    match out.stdout.split_once('\n') {
-        Some(("LISTING", body)) => Ok(Some(body.to_string())),
-        _ => Ok(None),
+    let mut text = out.stdout;
+    match text.strip_prefix("LISTING\n") {
+        Some(_) => {
+            text.drain(.."LISTING\n".len()); // no second copy of a big listing
+            Ok(Some(text))
+        }
+        None => Ok(None),
     }
 }
 
