@@ -9,6 +9,7 @@ mod follow_cmd;
 mod status_cmd;
 mod sync_cmd;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -16,6 +17,7 @@ use clap::{Parser, Subcommand};
 use color_eyre::eyre::{Result, eyre};
 
 use crate::config::{self, Config, PlanMode};
+use crate::sync::manifest::BuildStats;
 
 /// okmirror keeps an OpenKM main server and its mirror in step, and moves the service
 /// between them when the main dies. Without a command it opens the console.
@@ -333,27 +335,38 @@ async fn status(
 /// `okmirror agent ...`: the manifest needs no config (it runs on a node).
 async fn agent(given: Option<&Path>, action: AgentAction) -> Result<ExitCode> {
     match action {
-        AgentAction::Manifest { root, cache } => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let stats = crate::sync::manifest::build(&root, cache.as_deref(), &mut out)?;
-            std::io::Write::flush(&mut out)?;
-            tracing::info!(?stats, root = %root.display(), "manifest built");
-            Ok(ExitCode::SUCCESS)
-        }
-        AgentAction::Listing { root, cache } => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let stats = crate::sync::manifest::listing(&root, cache.as_deref(), &mut out)?;
-            std::io::Write::flush(&mut out)?;
-            tracing::info!(?stats, root = %root.display(), "listing made");
-            Ok(ExitCode::SUCCESS)
-        }
+        AgentAction::Manifest { root, cache } => walk_to_stdout(
+            crate::sync::manifest::build,
+            &root,
+            cache.as_deref(),
+            "manifest",
+        ),
+        AgentAction::Listing { root, cache } => walk_to_stdout(
+            crate::sync::manifest::listing,
+            &root,
+            cache.as_deref(),
+            "listing",
+        ),
         AgentAction::Install { node, json } => {
             let (_, cfg) = load(given)?;
             agent_cmd::install(cfg, node, json).await
         }
     }
+}
+
+/// A walk of `root` (a manifest or a listing) written to stdout, buffered.
+fn walk_to_stdout(
+    walk: fn(&Path, Option<&Path>, &mut dyn Write) -> Result<BuildStats>,
+    root: &Path,
+    cache: Option<&Path>,
+    what: &str,
+) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let stats = walk(root, cache, &mut out)?;
+    out.flush()?;
+    tracing::info!(?stats, root = %root.display(), "{what} made");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `okmirror config ...`
