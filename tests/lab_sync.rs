@@ -1004,8 +1004,8 @@ fn with_okmirror_on_both_nodes_a_scan_compares_their_datastore_listings_as_rsync
     let (lab, _g) = common::exclusive();
     let (a, b) = (ds(lab, "alpha"), ds(lab, "bravo"));
     // Drift of every kind in the datastore: new documents, a stray folder and file only
-    // on the mirror, a file of another size there, a file whose permissions differ; and
-    // a new file outside the datastore.
+    // on the mirror, a file of another size there, a file whose permissions differ, one
+    // owned by someone else there; and a new file outside the datastore.
     new_documents("listed-scan", 3);
     let stray = b.join("fe/fe/fe/fe/stray");
     std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
@@ -1013,6 +1013,8 @@ fn with_okmirror_on_both_nodes_a_scan_compares_their_datastore_listings_as_rsync
     let both = tree(&b);
     let mut shared = tree(&a).into_keys().filter(|k| both.contains_key(k));
     let (grown, chmodded) = (shared.next().unwrap(), shared.next().unwrap());
+    let chowned = shared.next().unwrap();
+    std::os::unix::fs::chown(b.join(&chowned), Some(1234), Some(1234)).unwrap();
     std::fs::write(b.join(&grown), b"another size on the mirror, same name").unwrap();
     use std::os::unix::fs::PermissionsExt;
     let perm = |p: &Path, mode| {
@@ -1042,6 +1044,7 @@ fn with_okmirror_on_both_nodes_a_scan_compares_their_datastore_listings_as_rsync
         listed["totals"]["deleted"].as_u64().unwrap() >= 2,
         "{listed}"
     );
+    assert!(has("attributes", &d(&chowned)), "{found:?}");
     assert!(
         has("changed", &d(&grown)) && has("attributes", &d(&chmodded)),
         "{found:?}"
@@ -1061,6 +1064,9 @@ fn with_okmirror_on_both_nodes_a_scan_compares_their_datastore_listings_as_rsync
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["verified"], true, "{out}");
     assert!(!stray.exists());
+    use std::os::unix::fs::MetadataExt;
+    let owner = |p: &Path| std::fs::metadata(p).map(|m| (m.uid(), m.gid())).unwrap();
+    assert_eq!(owner(&b.join(&chowned)), owner(&a.join(&chowned)));
     assert_eq!(
         std::fs::read(b.join(&grown)).unwrap(),
         std::fs::read(a.join(&grown)).unwrap()

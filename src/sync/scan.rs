@@ -6,7 +6,8 @@
 //! the rest of the Tomcat home goes through an rsync dry run. A listing reads no folder
 //! whose stamp did not move, where rsync reads every folder on both nodes and sends the
 //! file lists between them. The comparison is rsync's own: a file is changed when its
-//! size or modification second differs, and its permissions are an attribute change.
+//! size or modification second differs; its permissions, and its owner and group (by
+//! name, where the mirror's rsync runs as root), are attribute changes.
 //! Anywhere else (no agent, an agent too old, a listing that fails, an exclude that
 //! reaches into the datastore) one rsync dry run walks the whole tree, as it always did.
 //! A listing holds files and folders only, as a manifest does: OpenKM's datastore holds
@@ -47,19 +48,18 @@ pub async fn plan_pair(monitor: &Monitor, main: NodeId, mirror: NodeId) -> Resul
         Scope::TreeWithout(&prefix),
     );
     // The listings never fail the plan (rsync walks the datastore instead), but a failed
-    // dry run does, at once: a listing from a node that hangs is not waited for.
+    // dry run does, at once; and the first listing that fails (no agent on that node, an
+    // error) ends the other.
     let listings = async {
-        Ok(tokio::join!(
+        Ok(tokio::try_join!(
             listing_of(&s.ssh, &s.cfg),
             listing_of(&d.ssh, &d.cfg)
         ))
     };
-    let (mut plan_, (a, b)) = tokio::try_join!(rest, listings)?;
-    let compared = match (a, b) {
-        (Ok(Some(a)), Ok(Some(b))) => compare(&a, &b, &prefix),
-        (Ok(None), _) | (_, Ok(None)) => Err(eyre!("okmirror is not installed on both nodes")),
-        (Err(e), _) | (_, Err(e)) => Err(e),
-    };
+    let (mut plan_, listed) = tokio::try_join!(rest, listings)?;
+    // rsync keeps owners only when it runs as root on the mirror.
+    let owners = d.cfg.ssh.user == "root";
+    let compared = listed.and_then(|(a, b)| compare(&a, &b, &prefix, owners));
     match compared {
         Ok(changes) => {
             for c in changes {
@@ -102,15 +102,18 @@ fn listed_datastore(s: &NodeConfig, d: &NodeConfig, sync: &SyncConfig) -> Option
     (!all.any(reaches)).then_some(prefix)
 }
 
-/// The node's listing of its datastore (`None`: no agent that makes listings there).
-async fn listing_of(ssh: &NodeSsh, cfg: &NodeConfig) -> Result<Option<String>> {
+/// The node's listing of its datastore; an error also when no okmirror there makes
+/// listings.
+async fn listing_of(ssh: &NodeSsh, cfg: &NodeConfig) -> Result<String> {
     let script = format!(
         "{locate}\nif [ -n \"$OKM_AGENT\" ] && \"$OKM_AGENT\" agent listing --help >/dev/null 2>&1; \
-         then echo LISTING && exec \"$OKM_AGENT\" agent listing --root {ds} --cache {cache}; \
+         then echo LISTING && exec timeout -k 10 {secs} \"$OKM_AGENT\" agent listing --root {ds} --cache {cache}; \
          else echo NOAGENT; fi",
         locate = crate::node::agent::locate_line(&cfg.agent_path.display().to_string()),
         ds = quote(&cfg.datastore_path().display().to_string()),
         cache = quote(&format!("{}/manifest-cache.d", cfg.state_dir.display())),
+        // The node ends it too, should this console stop waiting.
+        secs = PLAN_TIMEOUT.as_secs(),
     );
     let out = ssh
         .run(&script, PLAN_TIMEOUT)
@@ -126,10 +129,13 @@ async fn listing_of(ssh: &NodeSsh, cfg: &NodeConfig) -> Result<Option<String>> {
     let mut text = out.stdout;
     match text.strip_prefix("LISTING\n") {
         Some(_) => {
-            text.drain(.."LISTING\n".len()); // no second copy of a big listing
-            Ok(Some(text))
+            text.drain(.."LISTING\n".len()); // in place: a listing is big
+            Ok(text)
         }
-        None => Ok(None),
+        None => Err(eyre!(
+            "no okmirror on {} that makes listings (okmirror agent install)",
+            cfg.name
+        )),
     }
 }
 
@@ -137,19 +143,30 @@ async fn listing_of(ssh: &NodeSsh, cfg: &NodeConfig) -> Result<Option<String>> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry<'a> {
     path: Cow<'a, str>,
-    kind: Kind,
+    kind: Kind<'a>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum Kind<'a> {
     Folder,
-    File { size: u64, mtime: i64, perm: u32 },
+    File(Meta<'a>),
+}
+
+/// What a listing says of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Meta<'a> {
+    size: u64,
+    mtime: i64,
+    perm: u32,
+    /// Owner and group by name (`#id` when the node has none for it).
+    owner: &'a str,
+    group: &'a str,
 }
 
 impl Entry<'_> {
     /// The root's files come first in a listing, then the top-level folders' walks.
     fn order(&self, other: &Entry) -> Ordering {
-        let top_file = |e: &Entry| matches!(e.kind, Kind::File { .. }) && !e.path.contains('/');
+        let top_file = |e: &Entry| matches!(e.kind, Kind::File(_)) && !e.path.contains('/');
         top_file(other)
             .cmp(&top_file(self))
             .then_with(|| walk_order(&self.path, &other.path))
@@ -161,7 +178,7 @@ impl Entry<'_> {
 /// passes as whole). `node` names it in errors.
 fn check(text: &str, node: &str) -> Result<()> {
     let (mut count, mut last): (usize, Option<Entry>) = (0, None);
-    let mut lines = text.lines();
+    let mut lines = lines(text);
     for line in lines.by_ref() {
         if let Some(n) = line.strip_prefix("end\t") {
             if n.parse::<usize>().ok() != Some(count) {
@@ -186,12 +203,18 @@ fn check(text: &str, node: &str) -> Result<()> {
     ))
 }
 
-/// A checked listing's entries, read as they are compared (a million-file datastore's
-/// entries are never all held at once), rsync's partial folders left out.
+/// A checked listing's entries, read from its text as they are compared (never all
+/// parsed at once), rsync's partial folders left out.
 fn entries(text: &str) -> impl Iterator<Item = Entry<'_>> {
-    text.lines()
+    lines(text)
         .map_while(entry)
         .filter(|e| !e.path.split('/').any(|c| c == PARTIAL_DIR))
+}
+
+/// A listing's lines. They end at `\n` only: a name may end in `\r` (`str::lines` would
+/// take it off, and the plan would name a file that does not exist).
+fn lines(text: &str) -> std::str::Split<'_, char> {
+    text.strip_suffix('\n').unwrap_or(text).split('\n')
 }
 
 /// A listing's path, its escapes undone (a copy only when it has any).
@@ -210,22 +233,26 @@ fn entry(line: &str) -> Option<Entry<'_>> {
             kind: Kind::Folder,
         });
     }
-    let mut it = line.strip_prefix("f\t")?.splitn(4, '\t');
-    let (size, mtime, perm, p) = (it.next()?, it.next()?, it.next()?, it.next()?);
+    let mut it = line.strip_prefix("f\t")?.splitn(6, '\t');
+    let mut field = || it.next().filter(|f| !f.is_empty());
+    let (size, mtime, perm) = (field()?, field()?, field()?);
+    let (owner, group, p) = (field()?, field()?, field()?);
     Some(Entry {
         path: path(p)?,
-        kind: Kind::File {
+        kind: Kind::File(Meta {
             size: size.parse().ok()?,
             mtime: mtime.parse().ok()?,
             perm: u32::from_str_radix(perm, 8).ok()?,
-        },
+            owner,
+            group,
+        }),
     })
 }
 
 /// What the mirror needs to become the main's datastore: the changes a dry run of
 /// `rsync -a --delete` would itemize, with paths from the Tomcat home (`prefix`). rsync's
 /// partial folders are neither planned nor deleted.
-fn compare(main: &str, mirror: &str, prefix: &str) -> Result<Vec<Change>> {
+fn compare(main: &str, mirror: &str, prefix: &str, owners: bool) -> Result<Vec<Change>> {
     check(main, "the main")?;
     check(mirror, "the mirror")?;
     let (mut a, mut b) = (entries(main).peekable(), entries(mirror).peekable());
@@ -241,7 +268,7 @@ fn compare(main: &str, mirror: &str, prefix: &str) -> Result<Vec<Change>> {
             Ordering::Less => a.next().map(|x| (ChangeKind::New, x)),
             Ordering::Greater => b.next().map(|y| (ChangeKind::Deleted, y)),
             Ordering::Equal => match (a.next(), b.next()) {
-                (Some(x), Some(y)) => differs(&x, &y).map(|k| (k, x)),
+                (Some(x), Some(y)) => differs(&x, &y, owners).map(|k| (k, x)),
                 _ => None,
             },
         };
@@ -251,24 +278,20 @@ fn compare(main: &str, mirror: &str, prefix: &str) -> Result<Vec<Change>> {
     }
 }
 
-/// How the mirror's entry at the same path differs from the main's, if it does.
-fn differs(main: &Entry, mirror: &Entry) -> Option<ChangeKind> {
+/// How the mirror's entry at the same path differs from the main's, if it does. Owners
+/// and groups count only where the mirror's rsync runs as root (`owners`): elsewhere
+/// rsync cannot set them, nor does it report them.
+fn differs(main: &Entry, mirror: &Entry, owners: bool) -> Option<ChangeKind> {
     match (main.kind, mirror.kind) {
         (Kind::Folder, Kind::Folder) => None, // a folder's own times are noise, as for rsync
         (Kind::Folder, _) => Some(ChangeKind::New),
-        (Kind::File { .. }, Kind::Folder) => Some(ChangeKind::Changed),
-        (
-            Kind::File { size, mtime, perm },
-            Kind::File {
-                size: s,
-                mtime: t,
-                perm: p,
-            },
-        ) => {
-            if (size, mtime) != (s, t) {
+        (Kind::File(_), Kind::Folder) => Some(ChangeKind::Changed),
+        (Kind::File(m), Kind::File(t)) => {
+            if (m.size, m.mtime) != (t.size, t.mtime) {
                 Some(ChangeKind::Changed)
             } else {
-                (perm != p).then_some(ChangeKind::Attributes)
+                let owned = owners && (m.owner, m.group) != (t.owner, t.group);
+                (m.perm != t.perm || owned).then_some(ChangeKind::Attributes)
             }
         }
     }
@@ -282,7 +305,7 @@ fn change_of(kind: ChangeKind, e: &Entry, prefix: &str) -> Change {
             path: format!("{prefix}/{}/", e.path),
             size: 0,
         },
-        Kind::File { size, .. } => Change {
+        Kind::File(Meta { size, .. }) => Change {
             kind,
             entry: EntryType::File,
             path: format!("{prefix}/{}", e.path),
@@ -312,19 +335,19 @@ mod tests {
 
     #[test]
     fn two_listings_give_the_changes_rsync_would_itemize() {
-        let main = "f\t3\t100\t644\ttop\nd\tab\nd\tab/cd\nf\t5\t100\t600\tab/cd/perm\n\
-                    f\t5\t100\t644\tab/cd/same\nf\t6\t100\t644\tab/cd/size\n\
-                    f\t5\t101\t644\tab/cd/time\nd\tab/new\nf\t1\t100\t644\tab/new/n\\tx\n\
+        let main = "f\t3\t100\t644\troot\troot\ttop\nd\tab\nd\tab/cd\nf\t5\t100\t600\troot\troot\tab/cd/perm\n\
+                    f\t5\t100\t644\troot\troot\tab/cd/same\nf\t6\t100\t644\troot\troot\tab/cd/size\n\
+                    f\t5\t101\t644\troot\troot\tab/cd/time\nd\tab/new\nf\t1\t100\t644\troot\troot\tab/new/n\\tx\n\
                     end\t9\n";
         let mirror = "d\tab\nd\tab/cd\nd\tab/cd/.okmirror-partial\n\
-                      f\t2\t100\t644\tab/cd/.okmirror-partial/time\nf\t5\t100\t644\tab/cd/gone\n\
-                      f\t5\t100\t644\tab/cd/perm\nf\t5\t100\t644\tab/cd/same\n\
-                      f\t5\t100\t644\tab/cd/size\nf\t5\t100\t644\tab/cd/time\n\
-                      d\tzz\nf\t1\t1\t644\tzz/old\nend\t11\n";
+                      f\t2\t100\t644\troot\troot\tab/cd/.okmirror-partial/time\nf\t5\t100\t644\troot\troot\tab/cd/gone\n\
+                      f\t5\t100\t644\troot\troot\tab/cd/perm\nf\t5\t100\t644\troot\troot\tab/cd/same\n\
+                      f\t5\t100\t644\troot\troot\tab/cd/size\nf\t5\t100\t644\troot\troot\tab/cd/time\n\
+                      d\tzz\nf\t1\t1\t644\troot\troot\tzz/old\nend\t11\n";
         use ChangeKind::*;
         use EntryType::{Dir, File};
         assert_eq!(
-            compare(main, mirror, DS).unwrap(),
+            compare(main, mirror, DS, true).unwrap(),
             vec![
                 change(New, File, "top", 3),
                 change(Deleted, File, "ab/cd/gone", 0),
@@ -337,27 +360,54 @@ mod tests {
                 change(Deleted, File, "zz/old", 0),
             ]
         );
-        assert!(compare(main, main, DS).unwrap().is_empty());
+        assert!(compare(main, main, DS, true).unwrap().is_empty());
+    }
+
+    #[test]
+    fn owners_and_groups_count_only_where_the_mirrors_rsync_runs_as_root() {
+        let main = "f\t5\t100\t644\ttomcat\ttomcat\tx\nend\t1\n";
+        let mirror = "f\t5\t100\t644\t#1234\ttomcat\tx\nend\t1\n";
+        let attributes = vec![change(ChangeKind::Attributes, EntryType::File, "x", 5)];
+        assert_eq!(compare(main, mirror, DS, true).unwrap(), attributes);
+        assert!(compare(main, mirror, DS, false).unwrap().is_empty());
+        let regrouped = "f\t5\t100\t644\ttomcat\troot\tx\nend\t1\n";
+        assert_eq!(compare(main, regrouped, DS, true).unwrap(), attributes);
     }
 
     #[test]
     fn a_listing_cut_short_out_of_order_or_garbled_is_never_compared() {
-        let ok = "d\tab\nf\t1\t1\t644\tab/x\nend\t2\n";
-        assert!(compare(ok, ok, DS).is_ok());
+        let ok = "d\tab\nf\t1\t1\t644\troot\troot\tab/x\nend\t2\n";
+        assert!(compare(ok, ok, DS, true).is_ok());
         for (bad, says) in [
-            ("d\tab\nf\t1\t1\t644\tab/x\n", "cut short after 2"),
-            ("d\tab\nf\t1\t1\t644\tab/x\nend\t3\n", "ends with"),
+            (
+                "d\tab\nf\t1\t1\t644\troot\troot\tab/x\n",
+                "cut short after 2",
+            ),
+            (
+                "d\tab\nf\t1\t1\t644\troot\troot\tab/x\nend\t3\n",
+                "ends with",
+            ),
             ("d\tab\nend\t1\nd\tzz\n", "goes on after its end"),
-            ("f\t1\t1\t644\tab/x\nd\tab\nend\t2\n", "out of order"),
+            (
+                "f\t1\t1\t644\troot\troot\tab/x\nd\tab\nend\t2\n",
+                "out of order",
+            ),
             ("d\tab\nd\tab\nend\t2\n", "out of order"),
             (
-                "d\tab\nf\tone\t1\t644\tab/x\nend\t2\n",
+                "d\tab\nf\tone\t1\t644\troot\troot\tab/x\nend\t2\n",
                 "not a listing line",
             ),
-            ("d\tab\nf\t1\t1\t9\tab/x\nend\t2\n", "not a listing line"),
+            (
+                "d\tab\nf\t1\t1\t9\troot\troot\tab/x\nend\t2\n",
+                "not a listing line",
+            ),
+            (
+                "d\tab\nf\t1\t1\t644\t\troot\tab/x\nend\t2\n",
+                "not a listing line",
+            ),
             ("AGENT\nend\t0\n", "not a listing line"),
         ] {
-            let err = format!("{:#}", compare(ok, bad, DS).unwrap_err());
+            let err = format!("{:#}", compare(ok, bad, DS, true).unwrap_err());
             assert!(
                 err.contains("the mirror's listing") && err.contains(says),
                 "{bad:?}: {err}"
@@ -423,6 +473,7 @@ mod tests {
         file(&a, "ab/cd/ef/01/grown", "grown");
         file(&a, "ab/cd/ef/02/new", "n");
         file(&a, "top", "t");
+        file(&a, "ab/cd/doc\r", "a name ending in a carriage return");
         file(&b, "ab/cd/extra", "e");
         file(&b, "zz/yy/old", "o");
         fs::remove_file(a.join("ab/cd/x")).unwrap();
@@ -437,7 +488,7 @@ mod tests {
             crate::sync::manifest::listing(root, None, &mut out).unwrap();
             String::from_utf8(out).unwrap()
         };
-        let ours: BTreeSet<_> = compare(&listed(&a), &listed(&b), DS)
+        let ours: BTreeSet<_> = compare(&listed(&a), &listed(&b), DS, true)
             .unwrap()
             .into_iter()
             .map(|c| (c.kind, c.path))
@@ -461,6 +512,6 @@ mod tests {
             .map(|c| (c.kind, format!("{DS}/{}", c.path)))
             .collect();
         assert_eq!(ours, theirs);
-        assert_eq!(ours.len(), 10, "{ours:?}");
+        assert_eq!(ours.len(), 11, "{ours:?}");
     }
 }

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::cache::{Child, OldShard, Row, Store};
 use super::escape;
-use super::open::{Folders, Kind, OPEN_AT_CHILDREN};
+use super::open::{Folders, Found, Kind, OPEN_AT_CHILDREN};
 
 /// Counts of a manifest build.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,11 +90,19 @@ pub fn build(root: &Path, cache: Option<&Path>, out: &mut dyn Write) -> Result<B
 }
 
 /// Writes the listing of `root` into `out`: `d<TAB>path` for a folder, before what is
-/// under it, and `f<TAB>size<TAB>mtime seconds<TAB>permissions (octal)<TAB>path` for a
-/// file, in walk order (the root's files first, then each top-level folder depth-first,
+/// under it, and `f<TAB>size<TAB>mtime seconds<TAB>permissions (octal)<TAB>owner<TAB>
+/// group<TAB>path` for a file, in walk order (the root's files first, then each top-level folder depth-first,
 /// names sorted), then `end<TAB>lines` so a cut stream is never taken as whole. The
 /// cache (if any) saves reading folders whose stamp did not move; it is not written.
+/// A root that is a symbolic link is refused: rsync copies the link itself, and a plan
+/// of the files behind it would make the mirror's link a folder.
 pub fn listing(root: &Path, cache: Option<&Path>, out: &mut dyn Write) -> Result<BuildStats> {
+    if fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(eyre!(
+            "{} is a symbolic link: it is listed by rsync, not by okmirror",
+            root.display()
+        ));
+    }
     let cache = cache.filter(|c| c.is_dir());
     let stats = build_at(root, cache, out, now_ns(), Output::Listing)?;
     writeln!(out, "end\t{}", stats.files + stats.folders)?;
@@ -209,6 +217,7 @@ fn run_share(
         stats: BuildStats::default(),
         moved: false,
         output,
+        names: Names::default(),
         buf,
     };
     match share {
@@ -249,7 +258,39 @@ struct Walk<'a> {
     /// Something was listed or hashed: the shard is written again.
     moved: bool,
     output: Output,
+    /// Owner and group names met so far (a listing's).
+    names: Names,
     buf: &'a mut Vec<u8>,
+}
+
+/// User and group names by id, each looked up once. An id without a name (or with one a
+/// listing line cannot carry) is written `#id`.
+#[derive(Default)]
+struct Names {
+    users: std::collections::HashMap<u32, String>,
+    groups: std::collections::HashMap<u32, String>,
+}
+
+impl Names {
+    /// The owner's and the group's names.
+    fn of(&mut self, uid: u32, gid: u32) -> (&str, &str) {
+        let user = self.users.entry(uid).or_insert_with(|| {
+            let name = nix::unistd::User::from_uid(uid.into()).ok().flatten();
+            plain(name.map(|u| u.name), uid)
+        });
+        let group = self.groups.entry(gid).or_insert_with(|| {
+            let name = nix::unistd::Group::from_gid(gid.into()).ok().flatten();
+            plain(name.map(|g| g.name), gid)
+        });
+        (user, group)
+    }
+}
+
+fn plain(name: Option<String>, id: u32) -> String {
+    match name {
+        Some(n) if !n.is_empty() && !n.contains(['\t', '\n', '\r', '#']) => n,
+        _ => format!("#{id}"),
+    }
 }
 
 impl Walk<'_> {
@@ -310,10 +351,7 @@ impl Walk<'_> {
         }
         let (stamp, size) = (found.stamp, found.size);
         if self.output == Output::Listing {
-            self.stats.files += 1;
-            let secs = stamp.mtime.div_euclid(1_000_000_000);
-            let line = format!("f\t{size}\t{secs}\t{:o}\t{}", found.perm, escape(rel));
-            return writeln!(self.text, "{line}").map_err(Into::into);
+            return self.listed_file(&found, rel);
         }
         let old = self.old;
         let at = old.seek(&mut self.cursor, rel);
@@ -338,6 +376,20 @@ impl Walk<'_> {
             size,
             sha,
         }));
+        Ok(())
+    }
+
+    /// The file's listing line: its owner and group by name, as rsync maps them.
+    fn listed_file(&mut self, found: &Found, rel: &str) -> Result<()> {
+        self.stats.files += 1;
+        let secs = found.stamp.mtime.div_euclid(1_000_000_000);
+        let (size, perm) = (found.size, found.perm);
+        let (owner, group) = self.names.of(found.uid, found.gid);
+        writeln!(
+            self.text,
+            "f\t{size}\t{secs}\t{perm:o}\t{owner}\t{group}\t{}",
+            escape(rel)
+        )?;
         Ok(())
     }
 
@@ -566,6 +618,16 @@ mod tests {
         writeln!(warm, "end\t7").unwrap();
         assert_eq!(String::from_utf8(warm).unwrap(), expected);
         assert_eq!(fs::read_dir(&cache).unwrap().count(), before);
+    }
+
+    #[test]
+    fn a_root_that_is_a_link_is_not_listed() {
+        let (d, root, _) = tree();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&root, &link).unwrap();
+        let err = listing(&link, None, &mut Vec::new()).unwrap_err();
+        assert!(format!("{err}").contains("symbolic link"), "{err}");
+        assert!(listing(&root, None, &mut Vec::new()).is_ok());
     }
 
     #[test]

@@ -55,7 +55,8 @@ pub fn compare(source: &Manifest, target: &Manifest) -> Vec<Mismatch> {
 /// Parses manifest lines (`sha<TAB>size<TAB>path`).
 pub fn parse(text: &str) -> Result<Manifest, String> {
     let mut m = Manifest::new();
-    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
+    // Lines end at `\n` only: a name may end in `\r`, which `lines()` would drop.
+    for (i, l) in text.split('\n').enumerate().filter(|(_, l)| !l.is_empty()) {
         let mut it = l.splitn(3, '\t');
         let (Some(sha), Some(size), Some(path)) = (it.next(), it.next(), it.next()) else {
             return Err(format!(
@@ -131,6 +132,11 @@ mod tests {
         let h = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
         let m = parse(&format!("{h}\t5\tab/cd/one\n{h}\t1\twe\\tird\\nname\n")).unwrap();
         assert!(m.contains_key("we\tird\nname"));
+        let cr = parse(&format!("{h}\t5\tends in\r\n{h}\t5\tplain\r\n")).unwrap();
+        assert!(
+            cr.contains_key("ends in\r") && cr.contains_key("plain\r"),
+            "{cr:?}"
+        );
         let mut target = m.clone();
         target.remove("ab/cd/one");
         target.insert("extra".into(), ("0".repeat(64), 1));

@@ -24,6 +24,8 @@ pub struct Found {
     pub size: u64,
     /// Permission bits (`st_mode & 0o7777`).
     pub perm: u32,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +133,8 @@ fn found(st: &Stat) -> Found {
         },
         size: st.st_size as u64,
         perm: st.st_mode as u32 & 0o7777,
+        uid: st.st_uid as u32,
+        gid: st.st_gid as u32,
     }
 }
 
