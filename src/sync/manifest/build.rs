@@ -592,7 +592,10 @@ mod tests {
         let stat = |rel: &str| {
             use std::os::unix::fs::MetadataExt;
             let m = fs::metadata(root.join(rel)).unwrap();
-            format!("{}\t{:o}", m.mtime(), m.mode() & 0o7777)
+            let user = nix::unistd::User::from_uid(m.uid().into()).unwrap().unwrap();
+            let group = nix::unistd::Group::from_gid(m.gid().into()).unwrap().unwrap();
+            let (mtime, perm) = (m.mtime(), m.mode() & 0o7777);
+            format!("{mtime}\t{perm:o}\t{}\t{}", user.name, group.name)
         };
         let expected = format!(
             "f\t1\t{}\twe\\tird\\nname\nd\tab\nd\tab/cd\nd\tab/cd/ef\n\
