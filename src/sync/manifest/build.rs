@@ -592,8 +592,12 @@ mod tests {
         let stat = |rel: &str| {
             use std::os::unix::fs::MetadataExt;
             let m = fs::metadata(root.join(rel)).unwrap();
-            let user = nix::unistd::User::from_uid(m.uid().into()).unwrap().unwrap();
-            let group = nix::unistd::Group::from_gid(m.gid().into()).unwrap().unwrap();
+            let user = nix::unistd::User::from_uid(m.uid().into())
+                .unwrap()
+                .unwrap();
+            let group = nix::unistd::Group::from_gid(m.gid().into())
+                .unwrap()
+                .unwrap();
             let (mtime, perm) = (m.mtime(), m.mode() & 0o7777);
             format!("{mtime}\t{perm:o}\t{}\t{}", user.name, group.name)
         };
