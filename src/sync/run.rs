@@ -1159,7 +1159,7 @@ async fn manifest_of(
     let ds = quote(datastore);
     // A folder since the cache learnt folders. The single file an older agent kept is
     // removed (a folder, if a newer agent was once given the old path by an older console).
-    let cache = quote(&format!("{state_dir}/manifest-cache.d"));
+    let cache = quote(&manifest::cache_dir(state_dir));
     let old_cache = quote(&format!("{state_dir}/manifest-cache.tsv"));
     let script = format!(
         "{locate}\nif [ -n \"$OKM_AGENT\" ]; then mkdir -p {sd} && rm -rf {old_cache} && echo AGENT && \"$OKM_AGENT\" agent manifest --root {ds} --cache {cache}; \

@@ -111,7 +111,9 @@ async fn listing_of(ssh: &NodeSsh, cfg: &NodeConfig) -> Result<String> {
          else echo NOAGENT; fi",
         locate = crate::node::agent::locate_line(&cfg.agent_path.display().to_string()),
         ds = quote(&cfg.datastore_path().display().to_string()),
-        cache = quote(&format!("{}/manifest-cache.d", cfg.state_dir.display())),
+        cache = quote(&super::manifest::cache_dir(
+            &cfg.state_dir.display().to_string()
+        )),
         // The node ends it too, should this console stop waiting.
         secs = PLAN_TIMEOUT.as_secs(),
     );

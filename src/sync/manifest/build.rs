@@ -307,14 +307,20 @@ impl Walk<'_> {
         }
         let old = self.old;
         let at = old.seek(&mut self.cursor, rel);
+        // A listing writes no cache: it keeps no rows.
+        let keep = self.output == Output::Manifest;
         if let Some((at, kids)) = at.and_then(|at| Some((at, old.listing(at, found.stamp)?))) {
-            self.rows.push(NewRow::Same(at));
+            if keep {
+                self.rows.push(NewRow::Same(at));
+            }
             return self.children(rel, &kids);
         }
-        self.rows.push(NewRow::Fresh(Row::Folder {
-            rel: rel.to_string(),
-            stamp: found.stamp,
-        }));
+        if keep {
+            self.rows.push(NewRow::Fresh(Row::Folder {
+                rel: rel.to_string(),
+                stamp: found.stamp,
+            }));
+        }
         self.moved = true;
         self.stats.listed += 1;
         let listed = list(&self.folders.path(rel), rel)?;

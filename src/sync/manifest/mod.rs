@@ -16,6 +16,11 @@ mod open;
 pub use build::{BuildStats, build, listing};
 pub use cache::walk_order;
 
+/// The agent's cache folder in a node's state dir: manifests keep it, listings read it.
+pub fn cache_dir(state_dir: &str) -> String {
+    format!("{state_dir}/manifest-cache.d")
+}
+
 /// Relative path -> (sha256 hex, size).
 pub type Manifest = BTreeMap<String, (String, u64)>;
 
